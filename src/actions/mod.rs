@@ -1,0 +1,103 @@
+//! Actions: what an action step does. The catalogue describes every action as
+//! data; [`Actions`] carries them out, dispatching on the action's family.
+//!
+//! The runner sees only [`ActionExecutor`], so it knows nothing of SQL (or, in
+//! time, of Stripe's wire format).
+
+pub mod catalogue;
+mod table;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::model::Project;
+use crate::store::{StepRecord, Store, StoreError};
+use catalogue::{ActionSpec, Family};
+
+/// One action to carry out.
+pub struct ActionCall {
+    pub spec: &'static ActionSpec,
+    /// The step's `with:`, rendered.
+    pub input: Value,
+    /// The step's record so far; an executor that commits effects may commit
+    /// this record with them (see [`ActionOutcome::recorded`]).
+    pub record: StepRecord,
+}
+
+pub struct ActionOutcome {
+    pub output: Value,
+    /// True when the executor already stored the step's record together with
+    /// its effect, so the runner must not store it again.
+    pub recorded: bool,
+}
+
+/// An action that failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    /// A short class of error, e.g. `TableError`; `error.name` in a catch.
+    pub name: String,
+    pub message: String,
+    /// The HTTP status to answer with when nothing catches the error.
+    pub status: Option<u16>,
+    /// Whether `message` may be shown to an HTTP caller; otherwise the
+    /// caller is told only that an internal error happened.
+    pub public: bool,
+}
+
+impl ActionError {
+    pub fn invalid(name: &str, message: impl Into<String>) -> ActionError {
+        ActionError {
+            name: name.to_string(),
+            message: message.into(),
+            status: None,
+            public: true,
+        }
+    }
+}
+
+pub type ActionFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<ActionOutcome, ActionError>> + Send + 'a>>;
+
+pub trait ActionExecutor: Send + Sync + 'static {
+    fn execute(&self, call: ActionCall) -> ActionFuture<'_>;
+}
+
+/// The executor for every family of the catalogue.
+pub struct Actions {
+    project: Arc<Project>,
+    store: Arc<dyn Store>,
+}
+
+impl Actions {
+    pub fn new(project: Arc<Project>, store: Arc<dyn Store>) -> Actions {
+        Actions { project, store }
+    }
+}
+
+impl ActionExecutor for Actions {
+    fn execute(&self, call: ActionCall) -> ActionFuture<'_> {
+        Box::pin(async move {
+            match call.spec.family {
+                Family::Table => table::execute(&self.project, self.store.as_ref(), call).await,
+            }
+        })
+    }
+}
+
+fn store_error(e: StoreError) -> ActionError {
+    if e.is_public() {
+        ActionError::invalid("TableError", e.to_string())
+    } else {
+        tracing::error!(error = %e, "a table action failed");
+        ActionError {
+            name: "TableError".into(),
+            message: "the database failed; the details are in the server's log".into(),
+            status: None,
+            public: false,
+        }
+    }
+}

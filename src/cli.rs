@@ -1,0 +1,345 @@
+//! The `paywire` command line: `serve`, `check`, `runs`.
+//!
+//! Every flag can also be set by a `PAYWIRE_*` environment variable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::app::{App, Settings, StartError};
+use crate::expr::{Evaluator, ExprLimits};
+use crate::model::{LoadError, Project, load_project};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{RunDetail, RunFilter, RunRecord, RunStatus, Store};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "paywire",
+    version,
+    about = "Runs payment flows written as YAML"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the project's APIs over HTTP.
+    Serve(ServeArgs),
+    /// Load and check a project; print every problem found.
+    Check {
+        /// The project folder.
+        #[arg(env = "PAYWIRE_DIR", default_value = "workflows")]
+        dir: PathBuf,
+    },
+    /// List recent runs, or show one step by step.
+    Runs(RunsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The project folder.
+    #[arg(long, env = "PAYWIRE_DIR", default_value = "workflows")]
+    pub dir: PathBuf,
+    /// The SQLite database file (created if missing).
+    #[arg(long, env = "PAYWIRE_DB", default_value = "paywire.db")]
+    pub db: PathBuf,
+    /// The address to listen on.
+    #[arg(long, env = "PAYWIRE_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    #[arg(long, env = "PAYWIRE_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Reload the project when its files change (the last good version is
+    /// served while they do not check).
+    #[arg(long, env = "PAYWIRE_WATCH")]
+    pub watch: bool,
+    /// The largest request body, in bytes.
+    #[arg(long, env = "PAYWIRE_MAX_BODY", default_value_t = 1 << 20)]
+    pub max_body: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub action: Option<RunsAction>,
+    /// The SQLite database file.
+    #[arg(long, env = "PAYWIRE_DB", default_value = "paywire.db", global = true)]
+    pub db: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Only runs of this API or workflow.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only runs with this status: running, succeeded or failed.
+    #[arg(long)]
+    pub status: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsAction {
+    /// Show one run and each of its steps.
+    Show { id: String },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Check { dir } => Ok(check(&dir)),
+        Command::Runs(args) => runs(args).await,
+    }
+}
+
+fn summary(project: &Project) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {}, {}, {}",
+        count(project.apis.len(), "API"),
+        count(project.workflows.len(), "workflow"),
+        count(project.functions.len(), "function"),
+        count(project.tables.len(), "table")
+    )
+}
+
+fn check(dir: &std::path::Path) -> ExitCode {
+    let evaluator = Evaluator::new(ExprLimits::default());
+    match load_project(dir, &evaluator) {
+        Ok(project) => {
+            println!("{}: ok ({})", dir.display(), summary(&project));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::new(&args.dir, &args.db);
+    settings.max_body_bytes = args.max_body;
+    let app = match App::start(settings).await {
+        Ok(app) => app,
+        Err(StartError::Load(LoadError::Invalid(diagnostics))) => {
+            eprintln!("{diagnostics}");
+            eprintln!(
+                "paywire will not serve a project that does not check; fix the problems above and start again."
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let address = SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    print_banner(&app, &args, &base);
+    let watcher = args
+        .watch
+        .then(|| crate::app::watch(app.clone(), Duration::from_millis(500)));
+    crate::http::run(listener, app, shutdown_signal()).await?;
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str) {
+    let deployment = app.current();
+    let project = &deployment.project;
+    println!(
+        "paywire serving {} ({}) on {base}",
+        args.dir.display(),
+        summary(project)
+    );
+    println!("database: {}", args.db.display());
+    for api in &project.apis {
+        println!(
+            "  {:<6} {base}{:<32} {}",
+            api.method.as_str(),
+            api.path,
+            api.name
+        );
+    }
+    println!("  health {base}/_paywire/health");
+    if args.watch {
+        println!("watching {} for changes", args.dir.display());
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
+    if !args.db.exists() {
+        eprintln!(
+            "no database at {} (serve creates it; --db or PAYWIRE_DB names another)",
+            args.db.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let store = SqliteStore::open(&args.db)
+        .with_context(|| format!("cannot open {}", args.db.display()))?;
+    match args.action {
+        Some(RunsAction::Show { id }) => {
+            let Some(detail) = store.get_run(id.clone()).await? else {
+                eprintln!("no run {id}");
+                return Ok(ExitCode::FAILURE);
+            };
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&detail)?);
+            } else {
+                print!("{}", format_run(&detail));
+            }
+        }
+        None => {
+            let status = match args.status.as_deref() {
+                None => None,
+                Some(text) => match RunStatus::parse(text) {
+                    Some(status) => Some(status),
+                    None => {
+                        eprintln!("--status is running, succeeded or failed, not {text}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                },
+            };
+            let filter = RunFilter {
+                name: args.name,
+                status,
+                limit: args.limit,
+            };
+            let runs = store.list_runs(filter).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print!("{}", format_runs(&runs));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn format_duration(ms: Option<f64>) -> String {
+    match ms {
+        Some(ms) if ms >= 1000.0 => format!("{:.2} s", ms / 1000.0),
+        Some(ms) => format!("{ms:.1} ms"),
+        None => "-".into(),
+    }
+}
+
+pub fn format_runs(runs: &[RunRecord]) -> String {
+    if runs.is_empty() {
+        return "no runs yet\n".into();
+    }
+    let mut out = format!(
+        "{:<36}  {:<8} {:<28} {:<9} {:>4}  {:<24} {}\n",
+        "RUN", "KIND", "NAME", "STATUS", "HTTP", "STARTED", "DURATION"
+    );
+    for run in runs {
+        out.push_str(&format!(
+            "{:<36}  {:<8} {:<28} {:<9} {:>4}  {:<24} {}\n",
+            run.id,
+            serde_json::to_value(run.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            run.name,
+            run.status.as_str(),
+            run.response_status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            run.started_at,
+            format_duration(run.duration_ms)
+        ));
+    }
+    out
+}
+
+fn compact(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 160 {
+        format!("{}…", text.chars().take(160).collect::<String>())
+    } else {
+        text
+    }
+}
+
+pub fn format_run(detail: &RunDetail) -> String {
+    let run = &detail.run;
+    let mut out = format!(
+        "run {} · {} · {} · started {} · {}\n",
+        run.id,
+        run.name,
+        run.status.as_str(),
+        run.started_at,
+        format_duration(run.duration_ms)
+    );
+    if let Some(status) = run.response_status {
+        out.push_str(&format!("answered HTTP {status}\n"));
+    }
+    out.push_str(&format!("input: {}\n", compact(&run.input)));
+    for step in &detail.steps {
+        let path = step.key.split('#').next().unwrap_or(&step.key);
+        let depth = path.matches('[').count().saturating_sub(1) + path.matches('/').count();
+        let indent = "  ".repeat(depth + 1);
+        let id = step
+            .step_id
+            .as_deref()
+            .map(|id| format!(" ({id})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{indent}{:>3} {} {}{id} · {} · {}\n",
+            step.seq,
+            step.key,
+            step.kind,
+            step.status.as_str(),
+            format_duration(Some(step.duration_ms))
+        ));
+        if !step.input.is_null() {
+            out.push_str(&format!("{indent}      in:  {}\n", compact(&step.input)));
+        }
+        if !step.output.is_null() {
+            out.push_str(&format!("{indent}      out: {}\n", compact(&step.output)));
+        }
+        if let Some(error) = &step.error {
+            out.push_str(&format!("{indent}      error: {}\n", compact(error)));
+        }
+    }
+    if let Some(error) = &run.error {
+        out.push_str(&format!("error: {}\n", compact(error)));
+    }
+    out
+}

@@ -1,0 +1,457 @@
+//! Rhai expressions: compiled once when a project loads, evaluated per run
+//! inside a sandbox (operation, size, depth and wall-clock limits).
+//!
+//! One [`Evaluator`] exists per process. The loader compiles every expression
+//! with it (with strict variables, so a misspelt `contxt` is a load-time
+//! error), and the runner evaluates the compiled ASTs against a [`rhai::Scope`]
+//! holding `context`, `steps`, `vars` and loop or catch variables.
+
+mod functions;
+mod template;
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
+
+pub use template::{Part, RawPart, RawTemplate, Template, split_template};
+
+/// How much one expression may do before it is stopped.
+#[derive(Clone, Debug)]
+pub struct ExprLimits {
+    pub max_operations: u64,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    /// Wall-clock time one evaluation may take.
+    pub deadline: Duration,
+}
+
+impl Default for ExprLimits {
+    fn default() -> Self {
+        ExprLimits {
+            max_operations: 1_000_000,
+            max_string_size: 1 << 20,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            deadline: Duration::from_millis(1_000),
+        }
+    }
+}
+
+/// A compiled expression and the text it came from.
+#[derive(Clone)]
+pub struct Expr {
+    ast: Arc<AST>,
+    source: Arc<str>,
+}
+
+impl Expr {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Expr({:?})", self.source)
+    }
+}
+
+/// An expression that does not compile, with Rhai's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct CompileError {
+    pub message: String,
+    /// Line and column inside the expression text, both from 1, when Rhai
+    /// knows them.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// An expression that failed while running.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    pub message: String,
+    /// True when a sandbox limit (time, operations, sizes) stopped it.
+    pub limit: bool,
+}
+
+thread_local! {
+    // The deadline of the evaluation running on this thread. Evaluation is
+    // synchronous, so a thread-local is exactly as wide as one evaluation.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+pub struct Evaluator {
+    engine: Engine,
+    limits: ExprLimits,
+}
+
+impl Evaluator {
+    pub fn new(limits: ExprLimits) -> Evaluator {
+        let mut engine = Engine::new();
+        engine
+            .set_max_operations(limits.max_operations)
+            .set_max_string_size(limits.max_string_size)
+            .set_max_array_size(limits.max_array_size)
+            .set_max_map_size(limits.max_map_size)
+            .set_max_call_levels(limits.max_call_levels)
+            .set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth)
+            .set_strict_variables(true);
+        engine.on_progress(|operations| {
+            // Reading the clock on every operation would cost more than the
+            // operations themselves; every 256th is precise enough.
+            if operations % 256 == 0 {
+                let expired =
+                    DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline));
+                if expired {
+                    return Some(Dynamic::from("deadline"));
+                }
+            }
+            None
+        });
+        // `print` and `debug` would write to the server's console; a builder
+        // uses the `log` step instead.
+        engine.on_print(|_| {});
+        engine.on_debug(|_, _, _| {});
+        functions::register(&mut engine);
+        Evaluator { engine, limits }
+    }
+
+    pub fn limits(&self) -> &ExprLimits {
+        &self.limits
+    }
+
+    /// Compiles `source`, which may use only the variables in `names`.
+    pub fn compile(&self, source: &str, names: &[&str]) -> Result<Expr, CompileError> {
+        // Plain variables, not constants: the optimiser would fold a constant
+        // `()` into the AST in place of the value the run supplies.
+        let mut scope = Scope::new();
+        for name in names {
+            scope.push_dynamic(*name, Dynamic::UNIT);
+        }
+        match self.engine.compile_with_scope(&scope, source) {
+            Ok(ast) => Ok(Expr {
+                ast: Arc::new(ast),
+                source: source.into(),
+            }),
+            Err(e) => {
+                let position = e.1;
+                Err(CompileError {
+                    message: e.0.to_string(),
+                    line: position.line(),
+                    column: position.position(),
+                })
+            }
+        }
+    }
+
+    /// Evaluates `expr`. Variables the expression defines with `let` are
+    /// dropped afterwards, so one expression cannot leak names into the next.
+    pub fn eval(&self, expr: &Expr, scope: &mut Scope<'static>) -> Result<Dynamic, EvalError> {
+        let length = scope.len();
+        DEADLINE.with(|d| d.set(Some(Instant::now() + self.limits.deadline)));
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(scope, &expr.ast);
+        DEADLINE.with(|d| d.set(None));
+        scope.rewind(length);
+        result.map_err(|e| self.describe(*e))
+    }
+
+    /// Evaluates `expr` and converts the result to JSON.
+    pub fn eval_json(
+        &self,
+        expr: &Expr,
+        scope: &mut Scope<'static>,
+    ) -> Result<serde_json::Value, EvalError> {
+        let value = self.eval(expr, scope)?;
+        to_json(&value)
+    }
+
+    /// Evaluates `expr` as a condition: it must give a boolean.
+    pub fn eval_bool(&self, expr: &Expr, scope: &mut Scope<'static>) -> Result<bool, EvalError> {
+        let value = self.eval(expr, scope)?;
+        value.as_bool().map_err(|type_name| EvalError {
+            message: format!(
+                "the condition `{}` gave {} instead of true or false",
+                expr.source(),
+                friendly_type(type_name)
+            ),
+            limit: false,
+        })
+    }
+
+    /// Renders a template to JSON.
+    pub fn render(
+        &self,
+        template: &Template,
+        scope: &mut Scope<'static>,
+    ) -> Result<serde_json::Value, EvalError> {
+        Ok(match template {
+            Template::Literal(value) => value.clone(),
+            Template::Expr(expr) => self.eval_json(expr, scope)?,
+            Template::Interpolate(parts) => {
+                let mut text = String::new();
+                for part in parts {
+                    match part {
+                        Part::Text(t) => text.push_str(t),
+                        Part::Expr(expr) => {
+                            let value = self.eval(expr, scope)?;
+                            append_display(&mut text, &value)?;
+                        }
+                    }
+                }
+                serde_json::Value::String(text)
+            }
+            Template::Object(fields) => {
+                let mut map = serde_json::Map::with_capacity(fields.len());
+                for (key, field) in fields {
+                    map.insert(key.clone(), self.render(field, scope)?);
+                }
+                serde_json::Value::Object(map)
+            }
+            Template::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.render(item, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+
+    fn describe(&self, error: EvalAltResult) -> EvalError {
+        let limit = |message: String| EvalError {
+            message,
+            limit: true,
+        };
+        match error {
+            EvalAltResult::ErrorTerminated(..) => limit(format!(
+                "the expression ran past its time limit of {} ms and was stopped",
+                self.limits.deadline.as_millis()
+            )),
+            EvalAltResult::ErrorTooManyOperations(..) => limit(format!(
+                "the expression ran more than {} operations and was stopped",
+                self.limits.max_operations
+            )),
+            EvalAltResult::ErrorDataTooLarge(what, ..) => limit(format!(
+                "{what} grew past its limit and the expression was stopped"
+            )),
+            EvalAltResult::ErrorStackOverflow(..) => {
+                limit("the expression nested calls too deeply and was stopped".to_string())
+            }
+            EvalAltResult::ErrorFunctionNotFound(signature, position)
+                if signature.contains("()") =>
+            {
+                EvalError {
+                    message: format!(
+                        "`{signature}` was called with an empty value (null) {position}: a field it reads is missing or null; \
+                     give it a default with `??`, e.g. `(x ?? 0)`"
+                    ),
+                    limit: false,
+                }
+            }
+            other => EvalError {
+                message: other.to_string(),
+                limit: false,
+            },
+        }
+    }
+}
+
+/// Converts JSON to a Rhai value (null becomes `()`).
+pub fn to_dynamic(value: &serde_json::Value) -> Dynamic {
+    // Every JSON value has a Rhai counterpart, so the conversion cannot fail.
+    rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT)
+}
+
+/// Makes `value` a shared value that expressions can read but not assign to.
+/// The runner keeps a clone of the handle to update it (e.g. `steps`).
+pub fn read_only_shared(value: Dynamic) -> Dynamic {
+    value.into_read_only().into_shared()
+}
+
+/// Converts a Rhai value to JSON; values JSON cannot hold are an error.
+pub fn to_json(value: &Dynamic) -> Result<serde_json::Value, EvalError> {
+    if value.is_unit() {
+        return Ok(serde_json::Value::Null);
+    }
+    if let Ok(f) = value.as_float() {
+        if !f.is_finite() {
+            return Err(EvalError {
+                message: format!("the expression gave {f}, which is not a number JSON can hold"),
+                limit: false,
+            });
+        }
+    }
+    rhai::serde::from_dynamic::<serde_json::Value>(value).map_err(|e| EvalError {
+        message: format!(
+            "the expression gave a value that is not plain data ({}): {e}",
+            friendly_type(value.type_name())
+        ),
+        limit: false,
+    })
+}
+
+fn append_display(text: &mut String, value: &Dynamic) -> Result<(), EvalError> {
+    if value.is_unit() {
+        return Ok(());
+    }
+    if value.is_string() {
+        text.push_str(&value.clone().into_string().unwrap_or_default());
+        return Ok(());
+    }
+    match to_json(value)? {
+        serde_json::Value::String(s) => text.push_str(&s),
+        other => text.push_str(&other.to_string()),
+    }
+    Ok(())
+}
+
+fn friendly_type(type_name: &str) -> String {
+    match type_name {
+        "()" => "an empty value (null)".to_string(),
+        "i64" => "an integer".to_string(),
+        "f64" => "a number".to_string(),
+        "string" | "ImmutableString" => "a string".to_string(),
+        "map" => "a map".to_string(),
+        "array" => "a list".to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope_with_context(context: serde_json::Value) -> Scope<'static> {
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("context", read_only_shared(to_dynamic(&context)));
+        scope
+    }
+
+    #[test]
+    fn reads_context_fields_with_their_types() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let expr = evaluator
+            .compile("context.event.object.amount / 100", &["context"])
+            .unwrap();
+        let mut scope = scope_with_context(json!({"event": {"object": {"amount": 1250}}}));
+        assert_eq!(evaluator.eval_json(&expr, &mut scope).unwrap(), json!(12));
+    }
+
+    #[test]
+    fn names_known_at_compile_time_are_not_folded_into_the_ast() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let expr = evaluator.compile("item * 2", &["item"]).unwrap();
+        let mut scope = Scope::new();
+        scope.push_constant("item", 21_i64);
+        assert_eq!(evaluator.eval_json(&expr, &mut scope).unwrap(), json!(42));
+    }
+
+    #[test]
+    fn unknown_variables_fail_at_compile_time() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let err = evaluator
+            .compile("contxt.parameters", &["context"])
+            .unwrap_err();
+        assert!(err.message.contains("contxt"), "{err:?}");
+        assert_eq!(err.line, Some(1));
+    }
+
+    #[test]
+    fn null_arithmetic_explains_itself() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let expr = evaluator
+            .compile("context.missing / 100", &["context"])
+            .unwrap();
+        let mut scope = scope_with_context(json!({}));
+        let err = evaluator.eval(&expr, &mut scope).unwrap_err();
+        assert!(err.message.contains("empty value"), "{}", err.message);
+        assert!(err.message.contains("??"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_infinite_loop_ends_at_the_deadline() {
+        let evaluator = Evaluator::new(ExprLimits {
+            max_operations: 0, // unlimited, so that only the clock can stop it
+            deadline: Duration::from_millis(50),
+            ..ExprLimits::default()
+        });
+        let expr = evaluator
+            .compile("let x = 0; loop { x += 1; }", &[])
+            .unwrap();
+        let started = Instant::now();
+        let err = evaluator.eval(&expr, &mut Scope::new()).unwrap_err();
+        assert!(err.limit);
+        assert!(err.message.contains("time limit"), "{}", err.message);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn operation_and_size_limits_stop_hostile_expressions() {
+        let evaluator = Evaluator::new(ExprLimits {
+            max_operations: 10_000,
+            max_string_size: 1_000,
+            ..ExprLimits::default()
+        });
+        let spin = evaluator
+            .compile("let x = 0; while true { x += 1 }", &[])
+            .unwrap();
+        let err = evaluator.eval(&spin, &mut Scope::new()).unwrap_err();
+        assert!(
+            err.limit && err.message.contains("operations"),
+            "{}",
+            err.message
+        );
+
+        let grow = evaluator
+            .compile("let s = \"x\"; loop { s += s; }", &[])
+            .unwrap();
+        let err = evaluator.eval(&grow, &mut Scope::new()).unwrap_err();
+        assert!(err.limit, "{}", err.message);
+    }
+
+    #[test]
+    fn let_bindings_do_not_leak_between_evaluations() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let mut scope = Scope::new();
+        let first = evaluator.compile("let leaked = 1; leaked", &[]).unwrap();
+        assert_eq!(evaluator.eval_json(&first, &mut scope).unwrap(), json!(1));
+        assert_eq!(scope.len(), 0);
+    }
+
+    #[test]
+    fn conditions_must_be_booleans() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let expr = evaluator.compile("42", &[]).unwrap();
+        let err = evaluator.eval_bool(&expr, &mut Scope::new()).unwrap_err();
+        assert!(
+            err.message.contains("instead of true or false"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn context_is_read_only() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        // Rhai marks only the top level read-only; a nested write would change
+        // nothing but the current run's own copy of its context.
+        for source in ["context = 1", "context.a = 1"] {
+            let failed = match evaluator.compile(source, &["context"]) {
+                Err(_) => true,
+                Ok(expr) => evaluator
+                    .eval(&expr, &mut scope_with_context(json!({"a": {}})))
+                    .is_err(),
+            };
+            assert!(failed, "{source} was allowed");
+        }
+    }
+}

@@ -1,0 +1,823 @@
+//! The runner: carries out the steps of an API, workflow or function, with
+//! their control flow, and records the run and every step in the store.
+//!
+//! One run owns one Rhai scope. `context` is converted to a Rhai value once
+//! per run and shared by every expression; each step's result is added to
+//! `steps` as it finishes. The runner talks to the outside world only through
+//! [`ActionExecutor`] and [`Store`]: it knows nothing of HTTP or SQL.
+
+mod error;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use rhai::{Dynamic, Scope};
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+
+use crate::actions::{ActionCall, ActionExecutor};
+use crate::expr::{Evaluator, Template, read_only_shared, to_dynamic};
+use crate::model::params::{self, InputSource};
+use crate::model::{Api, LogLevel, Project, Step, StepKind, Workflow};
+use crate::store::{RunEnd, RunKind, RunRecord, RunStatus, StepRecord, StepStatus, Store};
+
+pub use error::WorkflowError;
+
+/// How deep `call` may nest before the run fails.
+const MAX_CALL_DEPTH: usize = 16;
+/// The longest one `wait` step may wait.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// What an API run answers its caller.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApiReply {
+    Response(HttpAnswer),
+    Failed(WorkflowError),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub error: Option<WorkflowError>,
+}
+
+/// Everything a run needs; cheap to clone (all shared).
+#[derive(Clone)]
+pub struct Runner {
+    project: Arc<Project>,
+    evaluator: Arc<Evaluator>,
+    actions: Arc<dyn ActionExecutor>,
+    store: Arc<dyn Store>,
+}
+
+enum Flow {
+    Next,
+    /// A function's `return`.
+    Return(Value),
+    /// A `response` without `continue`: the run is over.
+    Stop,
+}
+
+/// The state of one run, shared by its frames.
+struct Run {
+    id: String,
+    seq: u32,
+    reply: Option<oneshot::Sender<ApiReply>>,
+    answered: Option<u16>,
+}
+
+/// The variables of one API, workflow or function body.
+struct Frame {
+    scope: Scope<'static>,
+    steps: Dynamic,
+    /// Prefix of step keys: empty at the top, `function-name/` inside a call.
+    key_prefix: String,
+    /// Indexes of the loops around the current step, innermost last.
+    iterations: Vec<usize>,
+    depth: usize,
+    vars: Dynamic,
+}
+
+impl Frame {
+    fn new(context: &Value, key_prefix: String, depth: usize) -> Frame {
+        let steps = Dynamic::from_map(rhai::Map::new()).into_shared();
+        let vars = Dynamic::from_map(rhai::Map::new()).into_shared();
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("context", read_only_shared(to_dynamic(context)));
+        scope.push_constant_dynamic("steps", steps.clone());
+        scope.push_constant_dynamic("vars", vars.clone());
+        Frame {
+            scope,
+            steps,
+            key_prefix,
+            iterations: Vec::new(),
+            depth,
+            vars,
+        }
+    }
+
+    fn key(&self, step: &Step) -> String {
+        let mut key = format!("{}{}", self.key_prefix, step.key);
+        for i in &self.iterations {
+            key.push_str(&format!("#{i}"));
+        }
+        key
+    }
+
+    fn set_step_result(&mut self, id: &str, value: &Value) {
+        if let Some(mut map) = self.steps.write_lock::<rhai::Map>() {
+            map.insert(id.into(), to_dynamic(value));
+        }
+    }
+
+    fn set_var(&mut self, name: &str, value: &Value) {
+        if let Some(mut map) = self.vars.write_lock::<rhai::Map>() {
+            map.insert(name.into(), to_dynamic(value));
+        }
+    }
+}
+
+type StepsFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, WorkflowError>> + Send + 'a>>;
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn new_run_id() -> String {
+    format!("run_{}", uuid::Uuid::now_v7().simple())
+}
+
+impl Runner {
+    pub fn new(
+        project: Arc<Project>,
+        evaluator: Arc<Evaluator>,
+        actions: Arc<dyn ActionExecutor>,
+        store: Arc<dyn Store>,
+    ) -> Runner {
+        Runner {
+            project,
+            evaluator,
+            actions,
+            store,
+        }
+    }
+
+    pub fn project(&self) -> &Arc<Project> {
+        &self.project
+    }
+
+    /// Runs an API as run `run_id`. `context` is the whole `context` value (parameters,
+    /// request); `recorded_input` is what the run record keeps of it, secrets
+    /// removed. The answer goes to `reply` as soon as a `response` step runs,
+    /// or when the run fails or ends.
+    pub async fn run_api(
+        &self,
+        run_id: String,
+        api: Arc<Api>,
+        context: Value,
+        recorded_input: Value,
+        reply: oneshot::Sender<ApiReply>,
+    ) -> RunOutcome {
+        self.run(
+            run_id,
+            RunKind::Api,
+            &api.name,
+            &api.steps,
+            context,
+            recorded_input,
+            Some(reply),
+        )
+        .await
+    }
+
+    /// Runs a workflow to its end.
+    pub async fn run_workflow(
+        &self,
+        workflow: Arc<Workflow>,
+        context: Value,
+        recorded_input: Value,
+    ) -> RunOutcome {
+        self.run(
+            new_run_id(),
+            RunKind::Workflow,
+            &workflow.name,
+            &workflow.steps,
+            context,
+            recorded_input,
+            None,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        id: String,
+        kind: RunKind,
+        name: &str,
+        steps: &[Step],
+        context: Value,
+        recorded_input: Value,
+        reply: Option<oneshot::Sender<ApiReply>>,
+    ) -> RunOutcome {
+        let started = Instant::now();
+        let mut run = Run {
+            id,
+            seq: 0,
+            reply,
+            answered: None,
+        };
+        self.store.run_started(RunRecord {
+            id: run.id.clone(),
+            kind,
+            name: name.to_string(),
+            status: RunStatus::Running,
+            input: recorded_input,
+            error: None,
+            response_status: None,
+            started_at: now_text(),
+            finished_at: None,
+            duration_ms: None,
+        });
+        let mut frame = Frame::new(&context, String::new(), 0);
+        let result = self.exec_steps(&mut run, &mut frame, steps).await;
+        let error = result.err();
+        if let Some(reply) = run.reply.take() {
+            let answer = match &error {
+                Some(e) => {
+                    run.answered = Some(e.http_status());
+                    ApiReply::Failed(e.clone())
+                }
+                None => {
+                    // The loader refuses APIs that can end without answering,
+                    // but a `when:` can still skip the last response.
+                    let e = WorkflowError::new(
+                        "NoResponse",
+                        "the API finished without a `response` step answering",
+                        "",
+                    );
+                    run.answered = Some(500);
+                    ApiReply::Failed(e)
+                }
+            };
+            let _ = reply.send(answer);
+        }
+        let status = if error.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        if let Some(e) = &error {
+            tracing::warn!(run = %run.id, name, step = %e.step, error = %e.message, "run failed");
+        }
+        self.store.run_finished(RunEnd {
+            id: run.id.clone(),
+            status,
+            error: error.as_ref().map(WorkflowError::to_record),
+            response_status: run.answered,
+            finished_at: now_text(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        RunOutcome {
+            run_id: run.id,
+            status,
+            error,
+        }
+    }
+
+    fn exec_steps<'a>(
+        &'a self,
+        run: &'a mut Run,
+        frame: &'a mut Frame,
+        steps: &'a [Step],
+    ) -> StepsFuture<'a> {
+        Box::pin(async move {
+            for step in steps {
+                match self.exec_step(run, frame, step).await? {
+                    Flow::Next => {}
+                    other => return Ok(other),
+                }
+            }
+            Ok(Flow::Next)
+        })
+    }
+
+    async fn exec_step(
+        &self,
+        run: &mut Run,
+        frame: &mut Frame,
+        step: &Step,
+    ) -> Result<Flow, WorkflowError> {
+        let started = Instant::now();
+        let mut record = StepRecord {
+            run_id: run.id.clone(),
+            seq: run.seq,
+            key: frame.key(step),
+            step_id: step.id.clone(),
+            kind: step.kind.label().to_string(),
+            status: StepStatus::Succeeded,
+            input: Value::Null,
+            output: Value::Null,
+            error: None,
+            started_at: now_text(),
+            duration_ms: 0.0,
+        };
+        run.seq += 1;
+        let fail = |record: &StepRecord, e: String, name: &str| {
+            WorkflowError::new(name, e, &record.key).with_step_id(step.id.clone())
+        };
+
+        if let Some(when) = &step.when {
+            match self.evaluator.eval_bool(when, &mut frame.scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    record.status = StepStatus::Skipped;
+                    self.finish(record, started);
+                    return Ok(Flow::Next);
+                }
+                Err(e) => {
+                    let error = fail(&record, format!("`when`: {}", e.message), "ExpressionError");
+                    self.finish_failed(record, started, &error);
+                    return Err(error);
+                }
+            }
+        }
+
+        let mut recorded = false;
+        let result: Result<(Flow, Value), WorkflowError> = self
+            .exec_kind(run, frame, step, &mut record, &mut recorded)
+            .await;
+        match result {
+            Ok((flow, output)) => {
+                if let Some(id) = &step.id {
+                    frame.set_step_result(id, &output);
+                }
+                if !recorded {
+                    record.output = output;
+                    self.finish(record, started);
+                }
+                Ok(flow)
+            }
+            Err(error) => {
+                let error = if error.step.is_empty() {
+                    WorkflowError {
+                        step: record.key.clone(),
+                        step_id: step.id.clone(),
+                        ..error
+                    }
+                } else {
+                    error
+                };
+                self.finish_failed(record, started, &error);
+                Err(error)
+            }
+        }
+    }
+
+    fn finish(&self, mut record: StepRecord, started: Instant) {
+        record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.store.step_finished(record);
+    }
+
+    fn finish_failed(&self, mut record: StepRecord, started: Instant, error: &WorkflowError) {
+        // Only the step where the error arose records it; the steps it
+        // passes through on the way out (an `if`, a loop) record that they
+        // failed, pointing at where.
+        record.status = StepStatus::Failed;
+        record.error = Some(if error.step == record.key {
+            error.to_record()
+        } else {
+            json!({ "at": error.step })
+        });
+        self.finish(record, started);
+    }
+
+    fn render(
+        &self,
+        template: &Template,
+        frame: &mut Frame,
+        what: &str,
+    ) -> Result<Value, WorkflowError> {
+        self.evaluator
+            .render(template, &mut frame.scope)
+            .map_err(|e| {
+                WorkflowError::new("ExpressionError", format!("{what}: {}", e.message), "")
+            })
+    }
+
+    async fn exec_kind(
+        &self,
+        run: &mut Run,
+        frame: &mut Frame,
+        step: &Step,
+        record: &mut StepRecord,
+        recorded: &mut bool,
+    ) -> Result<(Flow, Value), WorkflowError> {
+        let expr_error = |what: &str, e: crate::expr::EvalError| {
+            WorkflowError::new("ExpressionError", format!("{what}: {}", e.message), "")
+        };
+        match &step.kind {
+            StepKind::Action { action, input } => {
+                let input = self.render(input, frame, "`with`")?;
+                record.input = input.clone();
+                let call = ActionCall {
+                    spec: action,
+                    input,
+                    record: record.clone(),
+                };
+                let outcome = self
+                    .actions
+                    .execute(call)
+                    .await
+                    .map_err(WorkflowError::from_action)?;
+                *recorded = outcome.recorded;
+                Ok((Flow::Next, outcome.output))
+            }
+            StepKind::If {
+                condition,
+                then,
+                otherwise,
+            } => {
+                let taken = self
+                    .evaluator
+                    .eval_bool(condition, &mut frame.scope)
+                    .map_err(|e| expr_error("`if`", e))?;
+                record.input = json!({ "condition": taken });
+                let branch = if taken { then } else { otherwise };
+                let flow = self.exec_steps(run, frame, branch).await?;
+                Ok((
+                    flow,
+                    json!({ "branch": if taken { "then" } else { "else" } }),
+                ))
+            }
+            StepKind::Switch { on, cases, default } => {
+                let value = self
+                    .evaluator
+                    .eval(on, &mut frame.scope)
+                    .map_err(|e| expr_error("`switch`", e))?;
+                let text = case_text(&value);
+                record.input = json!({ "value": text });
+                let case = cases
+                    .iter()
+                    .find(|c| text.as_deref() == Some(c.value.as_str()));
+                let (name, branch) = match (case, default) {
+                    (Some(case), _) => (Value::String(case.value.clone()), Some(&case.steps)),
+                    (None, Some(default)) => (Value::String("default".into()), Some(default)),
+                    (None, None) => (Value::Null, None),
+                };
+                let flow = match branch {
+                    Some(steps) => self.exec_steps(run, frame, steps).await?,
+                    None => Flow::Next,
+                };
+                Ok((flow, json!({ "case": name })))
+            }
+            StepKind::ForEach {
+                items,
+                item_name,
+                index_name,
+                steps,
+            } => {
+                let value = self
+                    .evaluator
+                    .eval(items, &mut frame.scope)
+                    .map_err(|e| expr_error("`for_each`", e))?;
+                let Some(list) = value.clone().try_cast::<rhai::Array>() else {
+                    return Err(WorkflowError::new(
+                        "ExpressionError",
+                        format!(
+                            "`for_each` needs a list, but `{}` gave {}",
+                            items.source(),
+                            value.type_name()
+                        ),
+                        "",
+                    ));
+                };
+                record.input = json!({ "count": list.len() });
+                let base = frame.scope.len();
+                for (i, item) in list.into_iter().enumerate() {
+                    frame.scope.push_constant_dynamic(item_name.clone(), item);
+                    frame.scope.push_constant(index_name.clone(), i as i64);
+                    frame.iterations.push(i);
+                    let flow = self.exec_steps(run, frame, steps).await;
+                    frame.iterations.pop();
+                    frame.scope.rewind(base);
+                    match flow? {
+                        Flow::Next => {}
+                        other => return Ok((other, json!({ "iterations": i + 1 }))),
+                    }
+                }
+                Ok((Flow::Next, json!({ "iterations": record.input["count"] })))
+            }
+            StepKind::While {
+                condition,
+                max_iterations,
+                steps,
+            } => {
+                let mut count: u64 = 0;
+                loop {
+                    let go = self
+                        .evaluator
+                        .eval_bool(condition, &mut frame.scope)
+                        .map_err(|e| expr_error("`while`", e))?;
+                    if !go {
+                        break;
+                    }
+                    if count == *max_iterations {
+                        return Err(WorkflowError::new(
+                            "LoopLimit",
+                            format!(
+                                "the `while` loop reached its max_iterations ({max_iterations}) with its condition still true"
+                            ),
+                            "",
+                        ));
+                    }
+                    frame.iterations.push(count as usize);
+                    let flow = self.exec_steps(run, frame, steps).await;
+                    frame.iterations.pop();
+                    count += 1;
+                    match flow? {
+                        Flow::Next => {}
+                        other => return Ok((other, json!({ "iterations": count }))),
+                    }
+                }
+                Ok((Flow::Next, json!({ "iterations": count })))
+            }
+            StepKind::Try {
+                steps,
+                catch,
+                error_name,
+            } => match self.exec_steps(run, frame, steps).await {
+                Ok(flow) => Ok((flow, json!({ "caught": null }))),
+                Err(error) => {
+                    let caught = error.to_catch_value();
+                    let base = frame.scope.len();
+                    frame
+                        .scope
+                        .push_constant_dynamic(error_name.clone(), to_dynamic(&caught));
+                    let flow = self.exec_steps(run, frame, catch).await;
+                    frame.scope.rewind(base);
+                    Ok((flow?, json!({ "caught": caught })))
+                }
+            },
+            StepKind::Throw {
+                message,
+                name,
+                cause,
+                status,
+            } => {
+                let message = self.render(message, frame, "`throw`")?;
+                let name = self.render(name, frame, "`throw`")?;
+                let cause = self.render(cause, frame, "`throw`")?;
+                let mut error =
+                    WorkflowError::new(&display_text(&name), display_text(&message), "");
+                error.cause = cause;
+                error.status = *status;
+                error.public = true;
+                Err(error)
+            }
+            StepKind::Response {
+                status,
+                headers,
+                body,
+                keep_running,
+            } => {
+                let answer = self.answer(frame, status, headers, body)?;
+                record.input = json!({ "status": answer.status, "body": answer.body });
+                let Some(reply) = run.reply.take() else {
+                    return Err(WorkflowError::new(
+                        "ResponseError",
+                        "this API has already answered; a second `response` has no one to answer",
+                        "",
+                    ));
+                };
+                run.answered = Some(answer.status);
+                let output = json!({ "status": answer.status });
+                // The caller may have gone away; the run goes on regardless.
+                let _ = reply.send(ApiReply::Response(answer));
+                Ok((
+                    if *keep_running {
+                        Flow::Next
+                    } else {
+                        Flow::Stop
+                    },
+                    output,
+                ))
+            }
+            StepKind::Return { value } => {
+                let value = self.render(value, frame, "`return`")?;
+                Ok((Flow::Return(value.clone()), value))
+            }
+            StepKind::Set { var, value } => {
+                let value = self.render(value, frame, "`set`")?;
+                frame.set_var(var, &value);
+                record.input = json!({ "var": var });
+                Ok((Flow::Next, value))
+            }
+            StepKind::Log { level, message } => {
+                let message = display_text(&self.render(message, frame, "`log`")?);
+                match level {
+                    LogLevel::Debug => {
+                        tracing::debug!(target: "paywire::workflow", run = %run.id, "{message}")
+                    }
+                    LogLevel::Info => {
+                        tracing::info!(target: "paywire::workflow", run = %run.id, "{message}")
+                    }
+                    LogLevel::Warn => {
+                        tracing::warn!(target: "paywire::workflow", run = %run.id, "{message}")
+                    }
+                    LogLevel::Error => {
+                        tracing::error!(target: "paywire::workflow", run = %run.id, "{message}")
+                    }
+                }
+                Ok((Flow::Next, Value::String(message)))
+            }
+            StepKind::Wait { milliseconds } => {
+                let value = self.render(milliseconds, frame, "`wait`")?;
+                let ms = value.as_u64().ok_or_else(|| {
+                    WorkflowError::new(
+                        "ExpressionError",
+                        format!("`wait` needs a whole number of milliseconds, got {value}"),
+                        "",
+                    )
+                })?;
+                let duration = Duration::from_millis(ms);
+                if duration > MAX_WAIT {
+                    return Err(WorkflowError::new(
+                        "WaitError",
+                        format!(
+                            "`wait` of {ms} ms is longer than the longest wait, {} s",
+                            MAX_WAIT.as_secs()
+                        ),
+                        "",
+                    ));
+                }
+                record.input = json!({ "milliseconds": ms });
+                tokio::time::sleep(duration).await;
+                Ok((Flow::Next, Value::Null))
+            }
+            StepKind::Call { function, input } => {
+                let input = self.render(input, frame, "`with`")?;
+                record.input = input.clone();
+                let output = self.call(run, frame, function, input).await?;
+                Ok((Flow::Next, output))
+            }
+            StepKind::Start { workflow, input } => {
+                let input = self.render(input, frame, "`with`")?;
+                record.input = input.clone();
+                let Some(target) = self.project.workflows.get(workflow).cloned() else {
+                    return Err(WorkflowError::new(
+                        "StartError",
+                        format!("there is no workflow `{workflow}`"),
+                        "",
+                    ));
+                };
+                let parameters = validate_input(&target.params, &input, "workflow", workflow)?;
+                let context = json!({ "parameters": parameters, "started_by": run.id });
+                let runner = self.clone();
+                let child_id = new_run_id();
+                let id = child_id.clone();
+                tokio::spawn(async move {
+                    let recorded = context.clone();
+                    runner
+                        .run(
+                            id,
+                            RunKind::Workflow,
+                            &target.name,
+                            &target.steps,
+                            context,
+                            recorded,
+                            None,
+                        )
+                        .await;
+                });
+                Ok((
+                    Flow::Next,
+                    json!({ "workflow": workflow, "run_id": child_id }),
+                ))
+            }
+        }
+    }
+
+    fn answer(
+        &self,
+        frame: &mut Frame,
+        status: &Template,
+        headers: &Template,
+        body: &Template,
+    ) -> Result<HttpAnswer, WorkflowError> {
+        let status_value = self.render(status, frame, "`response.status`")?;
+        let status = status_value
+            .as_u64()
+            .filter(|s| (100..=599).contains(s))
+            .ok_or_else(|| {
+                WorkflowError::new(
+                    "ResponseError",
+                    format!("`response.status` must be an HTTP status, got {status_value}"),
+                    "",
+                )
+            })? as u16;
+        let headers = match self.render(headers, frame, "`response.headers`")? {
+            Value::Object(map) => map
+                .into_iter()
+                .map(|(k, v)| (k, display_text(&v)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let body = self.render(body, frame, "`response.body`")?;
+        Ok(HttpAnswer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn call(
+        &self,
+        run: &mut Run,
+        frame: &Frame,
+        function: &str,
+        input: Value,
+    ) -> Result<Value, WorkflowError> {
+        let Some(target) = self.project.functions.get(function).cloned() else {
+            return Err(WorkflowError::new(
+                "CallError",
+                format!("there is no function `{function}`"),
+                "",
+            ));
+        };
+        if frame.depth + 1 > MAX_CALL_DEPTH {
+            return Err(WorkflowError::new(
+                "CallError",
+                format!(
+                    "calls nest deeper than {MAX_CALL_DEPTH}: does `{function}` call itself without end?"
+                ),
+                "",
+            ));
+        }
+        let parameters = validate_input(&target.params, &input, "function", function)?;
+        let context = json!({ "parameters": parameters });
+        let mut inner = Frame::new(
+            &context,
+            format!("{}{function}/", frame.key_prefix),
+            frame.depth + 1,
+        );
+        inner.iterations = frame.iterations.clone();
+        // Calls inside a call must not see the caller's reply: only APIs answer.
+        let reply = run.reply.take();
+        let result = self.exec_steps(run, &mut inner, &target.steps).await;
+        run.reply = reply;
+        match result? {
+            Flow::Return(value) => Ok(value),
+            Flow::Next | Flow::Stop => Ok(Value::Null),
+        }
+    }
+}
+
+fn validate_input(
+    params: &[crate::model::Param],
+    input: &Value,
+    what: &str,
+    name: &str,
+) -> Result<Map<String, Value>, WorkflowError> {
+    let empty = Map::new();
+    let object = match input {
+        Value::Object(map) => map,
+        Value::Null => &empty,
+        other => {
+            return Err(WorkflowError::new(
+                "InputError",
+                format!("the {what} `{name}` takes a mapping of parameters, not {other}"),
+                "",
+            ));
+        }
+    };
+    params::validate(params, object, InputSource::Json).map_err(|errors| {
+        let detail: Vec<String> = errors
+            .iter()
+            .map(|e| format!("`{}` {}", e.field, e.problem))
+            .collect();
+        WorkflowError::new(
+            "InputError",
+            format!(
+                "the {what} `{name}` was given bad input: {}",
+                detail.join("; ")
+            ),
+            "",
+        )
+    })
+}
+
+/// The text a switch value is compared with.
+fn case_text(value: &Dynamic) -> Option<String> {
+    if value.is_unit() {
+        return None;
+    }
+    if value.is_string() {
+        return value.clone().into_string().ok();
+    }
+    crate::expr::to_json(value).ok().map(|v| match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    })
+}
+
+/// A JSON value as plain text: strings without their quotes.
+fn display_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,278 @@
+//! Storage: the builder's tables and the record of every run, behind one
+//! interface.
+//!
+//! [`Store`] is what the rest of paywire sees; [`sqlite::SqliteStore`] is the
+//! embedded implementation and the only place that holds SQL. A second backend
+//! (PostgreSQL for several instances) implements the same trait. The types here
+//! are plain data: no SQL, no connection.
+
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::Table;
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The request cannot be carried out as asked (a constraint, a value of
+    /// the wrong type, a missing key). Safe to show to whoever asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// The declared tables cannot be brought about without losing data.
+    #[error("the tables cannot be migrated:\n{}", .0.join("\n"))]
+    Migration(Vec<String>),
+    /// The database failed. The text is for the server's log only.
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    /// Whether the message may be shown to a caller; otherwise it is logged
+    /// and the caller is told only that an internal error happened.
+    pub fn is_public(&self) -> bool {
+        matches!(self, StoreError::Invalid(_) | StoreError::Migration(_))
+    }
+}
+
+/// What to do on a table.
+#[derive(Clone, Debug)]
+pub enum TableOp {
+    Select {
+        table: Arc<Table>,
+        selector: Selector,
+        order: Vec<(String, Direction)>,
+        limit: u32,
+        offset: u64,
+    },
+    Insert {
+        table: Arc<Table>,
+        values: serde_json::Map<String, Value>,
+        on_conflict: OnConflict,
+    },
+    Update {
+        table: Arc<Table>,
+        selector: Selector,
+        values: serde_json::Map<String, Value>,
+    },
+    Delete {
+        table: Arc<Table>,
+        selector: Selector,
+    },
+}
+
+/// Which rows an operation touches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selector {
+    /// The row whose primary key is this.
+    Id(Value),
+    /// Rows matching every filter; no filters means every row.
+    Filters(Vec<Filter>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub column: String,
+    pub op: FilterOp,
+    pub value: Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    In,
+    NotIn,
+}
+
+impl FilterOp {
+    pub fn parse(name: &str) -> Option<FilterOp> {
+        Some(match name {
+            "eq" => FilterOp::Eq,
+            "ne" => FilterOp::Ne,
+            "gt" => FilterOp::Gt,
+            "gte" => FilterOp::Gte,
+            "lt" => FilterOp::Lt,
+            "lte" => FilterOp::Lte,
+            "like" => FilterOp::Like,
+            "in" => FilterOp::In,
+            "not_in" => FilterOp::NotIn,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnConflict {
+    Error,
+    Nothing,
+    Update,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Api,
+    Workflow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        Some(match text {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// Its `when` was false.
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// A run as recorded: which API or workflow, its input, how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub kind: RunKind,
+    pub name: String,
+    pub status: RunStatus,
+    /// What started the run, secrets removed.
+    pub input: Value,
+    /// `{step, name, message}` of the error that ended a failed run.
+    pub error: Option<Value>,
+    /// The HTTP status answered, for API runs.
+    pub response_status: Option<u16>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<f64>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunEnd {
+    pub id: String,
+    pub status: RunStatus,
+    pub error: Option<Value>,
+    pub response_status: Option<u16>,
+    pub finished_at: String,
+    pub duration_ms: f64,
+}
+
+/// One executed step of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub run_id: String,
+    /// Order of execution within the run, from 0.
+    pub seq: u32,
+    /// Where the step is in its workflow (`steps[1].then[0]`), prefixed by
+    /// the function's name for steps of called functions, and with loop
+    /// iterations as `#N`.
+    pub key: String,
+    pub step_id: Option<String>,
+    /// The action or control keyword.
+    pub kind: String,
+    pub status: StepStatus,
+    /// The step's input after its expressions ran.
+    pub input: Value,
+    pub output: Value,
+    pub error: Option<Value>,
+    pub started_at: String,
+    pub duration_ms: f64,
+}
+
+/// A run with its steps in order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunDetail {
+    pub run: RunRecord,
+    pub steps: Vec<StepRecord>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub name: Option<String>,
+    pub status: Option<RunStatus>,
+    pub limit: u32,
+}
+
+/// What a migration did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MigrationReport {
+    pub created: Vec<String>,
+    /// `table.column` of every column added.
+    pub added_columns: Vec<String>,
+}
+
+/// The storage interface. Writes of records are queued and committed in
+/// order; a call that returns a future has been committed (durably) when it
+/// resolves.
+pub trait Store: Send + Sync + 'static {
+    /// Creates or migrates the builder's tables; refuses changes that lose data.
+    fn migrate(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, MigrationReport>;
+
+    /// Runs a table operation. When `step` is given, the step's record (with
+    /// the operation's result as its output) commits in the same transaction,
+    /// so a step's effect and its record are never apart.
+    fn table_op(&self, op: TableOp, step: Option<StepRecord>) -> StoreFuture<'_, Value>;
+
+    fn run_started(&self, run: RunRecord);
+    fn step_finished(&self, step: StepRecord);
+    fn run_finished(&self, end: RunEnd);
+
+    fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>>;
+    fn get_run(&self, id: String) -> StoreFuture<'_, Option<RunDetail>>;
+
+    /// Resolves once everything queued before it is committed.
+    fn flush(&self) -> StoreFuture<'_, ()>;
+}

@@ -1,0 +1,281 @@
+//! The embedded SQLite store: every SQL statement of paywire lives below here.
+//!
+//! Writes go to one writer thread that owns the only writing connection. It
+//! takes every job waiting in its queue, runs each inside its own savepoint,
+//! and commits them all in one transaction (group commit): one fsync for many
+//! writes, and a failing job rolls back only itself. A job's caller hears of
+//! its result after the commit, so "done" means "on disk". Reads run on
+//! tokio's blocking threads with their own connections (WAL lets them read
+//! while the writer writes). No SQLite call ever runs on an async thread.
+
+mod runs;
+mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rusqlite::Connection;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::{
+    MigrationReport, RunDetail, RunEnd, RunFilter, RunRecord, StepRecord, Store, StoreError,
+    StoreFuture, TableOp,
+};
+use crate::model::Table;
+
+/// How many queued jobs one transaction takes at most.
+const MAX_BATCH: usize = 1024;
+
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A write: runs against the writer's connection inside a savepoint and says
+/// whether it succeeded, and whom to tell once the transaction is over.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open(&self.path).map_err(db_error)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+            .map_err(db_error)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < 8 {
+            idle.push(conn);
+        }
+    }
+}
+
+pub(crate) fn db_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and starts its writer.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(db_error)?;
+        // WAL lets readers work beside the writer; synchronous=FULL makes
+        // every commit durable before anyone is told it happened.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA foreign_keys = ON;",
+        )
+        .map_err(db_error)?;
+        runs::create_schema(&conn)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("paywire-sqlite-writer".into())
+            .spawn(move || write_loop(conn, queue))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            jobs,
+            readers: Arc::new(ReaderPool {
+                path: path.to_path_buf(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Queues a write and waits until it is committed.
+    fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = work(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let _ = tx.send(committed.and(result));
+            });
+            (ok, reply)
+        });
+        let sent = self.jobs.send(job);
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Closed)?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    /// Queues a write whose result nobody waits for; failures are logged.
+    fn write_detached(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    ) {
+        let job: Job = Box::new(move |conn| {
+            let result = work(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                if let Err(e) = committed.and(result) {
+                    tracing::error!(error = %e, "could not record {what}");
+                }
+            });
+            (ok, reply)
+        });
+        if self.jobs.send(job).is_err() {
+            tracing::error!("could not record {what}: the store is shut down");
+        }
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let readers = self.readers.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = readers.take()?;
+                let result = work(&conn);
+                readers.give_back(conn);
+                result
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("a read task failed: {e}")))?
+        })
+    }
+}
+
+fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let error = db_error(e);
+            for job in batch {
+                // The job never ran, so its result is discarded for the error.
+                let (_, reply) = job(&conn);
+                reply(Err(error.clone()));
+            }
+            continue;
+        }
+        let mut replies = Vec::with_capacity(batch.len());
+        for job in batch {
+            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let (ok, reply) = job(&conn);
+            let closed = if ok {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            match savepoint.and(closed) {
+                Ok(()) => replies.push((reply, None)),
+                Err(e) => replies.push((reply, Some(db_error(e)))),
+            }
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(db_error);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for (reply, own_error) in replies {
+            match own_error {
+                Some(e) => reply(Err(e)),
+                None => reply(committed.clone()),
+            }
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn migrate(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, MigrationReport> {
+        self.write(move |conn| tables::migrate(conn, &tables))
+    }
+
+    fn table_op(&self, op: TableOp, step: Option<StepRecord>) -> StoreFuture<'_, Value> {
+        if let TableOp::Select { .. } = op {
+            if step.is_none() {
+                return self.read(move |conn| tables::execute(conn, &op));
+            }
+        }
+        self.write(move |conn| {
+            let output = tables::execute(conn, &op)?;
+            if let Some(mut step) = step {
+                step.output = output.clone();
+                runs::insert_step(conn, &step)?;
+            }
+            Ok(output)
+        })
+    }
+
+    fn run_started(&self, run: RunRecord) {
+        self.write_detached("a run's start", move |conn| runs::insert_run(conn, &run));
+    }
+
+    fn step_finished(&self, step: StepRecord) {
+        self.write_detached("a step", move |conn| runs::insert_step(conn, &step));
+    }
+
+    fn run_finished(&self, end: RunEnd) {
+        self.write_detached("a run's end", move |conn| runs::finish_run(conn, &end));
+    }
+
+    fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>> {
+        self.read(move |conn| runs::list_runs(conn, &filter))
+    }
+
+    fn get_run(&self, id: String) -> StoreFuture<'_, Option<RunDetail>> {
+        self.read(move |conn| runs::get_run(conn, &id))
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        self.write(|_| Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_job_rolls_back_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|c| {
+                c.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+                    .map_err(db_error)
+            })
+            .await
+            .unwrap();
+        let good = store.write(|c| c.execute("INSERT INTO t VALUES (1)", []).map_err(db_error));
+        let bad = store.write(|c| {
+            c.execute("INSERT INTO t VALUES (2)", [])
+                .map_err(db_error)?;
+            c.execute("INSERT INTO t VALUES (1)", []).map_err(db_error)
+        });
+        let (good, bad) = tokio::join!(good, bad);
+        assert_eq!(good.unwrap(), 1);
+        assert!(bad.is_err());
+        let rows: Vec<i64> = store
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT x FROM t ORDER BY x").map_err(db_error)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(db_error)?;
+                rows.collect::<Result<_, _>>().map_err(db_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![1]);
+    }
+}
