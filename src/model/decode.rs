@@ -375,7 +375,9 @@ impl<'e> FileDecoder<'e> {
                     (_, Some(column)) => format!("at column {column} of the expression"),
                     _ => String::new(),
                 };
-                if e.message.contains("Variable not found") {
+                if e.message.contains("Undefined variable")
+                    || e.message.contains("Variable not found")
+                {
                     if !hint.is_empty() {
                         hint.push_str("; ");
                     }
@@ -924,10 +926,14 @@ impl<'e> FileDecoder<'e> {
         let params = self.params(fields.get("params"), &fields.path("params"));
         let names = vec!["context".to_string(), "steps".into(), "vars".into()];
         let steps_path = fields.path("steps");
+        let problems_before = self.diags.len();
         let steps = steps_node
             .map(|n| self.steps(n, &steps_path, "steps", &names))
             .unwrap_or_default();
-        if let Some(steps_node) = steps_node {
+        // Steps that failed to decode are missing from `steps`; judging the
+        // rest would only repeat their problem as a missing response.
+        let steps_decoded = self.diags.len() == problems_before;
+        if let Some(steps_node) = steps_node.filter(|_| steps_decoded) {
             if let Some(gap) = falls_through(&steps, "steps") {
                 self.err(
                     steps_node.pos,
@@ -1166,8 +1172,13 @@ impl<'e> FileDecoder<'e> {
             None => None,
         };
         let main = fields.get(kind).expect("the kind key is present");
+        let kind_pos = entries
+            .iter()
+            .find(|e| e.key == kind)
+            .map(|e| e.key_pos)
+            .unwrap_or(node.pos);
         let main_path = fields.path(kind);
-        let kind = self.step_kind(kind, main, &main_path, &fields, node.pos, key, names)?;
+        let kind = self.step_kind(kind, main, &main_path, &fields, kind_pos, key, names)?;
         if let Some(id) = &id {
             self.step_ids.push(id.clone());
         }
@@ -1305,7 +1316,7 @@ impl<'e> FileDecoder<'e> {
             "response" => {
                 if self.container != Container::Api {
                     self.err(
-                        main.pos,
+                        pos,
                         main_path,
                         "a `response` answers an HTTP caller, and only APIs have one",
                     )
@@ -1366,7 +1377,7 @@ impl<'e> FileDecoder<'e> {
             "return" => {
                 if self.container != Container::Function {
                     self.err(
-                        main.pos,
+                        pos,
                         main_path,
                         "`return` gives a function's result, and this is not a function",
                     )

@@ -72,7 +72,9 @@ pub fn did_you_mean<'a>(
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(distance, c)| *distance <= (c.len().max(word.len()) / 3).max(1))
+        // A third of the letters may differ: `stepz` finds `steps`, while a
+        // one-letter name suggests nothing rather than any other letter.
+        .filter(|(distance, c)| *distance <= c.len().max(word.len()) / 3)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }

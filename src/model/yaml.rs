@@ -267,13 +267,18 @@ impl MarkedEventReceiver for TreeBuilder {
                     anchor,
                     entries,
                     ..
-                }) => self.finish(
-                    Node {
-                        value: Value::Map(entries),
-                        pos,
-                    },
-                    anchor,
-                ),
+                }) => {
+                    // yaml-rust2 marks a block mapping where its first `:` is;
+                    // its first key is where a reader looks for it.
+                    let pos = entries.first().map(|e| e.key_pos).unwrap_or(pos);
+                    self.finish(
+                        Node {
+                            value: Value::Map(entries),
+                            pos,
+                        },
+                        anchor,
+                    )
+                }
                 None => self.fail(pos, "unbalanced YAML structure"),
             },
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -330,7 +335,9 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let node = root("a:\n  b: 1\n  c: [x, 'y']\n");
+        assert_eq!(node.pos, Pos { line: 1, column: 1 });
         let a = &node.as_map().unwrap()[0];
+        assert_eq!(a.value.pos, Pos { line: 2, column: 3 });
         assert_eq!(a.key_pos, Pos { line: 1, column: 1 });
         let inner = a.value.as_map().unwrap();
         assert_eq!(inner[0].key, "b");

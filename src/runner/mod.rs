@@ -461,7 +461,7 @@ impl Runner {
                     Some(steps) => self.exec_steps(run, frame, steps).await?,
                     None => Flow::Next,
                 };
-                Ok((flow, json!({ "case": name })))
+                Ok((flow, json!({ "branch": name })))
             }
             StepKind::ForEach {
                 items,

@@ -1,0 +1,213 @@
+//! Test helpers: a real paywire server on a random port with a temporary
+//! project folder and database, and a typed client for it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use paywire::app::{App, Settings};
+use paywire::store::{RunDetail, RunFilter, RunRecord};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub base: String,
+    pub app: Arc<App>,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// An answer from the server: status, headers and the body as JSON (or as a
+/// JSON string when it is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn run_id(&self) -> String {
+        self.header("x-paywire-run")
+            .expect("the reply names its run")
+            .to_string()
+    }
+
+    /// The `fields` of a 400 answer as `(field, problem)` pairs.
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.body["error"]["fields"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|f| {
+                (
+                    f["field"].as_str().unwrap().to_string(),
+                    f["problem"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")
+}
+
+/// Writes `files` (name, YAML) into a new folder.
+pub fn project(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_project(dir.path(), files);
+    dir
+}
+
+pub fn write_project(dir: &Path, files: &[(&str, &str)]) {
+    let project = dir.join("workflows");
+    std::fs::create_dir_all(&project).unwrap();
+    for (name, text) in files {
+        std::fs::write(project.join(name), text).unwrap();
+    }
+}
+
+impl TestServer {
+    /// Serves a project made of `files`.
+    pub async fn start(files: &[(&str, &str)]) -> TestServer {
+        let dir = project(files);
+        let settings = Settings::new(dir.path().join("workflows"), dir.path().join("paywire.db"));
+        TestServer::start_with(dir, settings).await
+    }
+
+    /// Serves the example project in workflows/.
+    pub async fn examples() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::new(examples_dir(), dir.path().join("paywire.db"));
+        TestServer::start_with(dir, settings).await
+    }
+
+    pub async fn start_with(dir: TempDir, settings: Settings) -> TestServer {
+        let app = App::start(settings)
+            .await
+            .unwrap_or_else(|e| panic!("the app did not start:\n{e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(paywire::http::run(listener, app.clone(), async move {
+            let _ = signal.await;
+        }));
+        TestServer {
+            base,
+            app,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            dir,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    pub async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        into_reply(request.send().await.unwrap()).await
+    }
+
+    /// Sends a raw body with a content type.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        into_reply(response).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request("POST", path, Some(&body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, None).await
+    }
+
+    /// The record of a run, once every queued write is committed.
+    pub async fn run(&self, id: &str) -> RunDetail {
+        self.app.store().flush().await.unwrap();
+        self.app
+            .store()
+            .get_run(id.to_string())
+            .await
+            .unwrap()
+            .expect("the run is recorded")
+    }
+
+    /// Recent runs of `name`, newest first.
+    pub async fn runs_of(&self, name: &str) -> Vec<RunRecord> {
+        self.app.store().flush().await.unwrap();
+        self.app
+            .store()
+            .list_runs(RunFilter {
+                name: Some(name.to_string()),
+                ..RunFilter::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Waits (bounded) until `name` has a finished run, for background work.
+    pub async fn finished_run_of(&self, name: &str) -> RunDetail {
+        for _ in 0..200 {
+            if let Some(run) = self
+                .runs_of(name)
+                .await
+                .into_iter()
+                .find(|r| r.finished_at.is_some())
+            {
+                return self.run(&run.id).await;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{name} never finished a run");
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+async fn into_reply(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}

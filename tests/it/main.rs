@@ -1,0 +1,10 @@
+//! Integration tests: one binary, so that paywire and its dependencies link
+//! once. Each module drives a real server over HTTP, or the loader directly.
+
+mod cli;
+mod common;
+mod control_flow;
+mod diagnostics;
+mod http_api;
+mod reload;
+mod tables;
