@@ -167,10 +167,12 @@ fn log_migration(report: &MigrationReport) {
 /// Reloads the project whenever a file in its folder changes, until the
 /// returned task is aborted. Polling keeps this dependable on every file
 /// system (network mounts and containers included) at a negligible cost.
-pub fn watch(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle<()> {
+/// The folder's state is taken before this returns, so that an edit made
+/// right after it is seen as a change.
+pub async fn watch(app: Arc<App>, every: Duration) -> tokio::task::JoinHandle<()> {
+    let dir = app.settings.dir.clone();
+    let mut last = fingerprint(dir.clone()).await;
     tokio::spawn(async move {
-        let dir = app.settings.dir.clone();
-        let mut last = fingerprint(dir.clone()).await;
         loop {
             tokio::time::sleep(every).await;
             let now = fingerprint(dir.clone()).await;

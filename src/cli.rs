@@ -148,9 +148,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {address}"))?;
     let base = format!("http://{}", listener.local_addr()?);
     print_banner(&app, &args, &base);
-    let watcher = args
-        .watch
-        .then(|| crate::app::watch(app.clone(), Duration::from_millis(500)));
+    let watcher = match args.watch {
+        true => Some(crate::app::watch(app.clone(), Duration::from_millis(500)).await),
+        false => None,
+    };
     crate::http::run(listener, app, shutdown_signal()).await?;
     if let Some(watcher) = watcher {
         watcher.abort();

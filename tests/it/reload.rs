@@ -24,7 +24,7 @@ async fn wait_for(server: &TestServer, path: &str, body: &str) {
 #[tokio::test]
 async fn edits_are_served_and_broken_edits_keep_the_last_good_version() {
     let server = TestServer::start(&[("a.yaml", V1)]).await;
-    let watcher = paywire::app::watch(server.app.clone(), Duration::from_millis(20));
+    let watcher = paywire::app::watch(server.app.clone(), Duration::from_millis(20)).await;
     assert_eq!(server.get("/hello").await.body, "v1");
 
     write_project(server.dir.path(), &[("a.yaml", BROKEN)]);
