@@ -15,3 +15,4 @@ pub mod http;
 pub mod model;
 pub mod runner;
 pub mod store;
+pub mod stripe;

@@ -25,6 +25,8 @@ pub struct ActionCall {
     /// The step's record so far; an executor that commits effects may commit
     /// this record with them (see [`ActionOutcome::recorded`]).
     pub record: StepRecord,
+    /// When the step started, for the record's duration.
+    pub started: std::time::Instant,
 }
 
 pub struct ActionOutcome {
@@ -89,6 +91,13 @@ impl ActionExecutor for Actions {
 }
 
 fn store_error(e: StoreError) -> ActionError {
+    if let StoreError::Conflict(message) = e {
+        // Uncaught, a clash on a unique value answers 409 Conflict.
+        return ActionError {
+            status: Some(409),
+            ..ActionError::invalid("TableConflict", message)
+        };
+    }
     if e.is_public() {
         ActionError::invalid("TableError", e.to_string())
     } else {

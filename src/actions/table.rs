@@ -23,7 +23,7 @@ pub async fn execute(
     let reads_only = matches!(op, TableOp::Select { .. });
     // A write commits together with the step's record; a read has no effect
     // to keep together, and stays off the writer's queue.
-    let record = (!reads_only).then_some(call.record);
+    let record = (!reads_only).then_some((call.record, call.started));
     let output = store.table_op(op, record).await.map_err(store_error)?;
     Ok(ActionOutcome {
         output,

@@ -276,6 +276,18 @@ pub fn read_only_shared(value: Dynamic) -> Dynamic {
     value.into_read_only().into_shared()
 }
 
+/// Sets `key` in a map made by [`read_only_shared`], keeping it read-only to
+/// expressions (writing through a typed lock would drop that mark).
+pub fn insert_into_read_only(handle: &mut Dynamic, key: &str, value: Dynamic) {
+    if let Some(mut inner) = handle.write_lock::<Dynamic>() {
+        let mut map = std::mem::take(&mut *inner)
+            .try_cast::<rhai::Map>()
+            .unwrap_or_default();
+        map.insert(key.into(), value);
+        *inner = Dynamic::from_map(map).into_read_only();
+    }
+}
+
 /// Converts a Rhai value to JSON; values JSON cannot hold are an error.
 pub fn to_json(value: &Dynamic) -> Result<serde_json::Value, EvalError> {
     if value.is_unit() {
@@ -416,6 +428,27 @@ mod tests {
             .unwrap();
         let err = evaluator.eval(&grow, &mut Scope::new()).unwrap_err();
         assert!(err.limit, "{}", err.message);
+    }
+
+    #[test]
+    fn read_only_maps_refuse_assignment_after_the_runner_writes() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let mut vars = read_only_shared(Dynamic::from_map(rhai::Map::new()));
+        insert_into_read_only(&mut vars, "x", Dynamic::from(1_i64));
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("vars", vars.clone());
+        // Rhai protects the values a read-only map holds (deeply) and the
+        // variable itself; it does not stop a script adding a new key, which
+        // then lives only in this run and cannot change anything recorded.
+        for source in ["vars.x = 5", "vars.x += 1", "vars = 1"] {
+            let expr = evaluator.compile(source, &["vars"]).unwrap();
+            assert!(
+                evaluator.eval(&expr, &mut scope).is_err(),
+                "{source} was allowed"
+            );
+        }
+        let read = evaluator.compile("vars.x + 1", &["vars"]).unwrap();
+        assert_eq!(evaluator.eval_json(&read, &mut scope).unwrap(), json!(2));
     }
 
     #[test]

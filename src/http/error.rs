@@ -103,7 +103,7 @@ impl ApiError {
                 "type": "workflow_error",
                 "name": error.name,
                 "message": if error.public { error.message.as_str() } else { "an internal error happened; the run's record has the details" },
-                "step": error.step_id.clone().unwrap_or_else(|| error.step.clone()),
+                "step": error.step_name(),
                 "run_id": run_id,
             }),
             ApiError::Internal { run_id } => json!({

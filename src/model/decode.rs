@@ -164,8 +164,41 @@ fn is_dynamic(node: &Node) -> bool {
     node.as_str().is_some_and(|s| s.contains("{{"))
 }
 
+/// `source` with the inside of its string literals blanked out, so that
+/// text such as `"see steps.x"` is not read as a reference.
+fn without_string_literals(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut quote = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                    out.push(c);
+                    continue;
+                }
+                // Same byte length, so that offsets still match the source.
+                out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            }
+            None => {
+                if c == '"' || c == '`' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// The names that `steps.<name>` refers to in an expression.
-fn step_references(source: &str) -> Vec<String> {
+fn step_references(original: &str) -> Vec<String> {
+    let source = &without_string_literals(original);
     let bytes = source.as_bytes();
     let mut names = Vec::new();
     let mut start = 0;
@@ -190,7 +223,14 @@ fn step_references(source: &str) -> Vec<String> {
                 continue;
             };
         let name: String = if quoted {
-            name_start.split('"').next().unwrap_or_default().to_string()
+            // The name sits inside a literal, blanked in `source`: read it
+            // from the original at the same offset.
+            let offset = source.len() - name_start.len();
+            original[offset..]
+                .split('"')
+                .next()
+                .unwrap_or_default()
+                .to_string()
         } else {
             name_start
                 .chars()
@@ -868,10 +908,45 @@ impl<'e> FileDecoder<'e> {
                 self.err(
                     n.pos,
                     &fields.path("default"),
-                    format!("the default is {}, not a {}", n.kind_name(), ty.name()),
+                    format!("the default is {}, not {}", n.kind_name(), ty.described()),
                 );
             } else {
                 param.default = Some(value);
+            }
+        }
+        if (param.min_length.is_some() || param.max_length.is_some())
+            && !matches!(ty, ParamType::String | ParamType::Array)
+        {
+            self.err(
+                node.pos,
+                path,
+                format!("`min_length` and `max_length` bound strings and arrays, but this parameter is {}", ty.described()),
+            )
+            .hint = Some("use `min` and `max` for numbers".into());
+        }
+        if let Some(allowed) = &param.one_of {
+            if let Some(bad) = allowed.iter().find(|v| !ty.accepts(v)) {
+                self.err(
+                    node.pos,
+                    &join(path, "one_of"),
+                    format!("`{bad}` in `one_of` is not {}", ty.described()),
+                );
+            }
+        }
+        if let Some(default) = &param.default {
+            // The default must pass the parameter's own checks.
+            let mut input = serde_json::Map::new();
+            input.insert(param.name.clone(), default.clone());
+            if let Err(errors) = super::params::validate(
+                std::slice::from_ref(&param),
+                &input,
+                super::params::InputSource::Json,
+            ) {
+                self.err(
+                    node.pos,
+                    &join(path, "default"),
+                    format!("the default {}", errors[0].problem),
+                );
             }
         }
         if (param.min.is_some() || param.max.is_some())
@@ -881,8 +956,8 @@ impl<'e> FileDecoder<'e> {
                 node.pos,
                 path,
                 format!(
-                    "`min` and `max` bound numbers, but this parameter is a {}",
-                    ty.name()
+                    "`min` and `max` bound numbers, but this parameter is {}",
+                    ty.described()
                 ),
             )
             .hint = Some("use `min_length` and `max_length` for strings and arrays".into());
@@ -1178,10 +1253,13 @@ impl<'e> FileDecoder<'e> {
             .map(|e| e.key_pos)
             .unwrap_or(node.pos);
         let main_path = fields.path(kind);
-        let kind = self.step_kind(kind, main, &main_path, &fields, kind_pos, key, names)?;
+        let kind = self.step_kind(kind, main, &main_path, &fields, kind_pos, key, names);
+        // The id is registered even when the step has problems, so that later
+        // references to it do not report a second, false problem.
         if let Some(id) = &id {
             self.step_ids.push(id.clone());
         }
+        let kind = kind?;
         Some(Step {
             id,
             when,
@@ -1537,17 +1615,17 @@ impl<'e> FileDecoder<'e> {
 
     fn wait(&mut self, node: &Node, path: &str, names: &[String]) -> Option<Template> {
         let hint = "write milliseconds (`500`) or a duration (`250ms`, `2s`, `1m`)";
-        match &node.value {
-            Value::Int(ms) if *ms >= 0 => Some(Template::Literal(Json::from(*ms))),
+        let ms = match &node.value {
+            Value::Int(ms) if *ms >= 0 => *ms as u64,
             Value::Str(text) if !text.contains("{{") => match parse_duration_ms(text) {
-                Some(ms) => Some(Template::Literal(Json::from(ms))),
+                Some(ms) => ms,
                 None => {
                     self.err(node.pos, path, format!("`{text}` is not a duration"))
                         .hint = Some(hint.into());
-                    None
+                    return None;
                 }
             },
-            Value::Str(_) => self.template(node, path, names),
+            Value::Str(_) => return self.template(node, path, names),
             _ => {
                 self.err(
                     node.pos,
@@ -1555,9 +1633,21 @@ impl<'e> FileDecoder<'e> {
                     format!("expected a duration, found {}", node.kind_name()),
                 )
                 .hint = Some(hint.into());
-                None
+                return None;
             }
+        };
+        if ms > MAX_WAIT_MS {
+            self.err(
+                node.pos,
+                path,
+                format!("a wait is at most {} minutes", MAX_WAIT_MS / 60_000),
+            )
+            .hint = Some(
+                "a workflow that must wait longer should be started again later instead".into(),
+            );
+            return None;
         }
+        Some(Template::Literal(Json::from(ms)))
     }
 
     fn action(
@@ -2100,6 +2190,10 @@ mod tests {
         );
         assert_eq!(step_references("steps[\"my_step\"].id"), vec!["my_step"]);
         assert!(step_references("mysteps.x + a.steps.y + steps").is_empty());
+        assert_eq!(
+            step_references("\"see steps.no\" + `and ${steps.yes}` + steps.also"),
+            vec!["also"]
+        );
     }
 
     #[test]

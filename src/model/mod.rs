@@ -26,6 +26,9 @@ pub use params::{FieldError, Param, ParamType};
 pub use routes::{RouteMatch, RouteTable, route_pattern};
 pub use yaml::Pos;
 
+/// The longest one `wait` step may wait, in milliseconds.
+pub const MAX_WAIT_MS: u64 = 600_000;
+
 /// A loaded, checked project.
 #[derive(Debug, Default)]
 pub struct Project {

@@ -60,6 +60,15 @@ impl ParamType {
         }
     }
 
+    /// The type's name with its article: "an integer", "a string".
+    pub fn described(self) -> String {
+        let article = match self {
+            ParamType::Integer | ParamType::Object | ParamType::Array | ParamType::Any => "an",
+            _ => "a",
+        };
+        format!("{article} {}", self.name())
+    }
+
     pub fn accepts(self, value: &Value) -> bool {
         match self {
             ParamType::String => value.is_string(),
@@ -141,10 +150,12 @@ pub fn validate(
     }
 }
 
-/// Gathers a request's input for the declared parameters. A JSON body's
-/// fields keep their types; path and query values arrive as text and are
-/// converted to each parameter's type. The body wins over the path, which
-/// wins over the query string. Validate the result with [`InputSource::Json`].
+/// Gathers a request's input for the declared parameters. Path parameters
+/// come first: they name the resource the route is about, and a body must not
+/// be able to point the request at another one. Then a JSON body's fields,
+/// which keep their types; then the query string. Path and query values are
+/// text, converted to each parameter's type. Validate the result with
+/// [`InputSource::Json`].
 pub fn gather(
     params: &[Param],
     body: Option<&Map<String, Value>>,
@@ -153,12 +164,14 @@ pub fn gather(
 ) -> Map<String, Value> {
     let mut out = Map::new();
     for param in params {
-        let value = match body.and_then(|b| b.get(&param.name)) {
-            Some(value) => value.clone(),
-            None => match path.get(&param.name).or_else(|| query.get(&param.name)) {
-                Some(text) => coerce_text(param.ty, text),
-                None => continue,
-            },
+        let value = if let Some(text) = path.get(&param.name) {
+            coerce_text(param.ty, text)
+        } else if let Some(value) = body.and_then(|b| b.get(&param.name)) {
+            value.clone()
+        } else if let Some(text) = query.get(&param.name) {
+            coerce_text(param.ty, text)
+        } else {
+            continue;
         };
         out.insert(param.name.clone(), value);
     }
@@ -201,17 +214,9 @@ fn describe(value: &Value) -> &'static str {
 
 fn check(param: &Param, value: &Value) -> Result<(), String> {
     if !param.ty.accepts(value) {
-        let article = if matches!(
-            param.ty,
-            ParamType::Integer | ParamType::Object | ParamType::Array | ParamType::Any
-        ) {
-            "an"
-        } else {
-            "a"
-        };
         return Err(format!(
-            "must be {article} {}, got {}",
-            param.ty.name(),
+            "must be {}, got {}",
+            param.ty.described(),
             describe(value)
         ));
     }
@@ -352,6 +357,19 @@ mod tests {
         assert_eq!(Value::Object(out), json!({"n": 7, "flag": true}));
         let err = validate(&params, &input(json!({"n": "seven"})), InputSource::Text).unwrap_err();
         assert_eq!(err[0].problem, "must be an integer, got a string");
+    }
+
+    #[test]
+    fn path_parameters_cannot_be_overridden_by_the_body() {
+        let params = vec![
+            param("id", ParamType::String),
+            param("n", ParamType::Integer),
+        ];
+        let body = input(json!({"id": "someone-else", "n": 1}));
+        let path = input(json!({"id": "mine"}));
+        let query = input(json!({"n": "2"}));
+        let out = gather(&params, Some(&body), &path, &query);
+        assert_eq!(Value::Object(out), json!({"id": "mine", "n": 1}));
     }
 
     #[test]

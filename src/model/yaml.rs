@@ -204,7 +204,8 @@ impl TreeBuilder {
                             let pos = node.pos;
                             self.fail(
                                 pos,
-                                "a mapping key must be a plain name, not a list or mapping",
+                                "a mapping key must be a plain name, not a list or mapping \
+                                 (a value that starts with `{{` must be quoted: \"{{ ... }}\")",
                             );
                             return;
                         }
@@ -388,6 +389,12 @@ mod tests {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.pos.line >= 1, "{err:?}");
         assert!(!err.message.is_empty());
+    }
+
+    #[test]
+    fn unquoted_templates_get_a_hint() {
+        let err = parse("a: {{ x }}\n").unwrap_err();
+        assert!(err.message.contains("must be quoted"), "{err:?}");
     }
 
     #[test]

@@ -47,6 +47,19 @@ impl WorkflowError {
         }
     }
 
+    /// The step as a builder names it: its `id` when it has one, else its
+    /// key; inside a called function, prefixed by the function's name
+    /// (`price-line/line_total`), so that it cannot be taken for a step of
+    /// the caller with the same id.
+    pub fn step_name(&self) -> String {
+        let function = self.step.rsplit_once('/').map(|(prefix, _)| prefix);
+        match (&self.step_id, function) {
+            (Some(id), Some(function)) => format!("{function}/{id}"),
+            (Some(id), None) => id.clone(),
+            (None, _) => self.step.clone(),
+        }
+    }
+
     pub fn http_status(&self) -> u16 {
         self.status.unwrap_or(500)
     }
@@ -57,7 +70,7 @@ impl WorkflowError {
             "name": self.name,
             "message": self.message,
             "cause": self.cause,
-            "step": self.step_id.clone().unwrap_or_else(|| self.step.clone()),
+            "step": self.step_name(),
         })
     }
 

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use crate::actions::{ActionCall, ActionExecutor};
-use crate::expr::{Evaluator, Template, read_only_shared, to_dynamic};
+use crate::expr::{Evaluator, Template, insert_into_read_only, read_only_shared, to_dynamic};
 use crate::model::params::{self, InputSource};
 use crate::model::{Api, LogLevel, Project, Step, StepKind, Workflow};
 use crate::store::{RunEnd, RunKind, RunRecord, RunStatus, StepRecord, StepStatus, Store};
@@ -29,7 +29,7 @@ pub use error::WorkflowError;
 /// How deep `call` may nest before the run fails.
 const MAX_CALL_DEPTH: usize = 16;
 /// The longest one `wait` step may wait.
-const MAX_WAIT: Duration = Duration::from_secs(600);
+const MAX_WAIT: Duration = Duration::from_millis(crate::model::MAX_WAIT_MS);
 
 /// What an API run answers its caller.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,8 +92,10 @@ struct Frame {
 
 impl Frame {
     fn new(context: &Value, key_prefix: String, depth: usize) -> Frame {
-        let steps = Dynamic::from_map(rhai::Map::new()).into_shared();
-        let vars = Dynamic::from_map(rhai::Map::new()).into_shared();
+        // Read-only to expressions (only `set` and finished steps change
+        // them); the runner writes through its own handles.
+        let steps = read_only_shared(Dynamic::from_map(rhai::Map::new()));
+        let vars = read_only_shared(Dynamic::from_map(rhai::Map::new()));
         let mut scope = Scope::new();
         scope.push_constant_dynamic("context", read_only_shared(to_dynamic(context)));
         scope.push_constant_dynamic("steps", steps.clone());
@@ -117,15 +119,11 @@ impl Frame {
     }
 
     fn set_step_result(&mut self, id: &str, value: &Value) {
-        if let Some(mut map) = self.steps.write_lock::<rhai::Map>() {
-            map.insert(id.into(), to_dynamic(value));
-        }
+        insert_into_read_only(&mut self.steps, id, to_dynamic(value));
     }
 
     fn set_var(&mut self, name: &str, value: &Value) {
-        if let Some(mut map) = self.vars.write_lock::<rhai::Map>() {
-            map.insert(name.into(), to_dynamic(value));
-        }
+        insert_into_read_only(&mut self.vars, name, to_dynamic(value));
     }
 }
 
@@ -241,8 +239,8 @@ impl Runner {
                     ApiReply::Failed(e.clone())
                 }
                 None => {
-                    // The loader refuses APIs that can end without answering,
-                    // but a `when:` can still skip the last response.
+                    // The loader refuses APIs that can end without answering;
+                    // this is the guard should that check ever miss a path.
                     let e = WorkflowError::new(
                         "NoResponse",
                         "the API finished without a `response` step answering",
@@ -337,7 +335,7 @@ impl Runner {
 
         let mut recorded = false;
         let result: Result<(Flow, Value), WorkflowError> = self
-            .exec_kind(run, frame, step, &mut record, &mut recorded)
+            .exec_kind(run, frame, step, &mut record, &mut recorded, started)
             .await;
         match result {
             Ok((flow, output)) => {
@@ -404,6 +402,7 @@ impl Runner {
         step: &Step,
         record: &mut StepRecord,
         recorded: &mut bool,
+        started: Instant,
     ) -> Result<(Flow, Value), WorkflowError> {
         let expr_error = |what: &str, e: crate::expr::EvalError| {
             WorkflowError::new("ExpressionError", format!("{what}: {}", e.message), "")
@@ -416,6 +415,7 @@ impl Runner {
                     spec: action,
                     input,
                     record: record.clone(),
+                    started,
                 };
                 let outcome = self
                     .actions

@@ -11,6 +11,7 @@ pub mod sqlite;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +26,9 @@ pub enum StoreError {
     /// the wrong type, a missing key). Safe to show to whoever asked.
     #[error("{0}")]
     Invalid(String),
+    /// A row with the same key or unique value exists. Safe to show.
+    #[error("{0}")]
+    Conflict(String),
     /// The declared tables cannot be brought about without losing data.
     #[error("the tables cannot be migrated:\n{}", .0.join("\n"))]
     Migration(Vec<String>),
@@ -39,7 +43,10 @@ impl StoreError {
     /// Whether the message may be shown to a caller; otherwise it is logged
     /// and the caller is told only that an internal error happened.
     pub fn is_public(&self) -> bool {
-        matches!(self, StoreError::Invalid(_) | StoreError::Migration(_))
+        matches!(
+            self,
+            StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::Migration(_)
+        )
     }
 }
 
@@ -254,17 +261,70 @@ pub struct MigrationReport {
     pub added_columns: Vec<String>,
 }
 
-/// The storage interface. Writes of records are queued and committed in
-/// order; a call that returns a future has been committed (durably) when it
-/// resolves.
+/// A Stripe object kept by the sandbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxObject {
+    pub id: String,
+    /// Stripe's `object` field, e.g. `checkout.session`.
+    pub object: String,
+    /// Creation order, for listing newest first.
+    pub seq: i64,
+    pub data: Value,
+}
+
+/// The stored answer to a request made with an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxIdempotency {
+    pub key: String,
+    /// What the request was, so the key cannot be reused for another one.
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// Where the delivery of one webhook event stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxDelivery {
+    pub event_id: String,
+    pub attempts: u32,
+    pub delivered: bool,
+    pub last_error: Option<String>,
+}
+
+/// Everything the sandbox keeps, as loaded at start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SandboxSnapshot {
+    pub objects: Vec<SandboxObject>,
+    pub idempotency: Vec<SandboxIdempotency>,
+    pub deliveries: Vec<SandboxDelivery>,
+}
+
+/// What one sandbox request changed; committed as one transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SandboxChanges {
+    pub objects: Vec<SandboxObject>,
+    pub idempotency: Option<SandboxIdempotency>,
+    pub deliveries: Vec<SandboxDelivery>,
+}
+
+impl SandboxChanges {
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.idempotency.is_none() && self.deliveries.is_empty()
+    }
+}
+
+/// The storage interface. Writes are committed in the order of the calls
+/// that made them (a call queues its write before it returns its future),
+/// and a future that writes has been committed, durably, when it resolves.
 pub trait Store: Send + Sync + 'static {
     /// Creates or migrates the builder's tables; refuses changes that lose data.
     fn migrate(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, MigrationReport>;
 
-    /// Runs a table operation. When `step` is given, the step's record (with
-    /// the operation's result as its output) commits in the same transaction,
-    /// so a step's effect and its record are never apart.
-    fn table_op(&self, op: TableOp, step: Option<StepRecord>) -> StoreFuture<'_, Value>;
+    /// Runs a table operation. When `step` is given (its record, and when the
+    /// step started), the step's record, with the operation's result as its
+    /// output, commits in the same transaction, so a step's effect and its
+    /// record are never apart.
+    fn table_op(&self, op: TableOp, step: Option<(StepRecord, Instant)>) -> StoreFuture<'_, Value>;
 
     fn run_started(&self, run: RunRecord);
     fn step_finished(&self, step: StepRecord);
@@ -275,4 +335,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Resolves once everything queued before it is committed.
     fn flush(&self) -> StoreFuture<'_, ()>;
+
+    /// Everything the Stripe sandbox kept.
+    fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot>;
+    /// Commits what one sandbox request changed.
+    fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()>;
 }

@@ -189,6 +189,16 @@ apis:
         value: "{{ context.parameters.missing / 100 }}"
       - response: { body: unreachable }
 
+  tamper:
+    method: GET
+    path: /tamper
+    steps:
+      - set: x
+        value: 1
+      - set: y
+        value: "{{ vars.x = 5 }}"
+      - response: { body: unreachable }
+
   spin:
     method: GET
     path: /spin
@@ -351,6 +361,15 @@ async fn expression_errors_say_what_was_empty() {
     let message = reply.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("empty value"), "{message}");
     assert!(message.contains("??"), "{message}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expressions_cannot_assign_to_vars_or_steps() {
+    let server = server().await;
+    let reply = server.get("/tamper").await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.body["error"]["name"], "ExpressionError");
     server.stop().await;
 }
 

@@ -216,6 +216,32 @@ fn calls_are_checked_against_the_parameters() {
 }
 
 #[test]
+fn a_broken_step_does_not_hide_its_id_from_later_steps() {
+    assert_eq!(
+        api(
+            "      - id: saved\n        action: table.insrt\n      - response: { body: \"{{ steps.saved }}\" }\n"
+        ),
+        vec![
+            "w.yaml:12:17: apis.a.steps[0].action: unknown action `table.insrt`\n    hint: did you mean `table.insert`?"
+        ]
+    );
+}
+
+#[test]
+fn waits_and_parameter_declarations_are_checked() {
+    let text = "apis:\n  a:\n    method: GET\n    path: /a\n    params:\n      n: { type: integer, min: 5, default: 1 }\n      c: { type: string, one_of: [usd, 3] }\n      m: { type: integer, max_length: 2 }\n    steps:\n      - wait: 11m\n      - response: { body: 1 }\n";
+    assert_eq!(
+        one(text),
+        vec![
+            "w.yaml:6:12: apis.a.params.n.default: the default must be at least 5",
+            "w.yaml:7:12: apis.a.params.c.one_of: `3` in `one_of` is not a string",
+            "w.yaml:8:12: apis.a.params.m: `min_length` and `max_length` bound strings and arrays, but this parameter is an integer\n    hint: use `min` and `max` for numbers",
+            "w.yaml:10:15: apis.a.steps[0].wait: a wait is at most 10 minutes\n    hint: a workflow that must wait longer should be started again later instead",
+        ]
+    );
+}
+
+#[test]
 fn nothing_panics_on_odd_input() {
     for text in [
         "",

@@ -141,7 +141,7 @@ async fn insert_applies_defaults_and_types_and_select_reads_them_back() {
     let row = server.get("/items/a").await.body["row"].clone();
     assert_eq!(
         row,
-        json!({"sku": "a", "name": "Item a", "price": 100, "weight": 1.5, "active": true, "tags": ["x"], "added_at": "2023-11-14T22:15:00Z"})
+        json!({"sku": "a", "name": "Item a", "price": 100, "weight": 1.5, "active": true, "tags": ["x"], "added_at": "2023-11-14T22:15:00.000Z"})
     );
     assert_eq!(server.get("/items/zzz").await.body, json!({"row": null}));
     server.stop().await;
@@ -184,7 +184,8 @@ async fn insert_refuses_bad_rows_and_handles_conflicts() {
     );
 
     let duplicate = server.post("/items", json!({"item": item("a", 5)})).await;
-    assert_eq!(duplicate.status, 500);
+    assert_eq!(duplicate.status, 409);
+    assert_eq!(duplicate.body["error"]["name"], "TableConflict");
     assert!(
         duplicate.body["error"]["message"]
             .as_str()
@@ -429,4 +430,40 @@ async fn changes_that_would_lose_data_are_refused_all_at_once() {
     // Nothing changed: the original YAML still starts.
     write_project(dir.path(), &[("t.yaml", V1)]);
     assert!(start(dir.path()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_column_becomes_unique_only_when_its_values_are() {
+    let dir = project(&[("t.yaml", V1)]);
+    let app = start(dir.path()).await.unwrap();
+    seed_person(&app).await;
+    let table = app.current().project.tables["people"].clone();
+    let mut values = serde_json::Map::new();
+    values.insert("id".into(), json!("p2"));
+    values.insert("name".into(), json!("Ada"));
+    let op = paywire::store::TableOp::Insert {
+        table,
+        values,
+        on_conflict: paywire::store::OnConflict::Error,
+    };
+    app.store().table_op(op, None).await.unwrap();
+    drop(app);
+
+    let unique = V1.replace("name: { type: text }", "name: { type: text, unique: true }");
+    write_project(dir.path(), &[("t.yaml", &unique)]);
+    let Err(StartError::Store(StoreError::Migration(problems))) = start(dir.path()).await else {
+        panic!("a column with shared values became unique");
+    };
+    assert_eq!(problems, vec!["the column `people.name` cannot become unique: some rows share a value; make them distinct first".to_string()]);
+
+    let with_email =
+        format!("{V1}      email: {{ type: text, unique: true, default: none@example.com }}\n");
+    write_project(dir.path(), &[("t.yaml", &with_email)]);
+    let Err(StartError::Store(StoreError::Migration(problems))) = start(dir.path()).await else {
+        panic!("a unique column with one default for every row was added");
+    };
+    assert!(
+        problems[0].contains("its default would give the table's 2 rows the same value"),
+        "{problems:?}"
+    );
 }

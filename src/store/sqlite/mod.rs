@@ -9,28 +9,31 @@
 //! while the writer writes). No SQLite call ever runs on an async thread.
 
 mod runs;
+mod sandbox;
 mod tables;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
 use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use super::{
-    MigrationReport, RunDetail, RunEnd, RunFilter, RunRecord, StepRecord, Store, StoreError,
-    StoreFuture, TableOp,
-};
 use crate::model::Table;
+use crate::store::{
+    MigrationReport, RunDetail, RunEnd, RunFilter, RunRecord, SandboxChanges, SandboxSnapshot,
+    StepRecord, Store, StoreError, StoreFuture, TableOp,
+};
 
 /// How many queued jobs one transaction takes at most.
 const MAX_BATCH: usize = 1024;
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write: runs against the writer's connection inside a savepoint and says
-/// whether it succeeded, and whom to tell once the transaction is over.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// whether it succeeded, and whom to tell once the transaction is over. Given
+/// no connection, it does not run and only hands back whom to tell.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
 
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
@@ -79,6 +82,7 @@ impl SqliteStore {
         )
         .map_err(db_error)?;
         runs::create_schema(&conn)?;
+        sandbox::create_schema(&conn)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("paywire-sqlite-writer".into())
@@ -100,10 +104,10 @@ impl SqliteStore {
     ) -> StoreFuture<'_, T> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = work(conn);
-            let ok = result.is_ok();
+            let result = conn.map(work);
+            let ok = matches!(result, Some(Ok(_)));
             let reply: Reply = Box::new(move |committed| {
-                let _ = tx.send(committed.and(result));
+                let _ = tx.send(committed.and_then(|()| result.unwrap_or(Err(StoreError::Closed))));
             });
             (ok, reply)
         });
@@ -121,7 +125,7 @@ impl SqliteStore {
         work: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     ) {
         let job: Job = Box::new(move |conn| {
-            let result = work(conn);
+            let result = conn.map(work).unwrap_or(Err(StoreError::Closed));
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |committed| {
                 if let Err(e) = committed.and(result) {
@@ -165,8 +169,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let error = db_error(e);
             for job in batch {
-                // The job never ran, so its result is discarded for the error.
-                let (_, reply) = job(&conn);
+                let (_, reply) = job(None);
                 reply(Err(error.clone()));
             }
             continue;
@@ -174,7 +177,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
         let mut replies = Vec::with_capacity(batch.len());
         for job in batch {
             let savepoint = conn.execute_batch("SAVEPOINT job");
-            let (ok, reply) = job(&conn);
+            let (ok, reply) = job(Some(&conn));
             let closed = if ok {
                 conn.execute_batch("RELEASE job")
             } else {
@@ -203,7 +206,7 @@ impl Store for SqliteStore {
         self.write(move |conn| tables::migrate(conn, &tables))
     }
 
-    fn table_op(&self, op: TableOp, step: Option<StepRecord>) -> StoreFuture<'_, Value> {
+    fn table_op(&self, op: TableOp, step: Option<(StepRecord, Instant)>) -> StoreFuture<'_, Value> {
         if let TableOp::Select { .. } = op {
             if step.is_none() {
                 return self.read(move |conn| tables::execute(conn, &op));
@@ -211,8 +214,9 @@ impl Store for SqliteStore {
         }
         self.write(move |conn| {
             let output = tables::execute(conn, &op)?;
-            if let Some(mut step) = step {
+            if let Some((mut step, started)) = step {
                 step.output = output.clone();
+                step.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
                 runs::insert_step(conn, &step)?;
             }
             Ok(output)
@@ -241,6 +245,14 @@ impl Store for SqliteStore {
 
     fn flush(&self) -> StoreFuture<'_, ()> {
         self.write(|_| Ok(()))
+    }
+
+    fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot> {
+        self.read(sandbox::load)
+    }
+
+    fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()> {
+        self.write(move |conn| sandbox::apply(conn, &changes))
     }
 }
 

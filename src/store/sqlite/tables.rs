@@ -71,13 +71,41 @@ fn create_sql(table: &Table) -> String {
     )
 }
 
+fn unique_index_name(table: &Table, column: &Column) -> String {
+    format!("{}_{}_unique", table.name, column.name)
+}
+
 fn unique_index_sql(table: &Table, column: &Column) -> String {
     format!(
         "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})",
-        quote(&format!("{}_{}_unique", table.name, column.name)),
+        quote(&unique_index_name(table, column)),
         quote(&table.name),
         quote(&column.name)
     )
+}
+
+fn unique_index_exists(
+    conn: &Connection,
+    table: &Table,
+    column: &Column,
+) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1",
+        [unique_index_name(table, column)],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(db_error)
+}
+
+fn has_duplicates(conn: &Connection, table: &Table, column: &Column) -> Result<bool, StoreError> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {t} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1)",
+        t = quote(&table.name),
+        c = quote(&column.name)
+    );
+    conn.query_row(&sql, [], |r| r.get::<_, bool>(0))
+        .map_err(db_error)
 }
 
 struct ExistingColumn {
@@ -144,6 +172,20 @@ pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationRepo
                             new.ty.name()
                         ));
                     }
+                    let index_exists = unique_index_exists(conn, table, new)?;
+                    if new.unique && !index_exists {
+                        if has_duplicates(conn, table, new)? {
+                            problems.push(format!(
+                                "the column `{}.{}` cannot become unique: some rows share a value; \
+                                 make them distinct first",
+                                table.name, new.name
+                            ));
+                        } else {
+                            statements.push(unique_index_sql(table, new));
+                        }
+                    } else if !new.unique && index_exists {
+                        statements.push(format!("DROP INDEX {}", quote(&unique_index_name(table, new))));
+                    }
                     if old.primary_key != new.primary_key {
                         problems.push(format!(
                             "the primary key of `{}` cannot change from `{}` (it would rewrite every row)",
@@ -167,6 +209,14 @@ pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationRepo
             .filter(|c| !existing.iter().any(|o| o.name == c.name))
         {
             if column.primary_key {
+                continue;
+            }
+            if column.unique && column.default.is_some() && rows > 1 {
+                problems.push(format!(
+                    "the new column `{}.{}` is unique, but its default would give the table's {rows} rows the same value: \
+                     add it without `unique`, fill it, then make it unique",
+                    table.name, column.name
+                ));
                 continue;
             }
             if column.required && column.default.is_none() && rows > 0 {
@@ -224,6 +274,12 @@ fn sql_literal(value: &SqlValue) -> String {
     }
 }
 
+/// Timestamps are stored with a fixed number of fraction digits, so that
+/// their text sorts in time order (`…00.500Z` would sort before `…00Z`).
+fn timestamp_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// A JSON value as the SQL value stored in `column`.
 pub fn to_sql(column: &Column, value: &Value) -> Result<SqlValue, String> {
     column_value_problem(column.ty, value)
@@ -246,7 +302,7 @@ pub fn to_sql(column: &Column, value: &Value) -> Result<SqlValue, String> {
             let seconds = n.as_i64().unwrap_or_default();
             let time = DateTime::<Utc>::from_timestamp(seconds, 0)
                 .ok_or_else(|| format!("the column `{}`: {seconds} is not a time", column.name))?;
-            SqlValue::Text(time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            SqlValue::Text(timestamp_text(time))
         }
         (ColumnType::Timestamp, Value::String(s)) => {
             let time = DateTime::parse_from_rfc3339(s)
@@ -319,11 +375,12 @@ fn classify(e: rusqlite::Error) -> StoreError {
             let detail = message
                 .clone()
                 .unwrap_or_else(|| "a constraint failed".into());
-            return StoreError::Invalid(if detail.starts_with("UNIQUE") {
-                format!("a row with the same value already exists ({detail})")
-            } else {
-                detail
-            });
+            if detail.starts_with("UNIQUE") {
+                return StoreError::Conflict(format!(
+                    "a row with the same value already exists ({detail})"
+                ));
+            }
+            return StoreError::Invalid(detail);
         }
     }
     db_error(e)

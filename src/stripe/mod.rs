@@ -1,0 +1,4 @@
+//! Stripe: webhook signatures now; the offline sandbox, the client and the
+//! webhook receiver join here.
+
+pub mod signature;
