@@ -6,6 +6,8 @@
 // cause); they travel only on the failure path, so their size costs nothing
 // that boxing would win back.
 #![allow(clippy::result_large_err)]
+// Stripe objects are written as large `json!` literals.
+#![recursion_limit = "256"]
 
 pub mod actions;
 pub mod app;

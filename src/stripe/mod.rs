@@ -1,4 +1,5 @@
 //! Stripe: webhook signatures now; the offline sandbox, the client and the
 //! webhook receiver join here.
 
+pub mod sandbox;
 pub mod signature;

@@ -7,4 +7,5 @@ mod control_flow;
 mod diagnostics;
 mod http_api;
 mod reload;
+mod sandbox;
 mod tables;

@@ -1,0 +1,451 @@
+//! The sandbox's REST resources: which method and path does what, and what
+//! every resource shares (parameter checks, currencies, expansion, charging a
+//! test card).
+
+mod billing;
+mod catalog;
+mod checkout;
+mod payments;
+
+use serde_json::{Map, Value, json};
+
+use super::cards::{self, Outcome, TestCard};
+use super::error::StripeError;
+use super::form::{self, Param};
+use super::objects;
+use super::state::{Tx, random_id};
+
+pub use checkout::{complete_session, session_page_view};
+
+/// The HTTP methods the sandbox's API answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Delete,
+}
+
+/// Runs one API request: `segments` is the path after `/v1/`.
+pub fn dispatch(
+    tx: &mut Tx<'_>,
+    verb: Verb,
+    segments: &[&str],
+    raw: Map<String, Value>,
+) -> Result<Value, StripeError> {
+    use Verb::*;
+    match (verb, segments) {
+        (Get, ["products"]) => catalog::list_products(tx, &raw),
+        (Post, ["products"]) => catalog::create_product(tx, &raw),
+        (Get, ["products", id]) => retrieve(tx, "product", id, &raw),
+        (Post, ["products", id]) => catalog::update_product(tx, id, &raw),
+        (Delete, ["products", id]) => catalog::delete_product(tx, id),
+
+        (Get, ["prices"]) => catalog::list_prices(tx, &raw),
+        (Post, ["prices"]) => catalog::create_price(tx, &raw),
+        (Get, ["prices", id]) => retrieve(tx, "price", id, &raw),
+        (Post, ["prices", id]) => catalog::update_price(tx, id, &raw),
+
+        (Get, ["customers"]) => catalog::list_customers(tx, &raw),
+        (Post, ["customers"]) => catalog::create_customer(tx, &raw),
+        (Get, ["customers", id]) => catalog::retrieve_customer(tx, id, &raw),
+        (Post, ["customers", id]) => catalog::update_customer(tx, id, &raw),
+        (Delete, ["customers", id]) => catalog::delete_customer(tx, id),
+        (Get, ["customers", id, "payment_methods"]) => {
+            catalog::list_customer_payment_methods(tx, id, &raw)
+        }
+
+        (Get, ["payment_methods"]) => catalog::list_payment_methods(tx, &raw),
+        (Post, ["payment_methods"]) => catalog::create_payment_method(tx, &raw),
+        (Get, ["payment_methods", id]) => {
+            check(&[form::EXPAND], &raw)?;
+            resolve_payment_method(tx, id, "id").map(|(pm, _)| pm)
+        }
+        (Post, ["payment_methods", id, "attach"]) => catalog::attach_payment_method(tx, id, &raw),
+        (Post, ["payment_methods", id, "detach"]) => catalog::detach_payment_method(tx, id, &raw),
+
+        (Get, ["payment_intents"]) => payments::list_payment_intents(tx, &raw),
+        (Post, ["payment_intents"]) => payments::create_payment_intent(tx, &raw),
+        (Get, ["payment_intents", id]) => retrieve(tx, "payment_intent", id, &raw),
+        (Post, ["payment_intents", id]) => payments::update_payment_intent(tx, id, &raw),
+        (Post, ["payment_intents", id, "confirm"]) => {
+            payments::confirm_payment_intent(tx, id, &raw)
+        }
+        (Post, ["payment_intents", id, "cancel"]) => payments::cancel_payment_intent(tx, id, &raw),
+        (Post, ["payment_intents", id, "capture"]) => {
+            payments::capture_payment_intent(tx, id, &raw)
+        }
+
+        (Get, ["charges"]) => payments::list_charges(tx, &raw),
+        (Get, ["charges", id]) => retrieve(tx, "charge", id, &raw),
+
+        (Get, ["refunds"]) => payments::list_refunds(tx, &raw),
+        (Post, ["refunds"]) => payments::create_refund(tx, &raw),
+        (Get, ["refunds", id]) => retrieve(tx, "refund", id, &raw),
+        (Post, ["refunds", id]) => payments::update_refund(tx, id, &raw),
+
+        (Get, ["checkout", "sessions"]) => checkout::list_sessions(tx, &raw),
+        (Post, ["checkout", "sessions"]) => checkout::create_session(tx, &raw),
+        (Get, ["checkout", "sessions", id]) => retrieve(tx, "checkout.session", id, &raw),
+        (Post, ["checkout", "sessions", id]) => checkout::update_session(tx, id, &raw),
+        (Get, ["checkout", "sessions", id, "line_items"]) => {
+            checkout::list_line_items(tx, id, &raw)
+        }
+        (Post, ["checkout", "sessions", id, "expire"]) => checkout::expire_session(tx, id, &raw),
+        (Get, ["payment_pages", id]) => checkout::payment_page(tx, id),
+        (Post, ["payment_pages", id, "confirm"]) => checkout::confirm_payment_page(tx, id, &raw),
+
+        (Get, ["subscriptions"]) => billing::list_subscriptions(tx, &raw),
+        (Post, ["subscriptions"]) => billing::create_subscription(tx, &raw),
+        (Get, ["subscriptions", id]) => retrieve(tx, "subscription", id, &raw),
+        (Post, ["subscriptions", id]) => billing::update_subscription(tx, id, &raw),
+        (Delete, ["subscriptions", id]) => billing::cancel_subscription(tx, id, &raw),
+
+        (Get, ["invoices"]) => billing::list_invoices(tx, &raw),
+        (Post, ["invoices"]) => billing::create_invoice(tx, &raw),
+        (Get, ["invoices", id]) => retrieve(tx, "invoice", id, &raw),
+        (Post, ["invoices", id]) => billing::update_invoice(tx, id, &raw),
+        (Delete, ["invoices", id]) => billing::delete_invoice(tx, id),
+        (Post, ["invoices", id, "finalize"]) => billing::finalize_invoice(tx, id, &raw),
+        (Post, ["invoices", id, "pay"]) => billing::pay_invoice(tx, id, &raw),
+        (Get, ["invoices", id, "lines"]) => billing::list_invoice_lines(tx, id, &raw),
+
+        (Get, ["invoiceitems"]) => billing::list_invoice_items(tx, &raw),
+        (Post, ["invoiceitems"]) => billing::create_invoice_item(tx, &raw),
+        (Get, ["invoiceitems", id]) => retrieve(tx, "invoiceitem", id, &raw),
+
+        (Get, ["events"]) => list_events(tx, &raw),
+        (Get, ["events", id]) => retrieve(tx, "event", id, &raw),
+
+        _ => Err(StripeError::new(
+            404,
+            "invalid_request_error",
+            format!(
+                "Unrecognized request URL ({} /v1/{}). The paywire sandbox serves products, prices, customers, payment methods, \
+                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items and events.",
+                match verb {
+                    Get => "GET",
+                    Post => "POST",
+                    Delete => "DELETE",
+                },
+                segments.join("/")
+            ),
+        )),
+    }
+}
+
+/// Checks parameters against a spec, as Stripe does.
+pub fn check(spec: &[Param], raw: &Map<String, Value>) -> Result<Map<String, Value>, StripeError> {
+    form::check(spec, raw).map_err(param_error)
+}
+
+pub fn param_error(e: form::ParamError) -> StripeError {
+    let mut error = StripeError::invalid(&e.param, e.message);
+    error.code = e.code.map(str::to_string);
+    error
+}
+
+fn retrieve(
+    tx: &mut Tx<'_>,
+    object: &str,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    check(&[form::EXPAND], raw)?;
+    tx.find(object, id, "id")
+}
+
+/// The value of an optional text parameter; `""` (unset) counts as absent.
+pub fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    params
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Lists objects of `kind` whose fields equal the given filters.
+pub fn list_where(
+    tx: &Tx<'_>,
+    kind: &str,
+    params: &Map<String, Value>,
+    filters: &[&str],
+    url: &str,
+) -> Result<Value, StripeError> {
+    let wanted: Vec<(&str, &Value)> = filters
+        .iter()
+        .filter_map(|f| params.get(*f).filter(|v| *v != "").map(|v| (*f, v)))
+        .collect();
+    let items = tx
+        .state()
+        .newest_first(kind)
+        .filter(|o| o.get("deleted").is_none())
+        .filter(|o| wanted.iter().all(|(k, v)| &o[*k] == *v));
+    super::state::list_page(items, params, url)
+}
+
+fn list_events(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
+    use form::Kind;
+    static SPEC: &[Param] = &[
+        Param::optional("type", Kind::String),
+        Param::optional("types", Kind::StringList),
+        Param::optional("created", Kind::Any),
+        Param::optional("delivery_success", Kind::Boolean),
+        Param::optional("limit", Kind::Integer),
+        Param::optional("starting_after", Kind::String),
+        Param::optional("ending_before", Kind::String),
+        form::EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let single = text(&params, "type");
+    let many: Vec<&str> = params
+        .get("types")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let matches = |event_type: &str| {
+        let one = single.is_none_or(|pattern| glob(pattern, event_type));
+        let any = many.is_empty() || many.iter().any(|p| glob(p, event_type));
+        one && any
+    };
+    let items = tx
+        .state()
+        .newest_first("event")
+        .filter(|e| matches(e["type"].as_str().unwrap_or_default()));
+    super::state::list_page(items, &params, "/v1/events")
+}
+
+/// Stripe's event type filters allow a `*` wildcard (`checkout.session.*`).
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((prefix, suffix)) => {
+            text.len() >= prefix.len() + suffix.len()
+                && text.starts_with(prefix)
+                && text.ends_with(suffix)
+        }
+    }
+}
+
+/// Currencies the sandbox accepts, with the smallest amount Stripe charges.
+const CURRENCIES: &[(&str, i64)] = &[
+    ("usd", 50),
+    ("eur", 50),
+    ("gbp", 30),
+    ("cad", 50),
+    ("aud", 50),
+    ("nzd", 50),
+    ("chf", 50),
+    ("jpy", 50),
+    ("sek", 300),
+    ("nok", 300),
+    ("dkk", 250),
+    ("pln", 200),
+    ("czk", 1500),
+    ("huf", 17500),
+    ("ron", 200),
+    ("bgn", 100),
+    ("inr", 50),
+    ("sgd", 50),
+    ("hkd", 400),
+    ("mxn", 1000),
+    ("brl", 50),
+    ("zar", 50),
+    ("thb", 1000),
+    ("myr", 200),
+    ("aed", 200),
+    ("ils", 200),
+    ("krw", 500),
+    ("twd", 1500),
+    ("idr", 700000),
+    ("php", 2500),
+];
+
+/// The currency, lowercased, or Stripe's error for one it does not know.
+pub fn currency(params: &Map<String, Value>, param: &str) -> Result<String, StripeError> {
+    let given = text(params, param)
+        .ok_or_else(|| StripeError::missing(param))?
+        .to_ascii_lowercase();
+    if CURRENCIES.iter().any(|(c, _)| *c == given) {
+        Ok(given)
+    } else {
+        let known: Vec<&str> = CURRENCIES.iter().map(|(c, _)| *c).collect();
+        Err(StripeError::invalid(
+            param,
+            format!(
+                "Invalid currency: {given}. The paywire sandbox supports these currencies: {}",
+                known.join(", ")
+            ),
+        ))
+    }
+}
+
+/// Refuses amounts below the currency's minimum, with Stripe's message.
+pub fn check_minimum(amount: i64, currency: &str, param: &str) -> Result<(), StripeError> {
+    let minimum = CURRENCIES
+        .iter()
+        .find(|(c, _)| *c == currency)
+        .map(|(_, m)| *m)
+        .unwrap_or(50);
+    if amount < minimum {
+        let shown = if minimum % 100 == 0 || ["jpy", "krw"].contains(&currency) {
+            format!(
+                "{}",
+                if ["jpy", "krw"].contains(&currency) {
+                    minimum
+                } else {
+                    minimum / 100
+                }
+            )
+        } else {
+            format!("{}.{:02}", minimum / 100, minimum % 100)
+        };
+        return Err(StripeError::invalid(
+            param,
+            format!("Amount must be at least {shown} {currency}"),
+        )
+        .with_code("amount_too_small"));
+    }
+    Ok(())
+}
+
+/// A payment method by id, with its test card. `pm_card_visa` and the other
+/// test payment methods exist from the start, as in test mode.
+pub fn resolve_payment_method(
+    tx: &mut Tx<'_>,
+    id: &str,
+    param: &str,
+) -> Result<(Value, &'static TestCard), StripeError> {
+    if let Some(existing) = tx
+        .get(id)
+        .filter(|o| o["object"] == "payment_method")
+        .cloned()
+    {
+        let card =
+            card_of(&existing).ok_or_else(|| StripeError::no_such("PaymentMethod", id, param))?;
+        return Ok((existing, card));
+    }
+    let card =
+        cards::by_test_name(id).ok_or_else(|| StripeError::no_such("PaymentMethod", id, param))?;
+    let pm = objects::payment_method(
+        id.to_string(),
+        card,
+        Value::Null,
+        objects::billing_details(None),
+        json!({}),
+        tx.now,
+    );
+    tx.put(pm.clone());
+    Ok((pm, card))
+}
+
+/// The test card behind a stored payment method.
+pub fn card_of(pm: &Value) -> Option<&'static TestCard> {
+    let fingerprint = pm["card"]["fingerprint"].as_str()?;
+    cards::by_number(fingerprint.strip_prefix("fp")?)
+}
+
+/// Stripe's 402 for a card that declines.
+pub fn decline_error(card: &TestCard) -> StripeError {
+    let decline = match card.outcome {
+        Outcome::Declined(decline) => decline,
+        Outcome::Succeeds => "generic_decline",
+    };
+    let mut e = StripeError::new(402, "card_error", cards::decline_message(decline))
+        .with_code(cards::error_code(decline));
+    e.decline_code = Some(decline.to_string());
+    e
+}
+
+/// Charges a card: creates the charge and reports the decline, if any.
+pub fn charge_card(
+    tx: &mut Tx<'_>,
+    payment: &objects::Payment<'_>,
+    payment_intent: &str,
+) -> (Value, Option<StripeError>) {
+    let failure = match payment.card.outcome {
+        Outcome::Succeeds => None,
+        Outcome::Declined(decline) => Some((decline, cards::error_code(decline))),
+    };
+    let charge = objects::charge(
+        random_id("ch_", 24),
+        payment,
+        payment_intent,
+        failure,
+        tx.now,
+    );
+    tx.put(charge.clone());
+    let error = failure.map(|_| {
+        let mut e = decline_error(payment.card);
+        e.extra.insert("charge".into(), charge["id"].clone());
+        e
+    });
+    (charge, error)
+}
+
+/// Replaces ids by their objects along `expand` paths (`customer`,
+/// `data.customer`, `latest_invoice.payment_intent`).
+pub fn expand(tx: &Tx<'_>, value: &mut Value, paths: &[String]) {
+    for path in paths {
+        let parts: Vec<&str> = path.split('.').collect();
+        expand_path(tx, value, &parts, 0);
+    }
+}
+
+fn expand_path(tx: &Tx<'_>, value: &mut Value, parts: &[&str], depth: usize) {
+    let Some((first, rest)) = parts.split_first() else {
+        return;
+    };
+    if depth > 4 {
+        return;
+    }
+    if *first == "data" {
+        if let Some(items) = value.get_mut("data").and_then(Value::as_array_mut) {
+            for item in items {
+                expand_path(tx, item, rest, depth + 1);
+            }
+            return;
+        }
+    }
+    let Some(field) = value.get_mut(*first) else {
+        return;
+    };
+    if let Some(id) = field.as_str() {
+        if let Some(found) = tx.get(id) {
+            *field = public_view(found);
+        }
+    }
+    if !rest.is_empty() {
+        expand_path(tx, field, rest, depth + 1);
+    }
+}
+
+pub use super::state::public_view;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_patterns() {
+        assert!(glob("checkout.session.*", "checkout.session.completed"));
+        assert!(glob("*.succeeded", "payment_intent.succeeded"));
+        assert!(!glob("invoice.*", "checkout.session.completed"));
+        assert!(glob("invoice.paid", "invoice.paid"));
+    }
+
+    #[test]
+    fn minimums_follow_the_currency() {
+        assert!(check_minimum(50, "usd", "amount").is_ok());
+        assert_eq!(
+            check_minimum(49, "usd", "amount").unwrap_err().message,
+            "Amount must be at least 0.50 usd"
+        );
+        assert_eq!(
+            check_minimum(10, "jpy", "amount").unwrap_err().message,
+            "Amount must be at least 50 jpy"
+        );
+        assert_eq!(
+            check_minimum(10, "hkd", "amount").unwrap_err().message,
+            "Amount must be at least 4 hkd"
+        );
+    }
+}

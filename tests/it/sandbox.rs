@@ -1,0 +1,259 @@
+//! The Stripe sandbox over HTTP: Stripe's wire format, the hosted page, and
+//! signed webhook events delivered to a receiver.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use paywire::store::sqlite::SqliteStore;
+use paywire::stripe::sandbox::{Sandbox, SandboxConfig, default_retry};
+use paywire::stripe::signature;
+use serde_json::Value;
+
+const KEY: &str = "sk_test_paywire_tests";
+const SECRET: &str = "whsec_sandbox_tests";
+
+type Received = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A webhook receiver on a random port that keeps every delivery.
+async fn receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                let signature = headers
+                    .get("stripe-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                kept.lock()
+                    .unwrap()
+                    .push((String::from_utf8_lossy(&body).into_owned(), signature));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
+    let config = SandboxConfig {
+        base_url: base.clone(),
+        webhook_url,
+        webhook_secret: SECRET.into(),
+        retry: default_retry(),
+    };
+    let sandbox = Sandbox::start(config, store).await.unwrap();
+    let app = axum::Router::new().nest("/_stripe", paywire::stripe::sandbox::router(sandbox));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, dir)
+}
+
+async fn post(base: &str, path: &str, form: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .bearer_auth(KEY)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_checkout_session_is_paid_on_the_hosted_page_and_the_signed_event_arrives() {
+    let (hook, received) = receiver().await;
+    let (base, _dir) = sandbox(Some(hook)).await;
+    let (status, price) = post(
+        &base,
+        "/v1/prices",
+        "currency=usd&unit_amount=1500&product_data[name]=T-shirt",
+    )
+    .await;
+    assert_eq!(status, 200, "{price}");
+    assert!(price["id"].as_str().unwrap().starts_with("price_"));
+    let form = format!(
+        "mode=payment&line_items[0][price]={}&line_items[0][quantity]=2&success_url=http://example.test/ok?session={{CHECKOUT_SESSION_ID}}&cancel_url=http://example.test/no&metadata[order_id]=ord_1",
+        price["id"].as_str().unwrap()
+    );
+    let (status, session) = post(&base, "/v1/checkout/sessions", &form).await;
+    assert_eq!(status, 200, "{session}");
+    let id = session["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("cs_test_"));
+    assert_eq!(session["amount_total"], 3000);
+    assert_eq!(session["status"], "open");
+
+    let page = reqwest::get(session["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("T-shirt") && page.contains("30.00 USD"),
+        "{page}"
+    );
+
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let declined = no_redirects
+        .post(session["url"].as_str().unwrap())
+        .form(&[
+            ("action", "pay"),
+            ("card_number", "4000 0000 0000 0002"),
+            ("email", "ada@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declined.status().as_u16(), 402);
+    assert!(
+        declined
+            .text()
+            .await
+            .unwrap()
+            .contains("Your card was declined.")
+    );
+
+    let paid = no_redirects
+        .post(session["url"].as_str().unwrap())
+        .form(&[
+            ("action", "pay"),
+            ("card_number", "4242 4242 4242 4242"),
+            ("email", "ada@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 303);
+    assert_eq!(
+        paid.headers()["location"].to_str().unwrap(),
+        format!("http://example.test/ok?session={id}")
+    );
+
+    let (_, completed) = post(
+        &base,
+        &format!("/v1/checkout/sessions/{id}?expand[]=payment_intent"),
+        "",
+    )
+    .await;
+    assert_eq!(completed["status"], "complete");
+    assert_eq!(completed["payment_status"], "paid");
+    assert_eq!(completed["payment_intent"]["status"], "succeeded");
+    assert_eq!(completed["metadata"]["order_id"], "ord_1");
+
+    let mut event = None;
+    for _ in 0..200 {
+        event = received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(body, _)| body.contains("\"checkout.session.completed\""))
+            .cloned();
+        if event.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (body, header) = event.expect("checkout.session.completed was delivered");
+    let now = chrono::Utc::now().timestamp();
+    assert!(signature::verify(body.as_bytes(), header.as_deref(), &[SECRET], 300, now).is_ok());
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["data"]["object"]["id"], id.as_str());
+    assert_eq!(event["api_version"], paywire::stripe::sandbox::API_VERSION);
+    assert_eq!(event["pending_webhooks"], 1);
+    assert!(event["data"]["object"].get("line_items").is_none());
+}
+
+#[tokio::test]
+async fn bad_requests_get_stripes_answers() {
+    let (base, _dir) = sandbox(None).await;
+    let client = reqwest::Client::new();
+    let unauthenticated = client
+        .post(format!("{base}/v1/customers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+    let live = client
+        .get(format!("{base}/v1/customers"))
+        .bearer_auth("sk_live_abcdefghijkl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status().as_u16(), 401);
+
+    let (status, body) = post(&base, "/v1/customers", "emial=a@b.c").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "parameter_unknown");
+    assert_eq!(body["error"]["param"], "emial");
+
+    let (status, body) = post(&base, "/v1/payment_intents", "amount=10&currency=usd").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "amount_too_small");
+    let (status, body) = post(&base, "/v1/payment_intents", "amount=1000&currency=xyz").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["param"], "currency");
+    let (status, body) = post(&base, "/v1/payment_intents", "currency=usd").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, Value::from("parameter_missing"))
+    );
+    let (status, body) = post(&base, "/v1/customers/cus_nope", "").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, Value::from("resource_missing"))
+    );
+
+    let (status, body) = post(
+        &base,
+        "/v1/payment_intents",
+        "amount=1000&currency=usd&payment_method=pm_card_chargeDeclined&confirm=true",
+    )
+    .await;
+    assert_eq!(status, 402);
+    assert_eq!(body["error"]["type"], "card_error");
+    assert_eq!(body["error"]["decline_code"], "generic_decline");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer() {
+    let (base, _dir) = sandbox(None).await;
+    let client = reqwest::Client::new();
+    let send = |body: &'static str| {
+        client
+            .post(format!("{base}/v1/customers"))
+            .bearer_auth(KEY)
+            .header("idempotency-key", "key-1")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let first: Value = send("email=a@example.com")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again = send("email=a@example.com").await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    let other = send("email=b@example.com").await.unwrap();
+    assert_eq!(other.status().as_u16(), 400);
+    let other: Value = other.json().await.unwrap();
+    assert_eq!(other["error"]["type"], "idempotency_error");
+}
