@@ -22,6 +22,8 @@ pub struct Settings {
     pub expr_limits: ExprLimits,
     /// The largest request body an API accepts.
     pub max_body_bytes: usize,
+    /// Serve the offline Stripe sandbox under `/_stripe`.
+    pub sandbox: Option<crate::stripe::sandbox::SandboxConfig>,
 }
 
 impl Settings {
@@ -31,6 +33,7 @@ impl Settings {
             db: db.into(),
             expr_limits: ExprLimits::default(),
             max_body_bytes: 1 << 20,
+            sandbox: None,
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct App {
     /// What is wrong with the project on disk, while it does not check and
     /// the last good version is served.
     problems: RwLock<Option<String>>,
+    sandbox: Option<Arc<crate::stripe::sandbox::Sandbox>>,
 }
 
 impl App {
@@ -67,17 +71,29 @@ impl App {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.db)?);
         let (deployment, report) = deploy(project, &evaluator, &store).await?;
         log_migration(&report);
+        let sandbox = match &settings.sandbox {
+            Some(config) => {
+                Some(crate::stripe::sandbox::Sandbox::start(config.clone(), store.clone()).await?)
+            }
+            None => None,
+        };
         Ok(Arc::new(App {
             settings,
             store,
             evaluator,
             current: RwLock::new(Arc::new(deployment)),
             problems: RwLock::new(None),
+            sandbox,
         }))
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The Stripe sandbox, when paywire serves one.
+    pub fn sandbox(&self) -> Option<&Arc<crate::stripe::sandbox::Sandbox>> {
+        self.sandbox.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -63,6 +63,17 @@ pub struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, env = "PAYWIRE_MAX_BODY", default_value_t = 1 << 20)]
     pub max_body: usize,
+    /// A Stripe secret key. Without one, paywire serves its own offline
+    /// Stripe sandbox under /_stripe.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Where the sandbox delivers its webhook events.
+    #[arg(long, env = "PAYWIRE_SANDBOX_WEBHOOK_URL")]
+    pub sandbox_webhook_url: Option<String>,
+    /// The secret webhook events are signed with (`whsec_…`); the sandbox
+    /// makes one when none is given.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -126,8 +137,24 @@ fn check(dir: &std::path::Path) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let address = SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
     let mut settings = Settings::new(&args.dir, &args.db);
     settings.max_body_bytes = args.max_body;
+    if args.stripe_secret_key.is_none() {
+        settings.sandbox = Some(crate::stripe::sandbox::SandboxConfig {
+            base_url: format!("{base}/_stripe"),
+            webhook_url: args.sandbox_webhook_url.clone(),
+            webhook_secret: args
+                .stripe_webhook_secret
+                .clone()
+                .unwrap_or_else(|| format!("whsec_{}", uuid::Uuid::new_v4().simple())),
+            retry: crate::stripe::sandbox::default_retry(),
+        });
+    }
     let app = match App::start(settings).await {
         Ok(app) => app,
         Err(StartError::Load(LoadError::Invalid(diagnostics))) => {
@@ -142,11 +169,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let address = SocketAddr::new(args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
-    let base = format!("http://{}", listener.local_addr()?);
     print_banner(&app, &args, &base);
     let watcher = match args.watch {
         true => Some(crate::app::watch(app.clone(), Duration::from_millis(500)).await),
@@ -177,6 +199,12 @@ fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str) {
         );
     }
     println!("  health {base}/_paywire/health");
+    if app.sandbox().is_some() {
+        println!(
+            "STRIPE SANDBOX: no STRIPE_SECRET_KEY is set, so Stripe calls go to paywire's offline sandbox."
+        );
+        println!("  Stripe API base {base}/_stripe (any sk_test_… key); no real money moves.");
+    }
     if args.watch {
         println!("watching {} for changes", args.dir.display());
     }

@@ -39,10 +39,11 @@ const SECRET_HEADERS: &[&str] = &[
 const RUN_HEADER: &str = "x-paywire-run";
 
 pub fn app(state: Arc<App>) -> Router {
-    Router::new()
-        .route("/_paywire/health", get(health))
-        .fallback(dispatch)
-        .with_state(state)
+    let mut router = Router::new().route("/_paywire/health", get(health));
+    if let Some(sandbox) = state.sandbox() {
+        router = router.nest_service("/_stripe", crate::stripe::sandbox::router(sandbox.clone()));
+    }
+    router.fallback(dispatch).with_state(state)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then waits for the

@@ -257,3 +257,33 @@ async fn an_idempotency_key_replays_the_first_answer() {
     let other: Value = other.json().await.unwrap();
     assert_eq!(other["error"]["type"], "idempotency_error");
 }
+
+#[tokio::test]
+async fn paywire_serves_the_sandbox_beside_the_apis_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings =
+        paywire::app::Settings::new(crate::common::examples_dir(), dir.path().join("p.db"));
+    settings.sandbox = Some(SandboxConfig {
+        base_url: "http://127.0.0.1:1/_stripe".into(),
+        webhook_url: None,
+        webhook_secret: SECRET.into(),
+        retry: default_retry(),
+    });
+    let server = crate::common::TestServer::start_with(dir, settings).await;
+    let (status, customer) = post(
+        &format!("{}/_stripe", server.base),
+        "/v1/customers",
+        "email=ada@example.com",
+    )
+    .await;
+    assert_eq!(status, 200, "{customer}");
+    assert!(customer["id"].as_str().unwrap().starts_with("cus_"));
+    assert_eq!(
+        server
+            .post("/orders", serde_json::json!({"amount": 100}))
+            .await
+            .status,
+        201
+    );
+    server.stop().await;
+}
