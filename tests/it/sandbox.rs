@@ -287,3 +287,129 @@ async fn paywire_serves_the_sandbox_beside_the_apis_when_configured() {
     );
     server.stop().await;
 }
+
+async fn get(base: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn subscriptions_trial_then_bill_then_cancel_and_refunds_are_bounded() {
+    let (base, _dir) = sandbox(None).await;
+    let (_, customer) = post(&base, "/v1/customers", "email=sub@example.com&payment_method=pm_card_visa&invoice_settings[default_payment_method]=pm_card_visa").await;
+    let customer = customer["id"].as_str().unwrap().to_string();
+    let (_, price) = post(
+        &base,
+        "/v1/prices",
+        "currency=usd&unit_amount=900&recurring[interval]=month&product_data[name]=Pro",
+    )
+    .await;
+    let price = price["id"].as_str().unwrap().to_string();
+
+    let (status, active) = post(
+        &base,
+        "/v1/subscriptions",
+        &format!("customer={customer}&items[0][price]={price}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{active}");
+    assert_eq!(active["status"], "active");
+    let invoice = get(
+        &base,
+        &format!(
+            "/v1/invoices/{}",
+            active["latest_invoice"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(
+        (invoice["status"].clone(), invoice["amount_paid"].clone()),
+        (Value::from("paid"), Value::from(900))
+    );
+
+    let (_, trial) = post(
+        &base,
+        "/v1/subscriptions",
+        &format!("customer={customer}&items[0][price]={price}&trial_period_days=7"),
+    )
+    .await;
+    assert_eq!(trial["status"], "trialing");
+    let id = trial["id"].as_str().unwrap();
+    let (status, ended) = post(&base, &format!("/v1/subscriptions/{id}"), "trial_end=now").await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["status"], "active");
+    let updated = get(&base, "/v1/events?type=customer.subscription.updated").await;
+    assert_eq!(
+        updated["data"][0]["data"]["previous_attributes"]["status"],
+        "trialing"
+    );
+
+    let canceled: Value = reqwest::Client::new()
+        .delete(format!("{base}/v1/subscriptions/{id}"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(
+        get(&base, "/v1/events?type=customer.subscription.deleted").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let (_, paid) = post(
+        &base,
+        "/v1/payment_intents",
+        &format!(
+            "amount=2000&currency=usd&customer={customer}&payment_method=pm_card_visa&confirm=true"
+        ),
+    )
+    .await;
+    assert_eq!(paid["status"], "succeeded");
+    let pi = paid["id"].as_str().unwrap();
+    let (status, partial) = post(
+        &base,
+        "/v1/refunds",
+        &format!("payment_intent={pi}&amount=500"),
+    )
+    .await;
+    assert_eq!(
+        (status, partial["status"].clone()),
+        (200, Value::from("succeeded"))
+    );
+    let (status, too_much) = post(
+        &base,
+        "/v1/refunds",
+        &format!("payment_intent={pi}&amount=1600"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        too_much["error"]["message"],
+        "Refund amount ($16.00) is greater than unrefunded amount on charge ($15.00)"
+    );
+    let charge = get(
+        &base,
+        &format!("/v1/charges/{}", paid["latest_charge"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        (
+            charge["amount_refunded"].clone(),
+            charge["refunded"].clone()
+        ),
+        (Value::from(500), Value::from(false))
+    );
+}

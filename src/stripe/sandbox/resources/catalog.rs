@@ -388,13 +388,13 @@ pub fn create_customer(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Valu
     let params = check(CUSTOMER_FIELDS, raw)?;
     let id = random_id("cus_", 14);
     let mut customer = objects::customer(id.clone(), &params, tx.now);
+    // The customer exists before its payment method is attached to it.
+    tx.put(customer.clone());
     if let Some(pm) = text(&params, "payment_method") {
         let attached = attach(tx, pm, &id, "payment_method")?;
         // A test payment method attaches as a copy with its own id.
-        if let Some(default) = customer["invoice_settings"]["default_payment_method"].as_str() {
-            if default == pm {
-                customer["invoice_settings"]["default_payment_method"] = attached["id"].clone();
-            }
+        if customer["invoice_settings"]["default_payment_method"].as_str() == Some(pm) {
+            customer["invoice_settings"]["default_payment_method"] = attached["id"].clone();
         }
     }
     if let Some(default) = customer["invoice_settings"]["default_payment_method"]
