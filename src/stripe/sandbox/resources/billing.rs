@@ -4,18 +4,15 @@ use chrono::{DateTime, Months, Utc};
 use serde_json::{Map, Value, json};
 
 use super::payments::confirm;
-use super::{card_of, check, currency, list_where, resolve_payment_method, text};
+use super::{
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, card_of, check, currency, list_where,
+    resolve_payment_method, text,
+};
 use crate::stripe::sandbox::cards::Outcome;
 use crate::stripe::sandbox::error::StripeError;
 use crate::stripe::sandbox::form::{EXPAND, Kind, Param};
 use crate::stripe::sandbox::objects;
 use crate::stripe::sandbox::state::{Tx, list_page, random_id};
-
-const METADATA: Param = Param::optional("metadata", Kind::Metadata);
-const LIMIT: Param = Param::optional("limit", Kind::Integer);
-const STARTING_AFTER: Param = Param::optional("starting_after", Kind::String);
-const ENDING_BEFORE: Param = Param::optional("ending_before", Kind::String);
-const CREATED: Param = Param::optional("created", Kind::Any);
 
 /// The end of a billing period that starts at `start`.
 fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
@@ -137,72 +134,18 @@ pub fn start_subscription(
     tx.put(subscription.clone());
     tx.emit("customer.subscription.created", &subscription, None);
 
-    let lines: Vec<(i64, Value, i64, Value)> = items
-        .iter()
-        .zip(&sub_items)
-        .map(|((price, qty), item)| {
-            let amount = if trial_end.is_some() {
-                0
-            } else {
-                price["unit_amount"].as_i64().unwrap_or(0) * qty
-            };
-            let parent = json!({
-                "invoice_item_details": null,
-                "subscription_item_details": {
-                    "invoice_item": null,
-                    "proration": false,
-                    "proration_details": { "credited_items": null },
-                    "subscription": id,
-                    "subscription_item": item["id"],
-                },
-                "type": "subscription_item_details",
-            });
-            let product_name = tx
-                .get(price["product"].as_str().unwrap_or_default())
-                .map(|p| p["name"].clone())
-                .unwrap_or(Value::Null);
-            let description = json!(format!(
-                "{} × {}",
-                qty,
-                product_name.as_str().unwrap_or("subscription")
-            ));
-            (amount, description, *qty, parent)
-        })
-        .collect();
-    let customer_object = tx.find("customer", customer, "customer")?;
-    let mut invoice_params = Map::new();
-    invoice_params.insert("auto_advance".into(), json!(true));
-    let mut invoice = objects::invoice(
+    let mut invoice = bill_subscription(
+        tx,
         &invoice_id,
-        &customer_object,
-        &first["currency"],
-        &invoice_params,
-        now,
-    );
-    invoice["billing_reason"] = json!("subscription_create");
-    invoice["parent"] = json!({
-        "quote_details": null,
-        "subscription_details": { "metadata": options.metadata, "subscription": id },
-        "type": "subscription_details",
-    });
-    invoice["period_start"] = json!(period.0);
-    invoice["period_end"] = json!(period.0);
-    invoice["default_payment_method"] = json!(payment_method);
-    for (amount, description, qty, parent) in lines {
-        let line = objects::invoice_line(
-            &invoice_id,
-            amount,
-            &first["currency"],
-            description,
-            qty,
-            period,
-            parent,
-        );
-        push_line(&mut invoice, line);
+        &subscription,
+        period,
+        "subscription_create",
+        trial_end.is_some(),
+    )?;
+    if invoice["default_payment_method"].is_null() {
+        invoice["default_payment_method"] = json!(payment_method);
+        tx.put(invoice.clone());
     }
-    tx.put(invoice.clone());
-    tx.emit("invoice.created", &invoice, None);
-    let invoice = finalize(tx, &invoice);
     match payment_method {
         Some(pm) => {
             if let Err(e) = pay(tx, &invoice, &pm) {
@@ -217,6 +160,81 @@ pub fn start_subscription(
         None => {}
     }
     Ok(tx.get(&id).cloned().unwrap_or(subscription))
+}
+
+/// Creates the invoice for one period of a subscription's items (free during
+/// a trial), emits `invoice.created` and finalizes it.
+fn bill_subscription(
+    tx: &mut Tx<'_>,
+    invoice_id: &str,
+    subscription: &Value,
+    period: (i64, i64),
+    billing_reason: &str,
+    free: bool,
+) -> Result<Value, StripeError> {
+    let id = &subscription["id"];
+    let currency = &subscription["currency"];
+    let customer = tx.find(
+        "customer",
+        subscription["customer"].as_str().unwrap_or_default(),
+        "customer",
+    )?;
+    let mut params = Map::new();
+    params.insert("auto_advance".into(), json!(true));
+    let mut invoice = objects::invoice(invoice_id, &customer, currency, &params, tx.now);
+    invoice["billing_reason"] = json!(billing_reason);
+    invoice["parent"] = json!({
+        "quote_details": null,
+        "subscription_details": { "metadata": subscription["metadata"], "subscription": id },
+        "type": "subscription_details",
+    });
+    invoice["period_start"] = json!(period.0);
+    invoice["period_end"] = json!(period.0);
+    let items = subscription["items"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for item in &items {
+        let qty = item["quantity"].as_i64().unwrap_or(1);
+        let amount = if free {
+            0
+        } else {
+            item["price"]["unit_amount"].as_i64().unwrap_or(0) * qty
+        };
+        let product = tx
+            .get(item["price"]["product"].as_str().unwrap_or_default())
+            .and_then(|p| p["name"].as_str().map(str::to_string));
+        let description = json!(format!(
+            "{qty} × {}",
+            product.as_deref().unwrap_or("subscription")
+        ));
+        let parent = json!({
+            "invoice_item_details": null,
+            "subscription_item_details": {
+                "invoice_item": null,
+                "proration": false,
+                "proration_details": { "credited_items": null },
+                "subscription": id,
+                "subscription_item": item["id"],
+            },
+            "type": "subscription_item_details",
+        });
+        push_line(
+            &mut invoice,
+            objects::invoice_line(
+                invoice_id,
+                amount,
+                currency,
+                description,
+                qty,
+                period,
+                parent,
+            ),
+        );
+    }
+    tx.put(invoice.clone());
+    tx.emit("invoice.created", &invoice, None);
+    Ok(finalize(tx, &invoice))
 }
 
 fn push_line(invoice: &mut Value, line: Value) {
@@ -611,7 +629,6 @@ pub fn update_subscription(
 /// Ends a trial now: the subscription is billed and becomes active (or
 /// past_due when the payment fails).
 fn end_trial(tx: &mut Tx<'_>, subscription: &mut Value) -> Result<(), StripeError> {
-    let id = subscription["id"].as_str().unwrap_or_default().to_string();
     let customer = subscription["customer"]
         .as_str()
         .unwrap_or_default()
@@ -633,45 +650,15 @@ fn end_trial(tx: &mut Tx<'_>, subscription: &mut Value) -> Result<(), StripeErro
         .as_i64()
         .unwrap_or(1);
     let period = (now, add_interval(now, &interval, count));
-    let customer_object = tx.find("customer", &customer, "customer")?;
     let invoice_id = random_id("in_", 24);
-    let mut invoice = objects::invoice(
+    let invoice = bill_subscription(
+        tx,
         &invoice_id,
-        &customer_object,
-        &subscription["currency"],
-        &Map::new(),
-        now,
-    );
-    invoice["billing_reason"] = json!("subscription_update");
-    invoice["parent"] = json!({
-        "quote_details": null,
-        "subscription_details": { "metadata": subscription["metadata"], "subscription": id },
-        "type": "subscription_details",
-    });
-    for item in &items {
-        let qty = item["quantity"].as_i64().unwrap_or(1);
-        let amount = item["price"]["unit_amount"].as_i64().unwrap_or(0) * qty;
-        let parent = json!({
-            "invoice_item_details": null,
-            "subscription_item_details": { "invoice_item": null, "proration": false, "proration_details": { "credited_items": null }, "subscription": id, "subscription_item": item["id"] },
-            "type": "subscription_item_details",
-        });
-        push_line(
-            &mut invoice,
-            objects::invoice_line(
-                &invoice_id,
-                amount,
-                &subscription["currency"],
-                json!("Subscription after trial"),
-                qty,
-                period,
-                parent,
-            ),
-        );
-    }
-    tx.put(invoice.clone());
-    tx.emit("invoice.created", &invoice, None);
-    let invoice = finalize(tx, &invoice);
+        subscription,
+        period,
+        "subscription_update",
+        false,
+    )?;
     let pm = default_payment_method(
         tx,
         &customer,

@@ -6,14 +6,15 @@ use serde_json::{Map, Value, json};
 use super::billing::{SubscriptionOptions, start_subscription};
 use super::catalog::{attach, new_price};
 use super::payments::confirm;
-use super::{check, decline_error, list_where, public_view, resolve_payment_method, text};
+use super::{
+    METADATA, check, decline_error, list_where, public_view, resolve_payment_method, text,
+};
 use crate::stripe::sandbox::cards::Outcome;
 use crate::stripe::sandbox::error::StripeError;
 use crate::stripe::sandbox::form::{EXPAND, Kind, Param};
 use crate::stripe::sandbox::objects::{self, SessionSpec};
 use crate::stripe::sandbox::state::{Tx, list_page, random_id};
 
-const METADATA: Param = Param::optional("metadata", Kind::Metadata);
 /// How long a session stays open when its creator does not say.
 const DEFAULT_LIFETIME: i64 = 24 * 3600;
 

@@ -133,6 +133,13 @@ pub fn dispatch(
     }
 }
 
+/// Parameters many endpoints share.
+pub const METADATA: Param = Param::optional("metadata", form::Kind::Metadata);
+pub const LIMIT: Param = Param::optional("limit", form::Kind::Integer);
+pub const STARTING_AFTER: Param = Param::optional("starting_after", form::Kind::String);
+pub const ENDING_BEFORE: Param = Param::optional("ending_before", form::Kind::String);
+pub const CREATED: Param = Param::optional("created", form::Kind::Any);
+
 /// Checks parameters against a spec, as Stripe does.
 pub fn check(spec: &[Param], raw: &Map<String, Value>) -> Result<Map<String, Value>, StripeError> {
     form::check(spec, raw).map_err(param_error)

@@ -3,18 +3,13 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    charge_card, check, check_minimum, currency, list_where, resolve_payment_method, text,
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, charge_card, check, check_minimum,
+    currency, list_where, resolve_payment_method, text,
 };
 use crate::stripe::sandbox::error::StripeError;
 use crate::stripe::sandbox::form::{EXPAND, Kind, Param};
 use crate::stripe::sandbox::objects::{self, Payment};
 use crate::stripe::sandbox::state::{Tx, random_id};
-
-const METADATA: Param = Param::optional("metadata", Kind::Metadata);
-const LIMIT: Param = Param::optional("limit", Kind::Integer);
-const STARTING_AFTER: Param = Param::optional("starting_after", Kind::String);
-const ENDING_BEFORE: Param = Param::optional("ending_before", Kind::String);
-const CREATED: Param = Param::optional("created", Kind::Any);
 
 static PAYMENT_INTENT_CREATE: &[Param] = &[
     Param::required("amount", Kind::Integer),
