@@ -293,13 +293,13 @@ pub fn to_json(value: &Dynamic) -> Result<serde_json::Value, EvalError> {
     if value.is_unit() {
         return Ok(serde_json::Value::Null);
     }
-    if let Ok(f) = value.as_float() {
-        if !f.is_finite() {
-            return Err(EvalError {
-                message: format!("the expression gave {f}, which is not a number JSON can hold"),
-                limit: false,
-            });
-        }
+    if let Ok(f) = value.as_float()
+        && !f.is_finite()
+    {
+        return Err(EvalError {
+            message: format!("the expression gave {f}, which is not a number JSON can hold"),
+            limit: false,
+        });
     }
     rhai::serde::from_dynamic::<serde_json::Value>(value).map_err(|e| EvalError {
         message: format!(

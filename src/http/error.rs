@@ -127,10 +127,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response =
             (self.status(), axum::Json(json!({ "error": self.body() }))).into_response();
-        if let ApiError::MethodNotAllowed { allowed } = &self {
-            if let Ok(value) = HeaderValue::from_str(&allowed_list(allowed)) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
+        if let ApiError::MethodNotAllowed { allowed } = &self
+            && let Ok(value) = HeaderValue::from_str(&allowed_list(allowed))
+        {
+            response.headers_mut().insert(header::ALLOW, value);
         }
         response
     }

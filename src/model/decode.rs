@@ -297,19 +297,19 @@ impl<'e> FileDecoder<'e> {
                 )
                 .hint = Some("remove one of them: YAML would silently keep only the last".into());
             }
-            if let Some(allowed) = allowed {
-                if !allowed.contains(&entry.key.as_str()) {
-                    let hint = match did_you_mean(&entry.key, allowed.iter().copied()) {
-                        Some(near) => format!("did you mean `{near}`?"),
-                        None => format!("the keys allowed here are: {}", allowed.join(", ")),
-                    };
-                    self.err(
-                        entry.key_pos,
-                        &entry_path,
-                        format!("unknown key `{}`", entry.key),
-                    )
-                    .hint = Some(hint);
-                }
+            if let Some(allowed) = allowed
+                && !allowed.contains(&entry.key.as_str())
+            {
+                let hint = match did_you_mean(&entry.key, allowed.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("the keys allowed here are: {}", allowed.join(", ")),
+                };
+                self.err(
+                    entry.key_pos,
+                    &entry_path,
+                    format!("unknown key `{}`", entry.key),
+                )
+                .hint = Some(hint);
             }
         }
         Some(Fields {
@@ -924,14 +924,14 @@ impl<'e> FileDecoder<'e> {
             )
             .hint = Some("use `min` and `max` for numbers".into());
         }
-        if let Some(allowed) = &param.one_of {
-            if let Some(bad) = allowed.iter().find(|v| !ty.accepts(v)) {
-                self.err(
-                    node.pos,
-                    &join(path, "one_of"),
-                    format!("`{bad}` in `one_of` is not {}", ty.described()),
-                );
-            }
+        if let Some(allowed) = &param.one_of
+            && let Some(bad) = allowed.iter().find(|v| !ty.accepts(v))
+        {
+            self.err(
+                node.pos,
+                &join(path, "one_of"),
+                format!("`{bad}` in `one_of` is not {}", ty.described()),
+            );
         }
         if let Some(default) = &param.default {
             // The default must pass the parameter's own checks.
@@ -1008,17 +1008,17 @@ impl<'e> FileDecoder<'e> {
         // Steps that failed to decode are missing from `steps`; judging the
         // rest would only repeat their problem as a missing response.
         let steps_decoded = self.diags.len() == problems_before;
-        if let Some(steps_node) = steps_node.filter(|_| steps_decoded) {
-            if let Some(gap) = falls_through(&steps, "steps") {
-                self.err(
-                    steps_node.pos,
-                    &steps_path,
-                    "this API can finish without answering the caller",
-                )
-                .hint = Some(format!(
-                    "every path must end in a `response` (or `throw`); {gap}"
-                ));
-            }
+        if let Some(steps_node) = steps_node.filter(|_| steps_decoded)
+            && let Some(gap) = falls_through(&steps, "steps")
+        {
+            self.err(
+                steps_node.pos,
+                &steps_path,
+                "this API can finish without answering the caller",
+            )
+            .hint = Some(format!(
+                "every path must end in a `response` (or `throw`); {gap}"
+            ));
         }
         let (path_text, path_params) = route?;
         Some(Api {
@@ -1744,15 +1744,15 @@ impl<'e> FileDecoder<'e> {
         } else {
             input
         };
-        if spec.family == Family::Table {
-            if let Some(with) = with {
-                self.deferred.push(Deferred::TableAction {
-                    action: spec.name,
-                    with: with.clone(),
-                    path: with_path,
-                    pos: with.pos,
-                });
-            }
+        if spec.family == Family::Table
+            && let Some(with) = with
+        {
+            self.deferred.push(Deferred::TableAction {
+                action: spec.name,
+                with: with.clone(),
+                path: with_path,
+                pos: with.pos,
+            });
         }
         ok.then_some(StepKind::Action {
             action: spec,

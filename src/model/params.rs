@@ -221,15 +221,15 @@ fn check(param: &Param, value: &Value) -> Result<(), String> {
         ));
     }
     if let Some(number) = value.as_f64() {
-        if let Some(min) = param.min {
-            if number < min {
-                return Err(format!("must be at least {}", display_number(min)));
-            }
+        if let Some(min) = param.min
+            && number < min
+        {
+            return Err(format!("must be at least {}", display_number(min)));
         }
-        if let Some(max) = param.max {
-            if number > max {
-                return Err(format!("must be at most {}", display_number(max)));
-            }
+        if let Some(max) = param.max
+            && number > max
+        {
+            return Err(format!("must be at most {}", display_number(max)));
         }
     }
     let length = match value {
@@ -238,22 +238,22 @@ fn check(param: &Param, value: &Value) -> Result<(), String> {
         _ => None,
     };
     if let Some(length) = length {
-        if let Some(min) = param.min_length {
-            if length < min {
-                return Err(format!("must be at least {min} long"));
-            }
+        if let Some(min) = param.min_length
+            && length < min
+        {
+            return Err(format!("must be at least {min} long"));
         }
-        if let Some(max) = param.max_length {
-            if length > max {
-                return Err(format!("must be at most {max} long"));
-            }
+        if let Some(max) = param.max_length
+            && length > max
+        {
+            return Err(format!("must be at most {max} long"));
         }
     }
-    if let Some(allowed) = &param.one_of {
-        if !allowed.contains(value) {
-            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            return Err(format!("must be one of {}", list.join(", ")));
-        }
+    if let Some(allowed) = &param.one_of
+        && !allowed.contains(value)
+    {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        return Err(format!("must be one of {}", list.join(", ")));
     }
     Ok(())
 }

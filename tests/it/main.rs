@@ -3,9 +3,11 @@
 
 mod cli;
 mod common;
+mod conformance;
 mod control_flow;
 mod diagnostics;
 mod http_api;
 mod reload;
 mod sandbox;
+mod sandbox_conformance;
 mod tables;

@@ -207,10 +207,10 @@ impl Store for SqliteStore {
     }
 
     fn table_op(&self, op: TableOp, step: Option<(StepRecord, Instant)>) -> StoreFuture<'_, Value> {
-        if let TableOp::Select { .. } = op {
-            if step.is_none() {
-                return self.read(move |conn| tables::execute(conn, &op));
-            }
+        if let TableOp::Select { .. } = op
+            && step.is_none()
+        {
+            return self.read(move |conn| tables::execute(conn, &op));
         }
         self.write(move |conn| {
             let output = tables::execute(conn, &op)?;

@@ -370,18 +370,18 @@ fn read_rows(
 
 /// Constraint failures are the caller's to fix; anything else is internal.
 fn classify(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(code, message) = &e {
-        if code.code == rusqlite::ErrorCode::ConstraintViolation {
-            let detail = message
-                .clone()
-                .unwrap_or_else(|| "a constraint failed".into());
-            if detail.starts_with("UNIQUE") {
-                return StoreError::Conflict(format!(
-                    "a row with the same value already exists ({detail})"
-                ));
-            }
-            return StoreError::Invalid(detail);
+    if let rusqlite::Error::SqliteFailure(code, message) = &e
+        && code.code == rusqlite::ErrorCode::ConstraintViolation
+    {
+        let detail = message
+            .clone()
+            .unwrap_or_else(|| "a constraint failed".into());
+        if detail.starts_with("UNIQUE") {
+            return StoreError::Conflict(format!(
+                "a row with the same value already exists ({detail})"
+            ));
         }
+        return StoreError::Invalid(detail);
     }
     db_error(e)
 }
@@ -586,10 +586,10 @@ fn insert(
 ) -> Result<Value, StoreError> {
     let mut values = given.clone();
     for c in &table.columns {
-        if !values.contains_key(&c.name) {
-            if let Some(default) = &c.default {
-                values.insert(c.name.clone(), default.clone());
-            }
+        if !values.contains_key(&c.name)
+            && let Some(default) = &c.default
+        {
+            values.insert(c.name.clone(), default.clone());
         }
     }
     for c in &table.columns {

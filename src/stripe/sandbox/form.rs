@@ -323,10 +323,10 @@ impl Node {
                 }
             }
             (Node::Appended(items), Some((Segment::Append, tail))) => {
-                if let Some(last) = items.last_mut() {
-                    if continues(last, tail) {
-                        return last.insert(tail, value);
-                    }
+                if let Some(last) = items.last_mut()
+                    && continues(last, tail)
+                {
+                    return last.insert(tail, value);
                 }
                 if items.len() > MAX_INDEX {
                     return Err(Clash::TooLong {

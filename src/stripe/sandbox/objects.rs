@@ -500,7 +500,7 @@ pub fn checkout_session(id: String, s: SessionSpec<'_>, now: i64) -> Value {
         "subscription": null,
         "success_url": text(p, "success_url"),
         "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
-        "ui_mode": p.get("ui_mode").cloned().unwrap_or(json!("hosted")),
+        "ui_mode": p.get("ui_mode").cloned().unwrap_or(json!("hosted_page")),
         "url": s.url,
         "wallet_options": null,
     })
@@ -572,6 +572,7 @@ pub fn subscription(
         "billing_cycle_anchor": now,
         "billing_cycle_anchor_config": null,
         "billing_mode": { "type": "classic" },
+        "billing_schedules": [],
         "billing_thresholds": null,
         "cancel_at": null,
         "cancel_at_period_end": false,
@@ -724,6 +725,7 @@ pub fn invoice_line(
         "pretax_credit_amounts": [],
         "pricing": { "price_details": null, "type": "price_details", "unit_amount_decimal": (amount / quantity.max(1)).to_string() },
         "quantity": quantity,
+        "quantity_decimal": quantity.to_string(),
         "subtotal": amount,
         "taxes": [],
     })
@@ -756,6 +758,7 @@ pub fn invoice_item(
         "pricing": { "price_details": null, "type": "price_details", "unit_amount_decimal": amount.to_string() },
         "proration": false,
         "quantity": params.get("quantity").cloned().unwrap_or(json!(1)),
+        "quantity_decimal": params.get("quantity").and_then(Value::as_i64).unwrap_or(1).to_string(),
         "tax_rates": [],
         "test_clock": null,
     })

@@ -269,17 +269,16 @@ pub fn new_price(
         ));
     }
     params.insert("unit_amount".into(), json!(amount));
-    if let Some(recurring) = params.get("recurring").and_then(Value::as_object) {
-        if recurring
+    if let Some(recurring) = params.get("recurring").and_then(Value::as_object)
+        && recurring
             .get("interval_count")
             .and_then(Value::as_i64)
             .is_some_and(|n| n < 1)
-        {
-            return Err(StripeError::invalid(
-                "recurring[interval_count]",
-                "Invalid positive integer",
-            ));
-        }
+    {
+        return Err(StripeError::invalid(
+            "recurring[interval_count]",
+            "Invalid positive integer",
+        ));
     }
     let price = objects::price(random_id("price_", 24), product, &params, tx.now);
     tx.put(price.clone());
@@ -444,23 +443,23 @@ pub fn update_customer(
     if let Some(pm) = text(&params, "payment_method") {
         attach(tx, pm, id, "payment_method")?;
     }
-    if let Some(settings) = params.get("invoice_settings").and_then(Value::as_object) {
-        if let Some(default) = settings.get("default_payment_method") {
-            if let Some(pm) = default.as_str().filter(|s| !s.is_empty()) {
-                let (found, _) =
-                    resolve_payment_method(tx, pm, "invoice_settings[default_payment_method]")?;
-                if found["customer"] != id {
-                    return Err(StripeError::invalid(
-                        "invoice_settings[default_payment_method]",
-                        format!(
-                            "The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."
-                        ),
-                    ));
-                }
-                after["invoice_settings"]["default_payment_method"] = json!(pm);
-            } else {
-                after["invoice_settings"]["default_payment_method"] = Value::Null;
+    if let Some(settings) = params.get("invoice_settings").and_then(Value::as_object)
+        && let Some(default) = settings.get("default_payment_method")
+    {
+        if let Some(pm) = default.as_str().filter(|s| !s.is_empty()) {
+            let (found, _) =
+                resolve_payment_method(tx, pm, "invoice_settings[default_payment_method]")?;
+            if found["customer"] != id {
+                return Err(StripeError::invalid(
+                    "invoice_settings[default_payment_method]",
+                    format!(
+                        "The customer does not have a payment method with the ID {pm}. The payment method must be attached to the customer."
+                    ),
+                ));
             }
+            after["invoice_settings"]["default_payment_method"] = json!(pm);
+        } else {
+            after["invoice_settings"]["default_payment_method"] = Value::Null;
         }
     }
     tx.update(&before, after.clone(), Some("customer.updated"));

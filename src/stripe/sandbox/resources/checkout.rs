@@ -84,7 +84,19 @@ static SESSION_CREATE: &[Param] = &[
         Kind::Enum(&["auto", "required"]),
     ),
     Param::optional("allow_promotion_codes", Kind::Boolean),
-    Param::optional("ui_mode", Kind::Enum(&["custom", "embedded", "hosted"])),
+    // The names of API 2026-09-30; the older names are read as their new ones.
+    Param::optional(
+        "ui_mode",
+        Kind::Enum(&[
+            "elements",
+            "embedded_page",
+            "form",
+            "hosted_page",
+            "custom",
+            "embedded",
+            "hosted",
+        ]),
+    ),
     Param::optional(
         "payment_intent_data",
         Kind::Object(&[
@@ -145,7 +157,7 @@ static SESSION_CREATE: &[Param] = &[
 ];
 
 pub fn create_session(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    let params = check(SESSION_CREATE, raw)?;
+    let mut params = check(SESSION_CREATE, raw)?;
     let mode = text(&params, "mode")
         .ok_or_else(|| StripeError::missing("mode"))?
         .to_string();
@@ -155,8 +167,15 @@ pub fn create_session(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
             "The paywire sandbox does not support Checkout in setup mode yet; use payment or subscription.",
         ));
     }
-    let ui_mode = text(&params, "ui_mode").unwrap_or("hosted");
-    if ui_mode == "hosted" && text(&params, "success_url").is_none() {
+    let ui_mode = match text(&params, "ui_mode").unwrap_or("hosted_page") {
+        "hosted" => "hosted_page",
+        "embedded" => "embedded_page",
+        "custom" => "elements",
+        current => current,
+    }
+    .to_string();
+    params.insert("ui_mode".into(), Value::from(ui_mode.as_str()));
+    if ui_mode == "hosted_page" && text(&params, "success_url").is_none() {
         return Err(StripeError::missing("success_url"));
     }
     if let Some(customer) = text(&params, "customer") {
@@ -463,16 +482,15 @@ pub fn confirm_payment_page(
         v.as_str()
             .and_then(|s| s.parse::<i64>().ok())
             .or_else(|| v.as_i64())
-    }) {
-        if session["amount_total"].as_i64() != Some(expected) {
-            return Err(StripeError::invalid(
-                "expected_amount",
-                format!(
-                    "The expected amount {expected} does not match the session's total {}.",
-                    session["amount_total"]
-                ),
-            ));
-        }
+    }) && session["amount_total"].as_i64() != Some(expected)
+    {
+        return Err(StripeError::invalid(
+            "expected_amount",
+            format!(
+                "The expected amount {expected} does not match the session's total {}.",
+                session["amount_total"]
+            ),
+        ));
     }
     let email = text(raw, "email").map(str::to_string);
     complete_session(tx, id, &payment_method, email.as_deref())

@@ -404,21 +404,21 @@ fn expand_path(tx: &Tx<'_>, value: &mut Value, parts: &[&str], depth: usize) {
     if depth > 4 {
         return;
     }
-    if *first == "data" {
-        if let Some(items) = value.get_mut("data").and_then(Value::as_array_mut) {
-            for item in items {
-                expand_path(tx, item, rest, depth + 1);
-            }
-            return;
+    if *first == "data"
+        && let Some(items) = value.get_mut("data").and_then(Value::as_array_mut)
+    {
+        for item in items {
+            expand_path(tx, item, rest, depth + 1);
         }
+        return;
     }
     let Some(field) = value.get_mut(*first) else {
         return;
     };
-    if let Some(id) = field.as_str() {
-        if let Some(found) = tx.get(id) {
-            *field = public_view(found);
-        }
+    if let Some(id) = field.as_str()
+        && let Some(found) = tx.get(id)
+    {
+        *field = public_view(found);
     }
     if !rest.is_empty() {
         expand_path(tx, field, rest, depth + 1);

@@ -356,13 +356,13 @@ pub fn capture_payment_intent(
     after["status"] = json!("succeeded");
     after["amount_received"] = json!(amount);
     after["amount_capturable"] = json!(0);
-    if let Some(charge_id) = before["latest_charge"].as_str() {
-        if let Some(charge) = tx.get(charge_id).cloned() {
-            let mut captured = charge.clone();
-            captured["captured"] = json!(true);
-            captured["amount_captured"] = json!(amount);
-            tx.update(&charge, captured, Some("charge.captured"));
-        }
+    if let Some(charge_id) = before["latest_charge"].as_str()
+        && let Some(charge) = tx.get(charge_id).cloned()
+    {
+        let mut captured = charge.clone();
+        captured["captured"] = json!(true);
+        captured["amount_captured"] = json!(amount);
+        tx.update(&charge, captured, Some("charge.captured"));
     }
     tx.put(after.clone());
     tx.emit("payment_intent.succeeded", &after, None);

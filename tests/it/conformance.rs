@@ -12,20 +12,7 @@
 //! version mismatch. These checks capture those warnings and fail on them, so a typo such as
 //! `"status": "compelte"` or a foreign `api_version` does not pass silently.
 //!
-//! Dependencies (Cargo.toml):
-//! ```toml
-//! async-stripe-shared = { version = "=1.0.0-rc.10", default-features = false, features = ["deserialize"] }
-//! async-stripe-billing = { version = "=1.0.0-rc.10", default-features = false, features = ["deserialize"] }
-//! async-stripe-types = { version = "=1.0.0-rc.10", default-features = false, features = ["deserialize"] }
-//! async-stripe-webhook = { version = "=1.0.0-rc.10", default-features = false, features = ["async-stripe-billing"] }
-//! miniserde = "0.1.34"
-//! serde_json = "1"
-//! serde = "1"
-//! serde_path_to_error = "0.1.20"
-//! tracing = { version = "0.1", default-features = false, features = ["std"] }
-//! ```
-//! (`serde_json` and `serde_path_to_error` and the `deserialize` features only make failures name
-//! the field; `tracing` with `std` only lets the checks see async-stripe's warnings.)
+//! The dependencies are dev-dependencies in Cargo.toml.
 //!
 //! Which crate provides which type:
 //! - `async-stripe-shared` (`stripe_shared`): Product, Price, Plan, Coupon, Customer,
@@ -56,6 +43,18 @@ pub fn parse_stripe_object(json: &str) -> Result<(), String> {
     let value: Value =
         serde_json::from_str(json).map_err(|e| format!("response is not valid JSON: {e}"))?;
     check_value(json, &value, Ctx::Response)
+}
+
+/// Parses an error answer of the sandbox as async-stripe's client does: the
+/// `error` member of the body into `stripe_shared::ApiErrors`, with its `type`
+/// and `code` values known to the pinned API version.
+pub fn parse_stripe_error(json: &str) -> Result<(), String> {
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| format!("error body is not valid JSON: {e}"))?;
+    let error = value
+        .get("error")
+        .ok_or_else(|| "error body has no \"error\" member".to_owned())?;
+    typed::<stripe_shared::ApiErrors>(&error.to_string(), "error", "stripe_shared::ApiErrors")
 }
 
 /// Verifies a webhook delivery exactly as an async-stripe receiver does
@@ -187,7 +186,7 @@ fn check_value(text: &str, value: &Value, ctx: Ctx) -> Result<(), String> {
         }
         other => Err(format!(
             "object type \"{other}\" is not covered by the conformance checks (add it to \
-             check_value in conformance.rs)"
+             check_value in tests/it/conformance.rs)"
         )),
     }
 }
