@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use paywire::store::sqlite::SqliteStore;
-use paywire::stripe::sandbox::{Sandbox, SandboxConfig, default_retry};
+use paywire::stripe::sandbox::{RetryPolicy, Sandbox, SandboxConfig, default_retry};
 use paywire::stripe::signature;
 use serde_json::Value;
 
@@ -18,13 +18,29 @@ pub type Received = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
 /// A webhook receiver on a random port that keeps every delivery.
 pub async fn receiver() -> (String, Received) {
+    let (url, received, _) = flaky_receiver(0).await;
+    (url, received)
+}
+
+/// A webhook receiver that answers 503 to the first `failures` deliveries,
+/// keeps the deliveries it accepts, and counts every attempt.
+async fn flaky_receiver(failures: usize) -> (String, Received, Arc<Mutex<usize>>) {
     let received: Received = Arc::default();
-    let kept = received.clone();
+    let attempts = Arc::new(Mutex::new(0));
+    let (kept, counted) = (received.clone(), attempts.clone());
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let kept = kept.clone();
+            let (kept, counted) = (kept.clone(), counted.clone());
             async move {
+                let attempt = {
+                    let mut count = counted.lock().unwrap();
+                    *count += 1;
+                    *count
+                };
+                if attempt <= failures {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
                 let signature = headers
                     .get("stripe-signature")
                     .and_then(|v| v.to_str().ok())
@@ -32,31 +48,41 @@ pub async fn receiver() -> (String, Received) {
                 kept.lock()
                     .unwrap()
                     .push((String::from_utf8_lossy(&body).into_owned(), signature));
-                "ok"
+                axum::http::StatusCode::OK
             }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
+    (url, received, attempts)
 }
 
 pub async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+    let base = sandbox_at(&dir.path().join("s.db"), webhook_url, default_retry()).await;
+    (base, dir)
+}
+
+/// A sandbox on the database at `db`, served on a new random port.
+async fn sandbox_at(
+    db: &std::path::Path,
+    webhook_url: Option<String>,
+    retry: RetryPolicy,
+) -> String {
+    let store = Arc::new(SqliteStore::open(db).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
     let config = SandboxConfig {
         base_url: base.clone(),
         webhook_url,
         webhook_secret: SECRET.into(),
-        retry: default_retry(),
+        retry,
     };
     let sandbox = Sandbox::start(config, store).await.unwrap();
     let app = axum::Router::new().nest("/_stripe", paywire::stripe::sandbox::router(sandbox));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, dir)
+    base
 }
 
 async fn post(base: &str, path: &str, form: &str) -> (u16, Value) {
@@ -412,4 +438,182 @@ async fn subscriptions_trial_then_bill_then_cancel_and_refunds_are_bounded() {
         ),
         (Value::from(500), Value::from(false))
     );
+}
+
+#[tokio::test]
+async fn a_refused_request_leaves_no_trace() {
+    let (base, _dir) = sandbox(None).await;
+    // The payment method attaches before the unknown default is found.
+    let (status, refused) = post(
+        &base,
+        "/v1/customers",
+        "email=a@example.com&payment_method=pm_card_visa&invoice_settings[default_payment_method]=pm_missing",
+    )
+    .await;
+    assert_eq!(status, 404, "{refused}");
+    assert_eq!(
+        refused["error"]["param"],
+        "invoice_settings[default_payment_method]"
+    );
+    assert_eq!(
+        get(&base, "/v1/customers").await["data"],
+        Value::Array(vec![])
+    );
+    assert_eq!(get(&base, "/v1/events").await["data"], Value::Array(vec![]));
+
+    // A declined card is different: the failed payment and its events stay.
+    let (status, declined) = post(
+        &base,
+        "/v1/payment_intents",
+        "amount=900&currency=usd&payment_method=pm_card_chargeDeclined&confirm=true",
+    )
+    .await;
+    assert_eq!(status, 402);
+    let intent = declined["error"]["payment_intent"]["id"].as_str().unwrap();
+    assert_eq!(
+        get(&base, &format!("/v1/payment_intents/{intent}")).await["status"],
+        "requires_payment_method"
+    );
+    let types: Vec<Value> = get(&base, "/v1/events").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert!(
+        types.contains(&Value::from("payment_intent.payment_failed")),
+        "{types:?}"
+    );
+    assert!(types.contains(&Value::from("charge.failed")), "{types:?}");
+}
+
+#[tokio::test]
+async fn lists_page_with_cursors_newest_first() {
+    let (base, _dir) = sandbox(None).await;
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let (_, product) = post(&base, "/v1/products", &format!("name=P{n}")).await;
+        created.push(product["id"].as_str().unwrap().to_string());
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = get(&base, "/v1/products?limit=2").await;
+    assert_eq!(ids(&first), vec![created[4].clone(), created[3].clone()]);
+    assert_eq!(
+        (first["has_more"].clone(), first["url"].clone()),
+        (Value::Bool(true), Value::from("/v1/products"))
+    );
+    let second = get(
+        &base,
+        &format!("/v1/products?limit=2&starting_after={}", created[3]),
+    )
+    .await;
+    assert_eq!(ids(&second), vec![created[2].clone(), created[1].clone()]);
+    let last = get(
+        &base,
+        &format!("/v1/products?limit=2&starting_after={}", created[1]),
+    )
+    .await;
+    assert_eq!(
+        (ids(&last), last["has_more"].clone()),
+        (vec![created[0].clone()], Value::Bool(false))
+    );
+    let back = get(
+        &base,
+        &format!("/v1/products?limit=2&ending_before={}", created[1]),
+    )
+    .await;
+    assert_eq!(ids(&back), vec![created[3].clone(), created[2].clone()]);
+
+    let unknown = reqwest::Client::new()
+        .get(format!("{base}/v1/products?starting_after=prod_missing"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    // Stripe answers an unknown cursor as an unknown id.
+    assert_eq!(unknown.status().as_u16(), 404);
+    let too_many = reqwest::Client::new()
+        .get(format!("{base}/v1/products?limit=101"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_many.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn state_and_owed_deliveries_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sandbox.db");
+    // The first endpoint never accepts, and the first retry is far off: the
+    // event is still owed when the sandbox "restarts" on the same database.
+    let (down, _, attempts) = flaky_receiver(usize::MAX).await;
+    let patient = RetryPolicy {
+        attempts: 5,
+        first_delay: Duration::from_secs(3600),
+        max_delay: Duration::from_secs(3600),
+    };
+    let before = sandbox_at(&db, Some(down), patient).await;
+    let (status, customer) = post(&before, "/v1/customers", "email=kept@example.com").await;
+    assert_eq!(status, 200);
+    let id = customer["id"].as_str().unwrap().to_string();
+    wait_until(|| *attempts.lock().unwrap() == 1).await;
+
+    let (up, received) = receiver().await;
+    let after = sandbox_at(&db, Some(up), default_retry()).await;
+    assert_eq!(
+        get(&after, &format!("/v1/customers/{id}")).await["email"],
+        "kept@example.com"
+    );
+    wait_until(|| received.lock().unwrap().len() == 1).await;
+    let (payload, signature) = received.lock().unwrap()[0].clone();
+    let event: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(
+        (
+            event["type"].as_str(),
+            event["data"]["object"]["id"].as_str()
+        ),
+        (Some("customer.created"), Some(id.as_str()))
+    );
+    signature::verify(
+        payload.as_bytes(),
+        signature.as_deref(),
+        &[SECRET],
+        300,
+        chrono::Utc::now().timestamp(),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn deliveries_are_retried_until_the_endpoint_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, received, attempts) = flaky_receiver(2).await;
+    let quick = RetryPolicy {
+        attempts: 4,
+        first_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(200),
+    };
+    let base = sandbox_at(&dir.path().join("s.db"), Some(hook), quick).await;
+    post(&base, "/v1/products", "name=Retried").await;
+    wait_until(|| received.lock().unwrap().len() == 1).await;
+    assert_eq!(*attempts.lock().unwrap(), 3);
+    let event: Value = serde_json::from_str(&received.lock().unwrap()[0].0).unwrap();
+    assert_eq!(event["type"], "product.created");
+}
+
+/// Waits (up to ten seconds) for `done`.
+async fn wait_until(done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

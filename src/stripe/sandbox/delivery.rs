@@ -52,15 +52,16 @@ impl Deliverer {
         }
     }
 
-    /// Delivers one event (its exact JSON) in the background.
-    pub fn send(&self, event_id: String, body: String) {
+    /// Delivers one event (its exact JSON) in the background; `attempts_made`
+    /// counts the attempts before a restart.
+    pub fn send(&self, event_id: String, body: String, attempts_made: u32) {
         let Some(url) = self.url.clone() else { return };
         let secret = self.secret.clone();
         let retry = self.retry.clone();
         let store = self.store.clone();
         let client = self.client.clone();
         tokio::spawn(async move {
-            for attempt in 1..=retry.attempts {
+            for attempt in attempts_made + 1..=retry.attempts {
                 let now = chrono::Utc::now().timestamp();
                 let signature = signature::header(body.as_bytes(), &secret, now);
                 let outcome = client

@@ -29,7 +29,7 @@ use axum::routing::{any, get};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::store::{SandboxChanges, SandboxIdempotency, Store, StoreError};
+use crate::store::{SandboxChanges, SandboxDelivery, SandboxIdempotency, Store, StoreError};
 pub use delivery::RetryPolicy;
 pub use error::StripeError;
 use resources::Verb;
@@ -68,20 +68,15 @@ impl Sandbox {
         store: Arc<dyn Store>,
     ) -> Result<Arc<Sandbox>, StoreError> {
         let snapshot = store.sandbox_load().await?;
-        let undelivered: Vec<String> = {
-            let delivered: std::collections::HashSet<&str> = snapshot
-                .deliveries
-                .iter()
-                .filter(|d| d.delivered)
-                .map(|d| d.event_id.as_str())
-                .collect();
-            snapshot
-                .objects
-                .iter()
-                .filter(|o| o.object == "event" && !delivered.contains(o.id.as_str()))
-                .map(|o| o.id.clone())
-                .collect()
-        };
+        // An event is owed to the endpoint when it was recorded as pending
+        // (with the change that caused it) and the retries have not given up;
+        // events made while no endpoint was configured are never sent.
+        let undelivered: Vec<(String, u32)> = snapshot
+            .deliveries
+            .iter()
+            .filter(|d| !d.delivered && d.attempts < config.retry.attempts)
+            .map(|d| (d.event_id.clone(), d.attempts))
+            .collect();
         let state = SandboxState::from_snapshot(snapshot);
         let deliveries = delivery::Deliverer::new(
             config.webhook_url.clone(),
@@ -96,9 +91,9 @@ impl Sandbox {
             deliveries,
         });
         if sandbox.config.webhook_url.is_some() {
-            for id in undelivered {
+            for (id, attempts) in undelivered {
                 if let Some(body) = sandbox.event_body(&id) {
-                    sandbox.deliveries.send(id, body);
+                    sandbox.deliveries.send(id, body, attempts);
                 }
             }
         }
@@ -115,11 +110,15 @@ impl Sandbox {
     }
 
     /// Runs `work` in a transaction, commits what it changed (with the
-    /// idempotency record, if any), then sends the events it emitted.
+    /// idempotency record, if any), then sends the events it emitted. When
+    /// `keeps_changes` says no (a refused request), the changes are undone;
+    /// Stripe keeps them only for card declines, whose failed payment and
+    /// events are real.
     async fn transact<T>(
         &self,
         idempotency: Option<&str>,
         work: impl FnOnce(&mut Tx<'_>) -> T,
+        keeps_changes: impl FnOnce(&T) -> bool,
         record: impl FnOnce(&T) -> Option<SandboxIdempotency>,
     ) -> Result<T, StoreError> {
         let now = chrono::Utc::now().timestamp();
@@ -133,10 +132,26 @@ impl Sandbox {
                 self.config.base_url.clone(),
             );
             let result = work(&mut tx);
+            if !keeps_changes(&result) {
+                tx.roll_back();
+            }
+            let pending = if self.config.webhook_url.is_some() {
+                tx.events
+                    .iter()
+                    .map(|id| SandboxDelivery {
+                        event_id: id.clone(),
+                        attempts: 0,
+                        delivered: false,
+                        last_error: None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let changes = SandboxChanges {
                 objects: tx.changes(),
                 idempotency: record(&result),
-                deliveries: Vec::new(),
+                deliveries: pending,
             };
             let events: Vec<(String, String)> = tx
                 .events
@@ -156,7 +171,7 @@ impl Sandbox {
         }
         if self.config.webhook_url.is_some() {
             for (id, body) in events {
-                self.deliveries.send(id, body);
+                self.deliveries.send(id, body, 0);
             }
         }
         Ok(result)
@@ -355,6 +370,7 @@ async fn serve_api(
                     Err(e) => (e.status, e.to_json()),
                 }
             },
+            |(status, _)| *status == 200 || *status == 402,
             |(status, body)| {
                 // Like Stripe, remember outcomes, but not server failures.
                 let key = key.clone()?;

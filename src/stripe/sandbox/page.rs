@@ -141,6 +141,7 @@ pub async fn submit(
                 let view = session_page_view(tx, &id).ok();
                 (result, view)
             },
+            |(result, _)| result.as_ref().map_or_else(|e| e.status == 402, |_| true),
             |_| None,
         )
         .await;

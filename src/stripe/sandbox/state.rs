@@ -80,6 +80,9 @@ pub struct Tx<'s> {
     pub now: i64,
     /// Ids changed, in the order they first changed.
     changed: Vec<String>,
+    /// What each changed id held before this transaction (`None`: it is new),
+    /// so that a refused request leaves no trace.
+    before: Vec<Option<Value>>,
     /// Ids of the events emitted, to deliver once committed.
     pub events: Vec<String>,
     /// The `request` of the events this request causes.
@@ -102,6 +105,7 @@ impl<'s> Tx<'s> {
             state,
             now,
             changed: Vec::new(),
+            before: Vec::new(),
             events: Vec::new(),
             request: json!({ "id": random_id("req_", 14), "idempotency_key": idempotency_key }),
             webhooks,
@@ -141,9 +145,10 @@ impl<'s> Tx<'s> {
             self.state.seq.insert(id.clone(), seq);
             self.state.by_kind.entry(kind).or_default().push(id.clone());
         }
-        self.state.objects.insert(id.clone(), object);
+        let previous = self.state.objects.insert(id.clone(), object);
         if !self.changed.contains(&id) {
             self.changed.push(id);
+            self.before.push(previous);
         }
     }
 
@@ -184,6 +189,28 @@ impl<'s> Tx<'s> {
         } else {
             self.put(after);
         }
+    }
+
+    /// Undoes every change of this transaction: objects it created are gone,
+    /// objects it changed hold their old values, and its events are dropped.
+    pub fn roll_back(&mut self) {
+        for (id, previous) in self.changed.drain(..).zip(self.before.drain(..)).rev() {
+            match previous {
+                Some(value) => {
+                    self.state.objects.insert(id, value);
+                }
+                None => {
+                    if let Some(created) = self.state.objects.remove(&id) {
+                        let kind = created["object"].as_str().unwrap_or_default();
+                        if let Some(ids) = self.state.by_kind.get_mut(kind) {
+                            ids.retain(|other| *other != id);
+                        }
+                    }
+                    self.state.seq.remove(&id);
+                }
+            }
+        }
+        self.events.clear();
     }
 
     /// The changed objects, for the store.
