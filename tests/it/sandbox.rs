@@ -11,13 +11,13 @@ use paywire::stripe::sandbox::{Sandbox, SandboxConfig, default_retry};
 use paywire::stripe::signature;
 use serde_json::Value;
 
-const KEY: &str = "sk_test_paywire_tests";
-const SECRET: &str = "whsec_sandbox_tests";
+pub(crate) const KEY: &str = "sk_test_paywire_tests";
+pub(crate) const SECRET: &str = "whsec_sandbox_tests";
 
-type Received = Arc<Mutex<Vec<(String, Option<String>)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
 /// A webhook receiver on a random port that keeps every delivery.
-async fn receiver() -> (String, Received) {
+pub(crate) async fn receiver() -> (String, Received) {
     let received: Received = Arc::default();
     let kept = received.clone();
     let app = axum::Router::new().route(
@@ -42,7 +42,9 @@ async fn receiver() -> (String, Received) {
     (url, received)
 }
 
-async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir) {
+/// A sandbox on a random port (its base URL ends in `/_stripe`), sending its
+/// events to `webhook_url`.
+pub(crate) async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
