@@ -8,4 +8,5 @@ mod diagnostics;
 mod http_api;
 mod reload;
 mod sandbox;
+mod stripe_tools;
 mod tables;
