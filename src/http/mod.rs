@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tower::ServiceExt;
 
 use crate::app::App;
 use crate::model::params::{self, InputSource};
@@ -40,10 +42,35 @@ const RUN_HEADER: &str = "x-paywire-run";
 
 pub fn app(state: Arc<App>) -> Router {
     let mut router = Router::new().route("/_paywire/health", get(health));
-    if let Some(sandbox) = state.sandbox() {
-        router = router.nest_service("/_stripe", crate::stripe::sandbox::router(sandbox.clone()));
-    }
-    router.fallback(dispatch).with_state(state)
+    let Some(sandbox) = state.sandbox() else {
+        return router.fallback(dispatch).with_state(state);
+    };
+    let sandbox = crate::stripe::sandbox::router(sandbox.clone());
+    router = router.nest_service("/_stripe", sandbox.clone());
+    // Stripe's CLI drops the path of its `--api-base` and calls
+    // `http://HOST:PORT/v1/...`, so the sandbox also answers `/v1/` requests
+    // that none of the builder's APIs claims.
+    router
+        .fallback(move |State(app): State<Arc<App>>, request: Request| {
+            let sandbox = sandbox.clone();
+            async move {
+                if request.uri().path().starts_with("/v1/") && !claims(&app, request.uri().path()) {
+                    return sandbox.oneshot(request).await.into_response();
+                }
+                let (parts, body) = request.into_parts();
+                dispatch(State(app), parts.method, parts.uri, parts.headers, body).await
+            }
+        })
+        .with_state(state)
+}
+
+/// Whether an API of the project being served has the path `path`.
+fn claims(app: &App, path: &str) -> bool {
+    let deployment = app.current();
+    !matches!(
+        deployment.project.routes.find(HttpMethod::Get, path),
+        RouteMatch::NotFound
+    )
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then waits for the

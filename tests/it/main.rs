@@ -10,4 +10,5 @@ mod http_api;
 mod reload;
 mod sandbox;
 mod sandbox_conformance;
+mod stripe_tools;
 mod tables;

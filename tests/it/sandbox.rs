@@ -58,6 +58,8 @@ async fn flaky_receiver(failures: usize) -> (String, Received, Arc<Mutex<usize>>
     (url, received, attempts)
 }
 
+/// A sandbox on a random port (its base URL ends in `/_stripe`), sending its
+/// events to `webhook_url`.
 pub async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let base = sandbox_at(&dir.path().join("s.db"), webhook_url, default_retry()).await;
@@ -602,11 +604,27 @@ async fn deliveries_are_retried_until_the_endpoint_accepts() {
         max_delay: Duration::from_millis(200),
     };
     let base = sandbox_at(&dir.path().join("s.db"), Some(hook), quick).await;
-    post(&base, "/v1/products", "name=Retried").await;
+    let created = reqwest::Client::new()
+        .post(format!("{base}/v1/products"))
+        .bearer_auth(KEY)
+        .header("idempotency-key", "retried-product")
+        .form(&[("name", "Retried")])
+        .send()
+        .await
+        .unwrap();
+    let request_id = created.headers()["request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     wait_until(|| received.lock().unwrap().len() == 1).await;
     assert_eq!(*attempts.lock().unwrap(), 3);
     let event: Value = serde_json::from_str(&received.lock().unwrap()[0].0).unwrap();
     assert_eq!(event["type"], "product.created");
+    // The event names the request that caused it, as Stripe's do.
+    assert_eq!(
+        event["request"],
+        serde_json::json!({ "id": request_id, "idempotency_key": "retried-product" })
+    );
 }
 
 /// Waits (up to ten seconds) for `done`.
@@ -616,4 +634,37 @@ async fn wait_until(done: impl Fn() -> bool) {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn root_v1_calls_reach_the_sandbox_unless_an_api_claims_the_path() {
+    let dir = crate::common::project(&[(
+        "v1.yaml",
+        r#"
+apis:
+  v1-status:
+    method: GET
+    path: /v1/status
+    steps:
+      - response: { body: { from: builder } }
+"#,
+    )]);
+    let mut settings =
+        paywire::app::Settings::new(dir.path().join("workflows"), dir.path().join("p.db"));
+    settings.sandbox = Some(SandboxConfig {
+        base_url: "http://127.0.0.1:1/_stripe".into(),
+        webhook_url: None,
+        webhook_secret: SECRET.into(),
+        retry: default_retry(),
+    });
+    let server = crate::common::TestServer::start_with(dir, settings).await;
+    let (status, customer) = post(&server.base, "/v1/customers", "email=root@example.com").await;
+    assert_eq!(status, 200, "{customer}");
+    assert_eq!(get(&server.base, "/v1/status").await["from"], "builder");
+    // A builder's path with another method is the builder's 405, not Stripe's.
+    assert_eq!(
+        server.request("DELETE", "/v1/status", None).await.status,
+        405
+    );
+    server.stop().await;
 }

@@ -116,6 +116,7 @@ impl Sandbox {
     /// events are real.
     async fn transact<T>(
         &self,
+        request_id: Option<&str>,
         idempotency: Option<&str>,
         work: impl FnOnce(&mut Tx<'_>) -> T,
         keeps_changes: impl FnOnce(&T) -> bool,
@@ -127,6 +128,7 @@ impl Sandbox {
             let mut tx = Tx::new(
                 &mut state,
                 now,
+                request_id,
                 idempotency,
                 self.config.webhook_url.is_some(),
                 self.config.base_url.clone(),
@@ -248,10 +250,11 @@ async fn api(
     body: Body,
 ) -> Response {
     let request_id = state::random_id("req_", 14);
-    let mut response = match serve_api(&sandbox, &path, &method, &uri, &headers, body).await {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
+    let mut response =
+        match serve_api(&sandbox, &request_id, &path, &method, &uri, &headers, body).await {
+            Ok(response) => response,
+            Err(e) => e.into_response(),
+        };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert("request-id", value);
@@ -262,6 +265,7 @@ async fn api(
 
 async fn serve_api(
     sandbox: &Arc<Sandbox>,
+    request_id: &str,
     path: &str,
     method: &Method,
     uri: &Uri,
@@ -359,6 +363,7 @@ async fn serve_api(
     let key = idempotency.clone();
     let answer = sandbox
         .transact(
+            Some(request_id),
             idempotency.as_deref(),
             |tx| {
                 let result = resources::dispatch(tx, verb, &segments, raw).map(|mut value| {

@@ -70,6 +70,7 @@ pub async fn show(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<String>) -
             &mut state,
             chrono::Utc::now().timestamp(),
             None,
+            None,
             false,
             sandbox.config.base_url.clone(),
         );
@@ -125,6 +126,7 @@ pub async fn submit(
     let email = (!form.email.trim().is_empty()).then(|| form.email.trim().to_string());
     let outcome = sandbox
         .transact(
+            None,
             None,
             |tx| {
                 let pm = super::objects::payment_method(

@@ -97,6 +97,7 @@ impl<'s> Tx<'s> {
     pub fn new(
         state: &'s mut State,
         now: i64,
+        request_id: Option<&str>,
         idempotency_key: Option<&str>,
         webhooks: bool,
         base_url: String,
@@ -107,7 +108,7 @@ impl<'s> Tx<'s> {
             changed: Vec::new(),
             before: Vec::new(),
             events: Vec::new(),
-            request: json!({ "id": random_id("req_", 14), "idempotency_key": idempotency_key }),
+            request: json!({ "id": request_id, "idempotency_key": idempotency_key }),
             webhooks,
             base_url,
         }
