@@ -7,11 +7,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::actions::Actions;
+use crate::config::Secret;
 use crate::expr::{Evaluator, ExprLimits};
 use crate::model::{LoadError, Project, load_project};
-use crate::runner::Runner;
+use crate::runner::{RunIdentity, RunOutcome, Runner, new_run_id};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{MigrationReport, Store, StoreError};
+use crate::store::{MigrationReport, RunKind, RunStatus, Store, StoreError};
+use crate::stripe::client::{Retry, StripeClient};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -24,7 +26,21 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Serve the offline Stripe sandbox under `/_stripe`.
     pub sandbox: Option<crate::stripe::sandbox::SandboxConfig>,
+    /// The Stripe API the Stripe actions call: real Stripe, the sandbox, or
+    /// another Stripe-compatible server. `None`: Stripe steps fail.
+    pub stripe: Option<StripeSettings>,
 }
+
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    pub secret_key: Secret,
+    pub api_base: String,
+    pub retry: Retry,
+}
+
+/// The key the Stripe actions use against the sandbox, which takes any test
+/// key.
+pub const SANDBOX_KEY: &str = "sk_test_paywire_sandbox";
 
 impl Settings {
     pub fn new(dir: impl Into<PathBuf>, db: impl Into<PathBuf>) -> Settings {
@@ -34,7 +50,19 @@ impl Settings {
             expr_limits: ExprLimits::default(),
             max_body_bytes: 1 << 20,
             sandbox: None,
+            stripe: None,
         }
+    }
+
+    /// Serves the sandbox and points the Stripe actions at it.
+    pub fn with_sandbox(mut self, sandbox: crate::stripe::sandbox::SandboxConfig) -> Settings {
+        self.stripe = Some(StripeSettings {
+            secret_key: Secret::new(SANDBOX_KEY),
+            api_base: sandbox.base_url.clone(),
+            retry: Retry::default(),
+        });
+        self.sandbox = Some(sandbox);
+        self
     }
 }
 
@@ -45,11 +73,25 @@ pub struct Deployment {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("there is no run `{0}`")]
+    NotFound(String),
+    #[error("run `{id}` has status {status}; only failed runs are retried")]
+    NotFailed { id: String, status: &'static str },
+    #[error("run `{id}` ran `{name}`, which the project no longer has")]
+    Gone { id: String, name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Stripe(String),
 }
 
 pub struct App {
@@ -61,6 +103,7 @@ pub struct App {
     /// the last good version is served.
     problems: RwLock<Option<String>>,
     sandbox: Option<Arc<crate::stripe::sandbox::Sandbox>>,
+    stripe: Option<Arc<StripeClient>>,
 }
 
 impl App {
@@ -69,7 +112,14 @@ impl App {
         let evaluator = Arc::new(Evaluator::new(settings.expr_limits.clone()));
         let project = load_in_background(settings.dir.clone(), evaluator.clone()).await?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.db)?);
-        let (deployment, report) = deploy(project, &evaluator, &store).await?;
+        let stripe = match &settings.stripe {
+            Some(stripe) => Some(Arc::new(
+                StripeClient::new(&stripe.secret_key, &stripe.api_base, stripe.retry.clone())
+                    .map_err(StartError::Stripe)?,
+            )),
+            None => None,
+        };
+        let (deployment, report) = deploy(project, &evaluator, &store, &stripe).await?;
         log_migration(&report);
         let sandbox = match &settings.sandbox {
             Some(config) => {
@@ -84,6 +134,7 @@ impl App {
             current: RwLock::new(Arc::new(deployment)),
             problems: RwLock::new(None),
             sandbox,
+            stripe,
         }))
     }
 
@@ -116,13 +167,75 @@ impl App {
             .clone()
     }
 
+    /// Runs a failed run again, with the input it was given (secret headers
+    /// stay redacted), as a new run that records which run it retries. Its
+    /// Stripe calls carry the idempotency keys of the first run of the
+    /// chain, so a payment or a session that the failed run created is not
+    /// created twice: Stripe answers the retried call with the first answer.
+    pub async fn retry_run(&self, id: &str) -> Result<RunOutcome, RetryError> {
+        let detail = self
+            .store
+            .get_run(id.to_string())
+            .await?
+            .ok_or_else(|| RetryError::NotFound(id.to_string()))?;
+        let record = detail.run;
+        if record.status != RunStatus::Failed {
+            return Err(RetryError::NotFailed {
+                id: record.id,
+                status: record.status.as_str(),
+            });
+        }
+        let identity = RunIdentity {
+            id: new_run_id(),
+            retry_of: Some(record.retry_of.clone().unwrap_or(record.id.clone())),
+        };
+        let deployment = self.current();
+        let gone = || RetryError::Gone {
+            id: record.id.clone(),
+            name: record.name.clone(),
+        };
+        let context = record.input.clone();
+        let outcome = match record.kind {
+            RunKind::Api => {
+                let api = deployment
+                    .project
+                    .apis
+                    .iter()
+                    .find(|api| api.name == record.name)
+                    .cloned()
+                    .ok_or_else(gone)?;
+                // Nobody waits for the answer of a retried API run; its
+                // record keeps the status it answered.
+                let (reply, _) = tokio::sync::oneshot::channel();
+                deployment
+                    .runner
+                    .run_api(identity, api, context.clone(), context, reply)
+                    .await
+            }
+            RunKind::Workflow => {
+                let workflow = deployment
+                    .project
+                    .workflows
+                    .get(&record.name)
+                    .cloned()
+                    .ok_or_else(gone)?;
+                deployment
+                    .runner
+                    .run_workflow(identity, workflow, context.clone(), context)
+                    .await
+            }
+        };
+        Ok(outcome)
+    }
+
     /// Loads the project again and serves it if it checks; otherwise keeps
     /// serving the last good version and remembers the problems.
     pub async fn reload(&self) -> Result<(), StartError> {
         let outcome = async {
             let project =
                 load_in_background(self.settings.dir.clone(), self.evaluator.clone()).await?;
-            let (deployment, report) = deploy(project, &self.evaluator, &self.store).await?;
+            let (deployment, report) =
+                deploy(project, &self.evaluator, &self.store, &self.stripe).await?;
             log_migration(&report);
             Ok::<_, StartError>(deployment)
         }
@@ -161,12 +274,13 @@ async fn deploy(
     project: Project,
     evaluator: &Arc<Evaluator>,
     store: &Arc<dyn Store>,
+    stripe: &Option<Arc<StripeClient>>,
 ) -> Result<(Deployment, MigrationReport), StoreError> {
     let report = store
         .migrate(project.tables.values().cloned().collect())
         .await?;
     let project = Arc::new(project);
-    let actions = Arc::new(Actions::new(project.clone(), store.clone()));
+    let actions = Arc::new(Actions::new(project.clone(), store.clone(), stripe.clone()));
     let runner = Runner::new(project.clone(), evaluator.clone(), actions, store.clone());
     Ok((Deployment { project, runner }, report))
 }

@@ -12,11 +12,13 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
-use crate::app::{App, Settings, StartError};
+use crate::app::{App, Settings, StartError, StripeSettings};
+use crate::config;
 use crate::expr::{Evaluator, ExprLimits};
 use crate::model::{LoadError, Project, load_project};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{RunDetail, RunFilter, RunRecord, RunStatus, Store};
+use crate::stripe::client::Retry;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,17 +65,20 @@ pub struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, env = "PAYWIRE_MAX_BODY", default_value_t = 1 << 20)]
     pub max_body: usize,
-    /// A Stripe secret key. Without one, paywire serves its own offline
+    /// The environment whose connections to use: development, staging or
+    /// production. Stripe keys come from STRIPE_SECRET_KEY,
+    /// STRIPE_WEBHOOK_SECRET and STRIPE_API_BASE, or from the config file;
+    /// without a key (outside production), paywire serves its own offline
     /// Stripe sandbox under /_stripe.
-    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
-    pub stripe_secret_key: Option<String>,
+    #[arg(long = "env", env = "PAYWIRE_ENV", default_value = "development")]
+    pub environment: String,
+    /// A config file with each environment's Stripe keys (keep it out of
+    /// version control): `environments: {production: {stripe: {secret_key: …}}}`.
+    #[arg(long, env = "PAYWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Where the sandbox delivers its webhook events.
     #[arg(long, env = "PAYWIRE_SANDBOX_WEBHOOK_URL")]
     pub sandbox_webhook_url: Option<String>,
-    /// The secret webhook events are signed with (`whsec_…`); the sandbox
-    /// makes one when none is given.
-    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
-    pub stripe_webhook_secret: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -137,6 +142,20 @@ fn check(dir: &std::path::Path) -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // The key guard runs before anything listens: a wrong key stops here.
+    let connections = match args.environment.parse().and_then(|env| {
+        config::resolve(
+            env,
+            &|name| std::env::var(name).ok(),
+            args.config.as_deref(),
+        )
+    }) {
+        Ok(connections) => connections,
+        Err(e) => {
+            eprintln!("paywire will not start: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let address = SocketAddr::new(args.host, args.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -144,17 +163,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let base = format!("http://{}", listener.local_addr()?);
     let mut settings = Settings::new(&args.dir, &args.db);
     settings.max_body_bytes = args.max_body;
-    if args.stripe_secret_key.is_none() {
-        settings.sandbox = Some(crate::stripe::sandbox::SandboxConfig {
+    settings = match &connections.stripe {
+        Some(stripe) => {
+            settings.stripe = Some(StripeSettings {
+                secret_key: stripe.secret_key.clone(),
+                api_base: stripe.api_base.clone(),
+                retry: Retry::default(),
+            });
+            settings
+        }
+        None => settings.with_sandbox(crate::stripe::sandbox::SandboxConfig {
             base_url: format!("{base}/_stripe"),
             webhook_url: args.sandbox_webhook_url.clone(),
-            webhook_secret: args
-                .stripe_webhook_secret
-                .clone()
+            webhook_secret: connections
+                .webhook_secret
+                .as_ref()
+                .map(|s| s.expose().to_string())
                 .unwrap_or_else(|| format!("whsec_{}", uuid::Uuid::new_v4().simple())),
             retry: crate::stripe::sandbox::default_retry(),
-        });
-    }
+        }),
+    };
     let app = match App::start(settings).await {
         Ok(app) => app,
         Err(StartError::Load(LoadError::Invalid(diagnostics))) => {
@@ -169,7 +197,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    print_banner(&app, &args, &base);
+    print_banner(&app, &args, &base, &connections);
     let watcher = match args.watch {
         true => Some(crate::app::watch(app.clone(), Duration::from_millis(500)).await),
         false => None,
@@ -181,7 +209,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str) {
+fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str, connections: &config::Connections) {
     let deployment = app.current();
     let project = &deployment.project;
     println!(
@@ -199,11 +227,23 @@ fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str) {
         );
     }
     println!("  health {base}/_paywire/health");
+    println!("environment: {}", connections.environment);
     if app.sandbox().is_some() {
         println!(
             "STRIPE SANDBOX: no STRIPE_SECRET_KEY is set, so Stripe calls go to paywire's offline sandbox."
         );
         println!("  Stripe API base {base}/_stripe (any sk_test_… key); no real money moves.");
+    }
+    if let Some(stripe) = &connections.stripe {
+        // The key's kind and where it came from; never the key.
+        let mode = match stripe.mode {
+            config::KeyMode::Test => "TEST mode",
+            config::KeyMode::Live => "LIVE mode: real money moves",
+        };
+        println!(
+            "Stripe: {mode}, key {} from {}, API {}",
+            stripe.secret_key, stripe.key_source, stripe.api_base
+        );
     }
     if args.watch {
         println!("watching {} for changes", args.dir.display());

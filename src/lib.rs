@@ -12,6 +12,7 @@
 pub mod actions;
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod expr;
 pub mod http;
 pub mod model;

@@ -5,6 +5,7 @@
 //! time, of Stripe's wire format).
 
 pub mod catalogue;
+pub mod stripe;
 mod table;
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 use crate::model::Project;
 use crate::store::{StepRecord, Store, StoreError};
+use crate::stripe::client::StripeClient;
 use catalogue::{ActionSpec, Family};
 
 /// One action to carry out.
@@ -27,6 +29,9 @@ pub struct ActionCall {
     pub record: StepRecord,
     /// When the step started, for the record's duration.
     pub started: std::time::Instant,
+    /// The run whose effects this call must not repeat: the run itself, or
+    /// the run it retries. Stripe calls derive their idempotency keys from it.
+    pub idempotency_root: String,
 }
 
 pub struct ActionOutcome {
@@ -48,6 +53,8 @@ pub struct ActionError {
     /// Whether `message` may be shown to an HTTP caller; otherwise the
     /// caller is told only that an internal error happened.
     pub public: bool,
+    /// Details a `catch` reads as `error.cause` (Stripe's error fields).
+    pub cause: Value,
 }
 
 impl ActionError {
@@ -57,6 +64,7 @@ impl ActionError {
             message: message.into(),
             status: None,
             public: true,
+            cause: Value::Null,
         }
     }
 }
@@ -72,11 +80,20 @@ pub trait ActionExecutor: Send + Sync + 'static {
 pub struct Actions {
     project: Arc<Project>,
     store: Arc<dyn Store>,
+    stripe: Option<Arc<StripeClient>>,
 }
 
 impl Actions {
-    pub fn new(project: Arc<Project>, store: Arc<dyn Store>) -> Actions {
-        Actions { project, store }
+    pub fn new(
+        project: Arc<Project>,
+        store: Arc<dyn Store>,
+        stripe: Option<Arc<StripeClient>>,
+    ) -> Actions {
+        Actions {
+            project,
+            store,
+            stripe,
+        }
     }
 }
 
@@ -85,6 +102,7 @@ impl ActionExecutor for Actions {
         Box::pin(async move {
             match call.spec.family {
                 Family::Table => table::execute(&self.project, self.store.as_ref(), call).await,
+                Family::Stripe => stripe::execute(self.stripe.as_deref(), call).await,
             }
         })
     }
@@ -107,6 +125,7 @@ fn store_error(e: StoreError) -> ActionError {
             message: "the database failed; the details are in the server's log".into(),
             status: None,
             public: false,
+            cause: Value::Null,
         }
     }
 }

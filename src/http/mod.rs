@@ -205,7 +205,17 @@ async fn serve_api(
     let id = run_id.clone();
     // The run goes on even if the caller hangs up, and past the answer for
     // `response: {continue: true}`.
-    tokio::spawn(async move { runner.run_api(id, api, context, recorded, reply_tx).await });
+    tokio::spawn(async move {
+        runner
+            .run_api(
+                crate::runner::RunIdentity { id, retry_of: None },
+                api,
+                context,
+                recorded,
+                reply_tx,
+            )
+            .await
+    });
     let reply = reply_rx.await.map_err(|_| ApiError::Internal {
         run_id: Some(run_id.clone()),
     })?;

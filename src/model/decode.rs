@@ -1701,22 +1701,52 @@ impl<'e> FileDecoder<'e> {
                         ok = false;
                     }
                     Some(input) if !is_dynamic(&entry.value) && input.kind != InputKind::Any => {
-                        if !input.kind.accepts(&entry.value.to_json()) {
-                            self.err(
-                                entry.value.pos,
-                                &input_path,
-                                format!(
+                        let literal = entry.value.to_json();
+                        if !input.kind.accepts(&literal) {
+                            let message = match catalogue::amount_problem(&literal) {
+                                Some(problem) if input.kind == InputKind::Amount => {
+                                    format!("`{}`: {problem}", entry.key)
+                                }
+                                _ => format!(
                                     "`{}` must be {}, found {}",
                                     entry.key,
                                     input.kind.describe(),
                                     entry.value.kind_name()
                                 ),
-                            );
+                            };
+                            self.err(entry.value.pos, &input_path, message);
                             ok = false;
                         }
                     }
                     Some(_) => {}
                 }
+            }
+        }
+        if let Some(entries) = with.and_then(Node::as_map) {
+            if spec.family == Family::Stripe {
+                for entry in entries {
+                    ok &= self.check_nested_amounts(&entry.value, &join(&with_path, &entry.key));
+                }
+            }
+            if !spec.requires_one_of.is_empty()
+                && !entries
+                    .iter()
+                    .any(|e| spec.requires_one_of.contains(&e.key.as_str()))
+            {
+                self.err(
+                    with.map(|w| w.pos).unwrap_or(main.pos),
+                    &with_path,
+                    format!(
+                        "`{}` needs one of {}",
+                        spec.name,
+                        spec.requires_one_of
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                );
+                ok = false;
             }
         }
         for input in spec.inputs.iter().filter(|i| i.required) {
@@ -1758,6 +1788,40 @@ impl<'e> FileDecoder<'e> {
             action: spec,
             input,
         })
+    }
+
+    /// Checks the literal amounts inside a Stripe input (the input itself is
+    /// checked by its kind): `line_items[0].price_data.unit_amount: 19.99`
+    /// is refused here rather than by Stripe at run time.
+    fn check_nested_amounts(&mut self, node: &Node, path: &str) -> bool {
+        let children: Vec<(String, &Node)> = match &node.value {
+            yaml::Value::Map(entries) => entries
+                .iter()
+                .filter(|e| e.key != "metadata")
+                .map(|e| (join(path, &e.key), &e.value))
+                .collect(),
+            yaml::Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (format!("{path}[{i}]"), item))
+                .collect(),
+            _ => return true,
+        };
+        let mut ok = true;
+        for (child_path, child) in children {
+            let key = child_path.rsplit('.').next().unwrap_or_default();
+            let is_amount = catalogue::AMOUNT_KEYS.contains(&key)
+                && !matches!(child.value, yaml::Value::Map(_) | yaml::Value::Seq(_));
+            if is_amount && !is_dynamic(child) {
+                if let Some(problem) = catalogue::amount_problem(&child.to_json()) {
+                    self.err(child.pos, &child_path, format!("`{key}`: {problem}"));
+                    ok = false;
+                }
+            } else {
+                ok &= self.check_nested_amounts(child, &child_path);
+            }
+        }
+        ok
     }
 
     // ----- checks that need the whole project -----

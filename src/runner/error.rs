@@ -43,6 +43,7 @@ impl WorkflowError {
         WorkflowError {
             status: e.status,
             public: e.public,
+            cause: e.cause,
             ..WorkflowError::new(&e.name, e.message, "")
         }
     }

@@ -73,6 +73,9 @@ enum Flow {
 /// The state of one run, shared by its frames.
 struct Run {
     id: String,
+    /// What Stripe idempotency keys derive from: the run this one retries,
+    /// or this run.
+    idempotency_root: String,
     seq: u32,
     reply: Option<oneshot::Sender<ApiReply>>,
     answered: Option<u16>,
@@ -137,6 +140,30 @@ pub fn new_run_id() -> String {
     format!("run_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Who a run is: its id, and the run it retries, if it does.
+#[derive(Clone, Debug)]
+pub struct RunIdentity {
+    pub id: String,
+    /// The first run of the chain this one retries: its Stripe calls reuse
+    /// that run's idempotency keys, so Stripe carries each out once.
+    pub retry_of: Option<String>,
+}
+
+impl RunIdentity {
+    pub fn new() -> RunIdentity {
+        RunIdentity {
+            id: new_run_id(),
+            retry_of: None,
+        }
+    }
+}
+
+impl Default for RunIdentity {
+    fn default() -> RunIdentity {
+        RunIdentity::new()
+    }
+}
+
 impl Runner {
     pub fn new(
         project: Arc<Project>,
@@ -162,14 +189,14 @@ impl Runner {
     /// or when the run fails or ends.
     pub async fn run_api(
         &self,
-        run_id: String,
+        run: RunIdentity,
         api: Arc<Api>,
         context: Value,
         recorded_input: Value,
         reply: oneshot::Sender<ApiReply>,
     ) -> RunOutcome {
         self.run(
-            run_id,
+            run,
             RunKind::Api,
             &api.name,
             &api.steps,
@@ -183,12 +210,13 @@ impl Runner {
     /// Runs a workflow to its end.
     pub async fn run_workflow(
         &self,
+        run: RunIdentity,
         workflow: Arc<Workflow>,
         context: Value,
         recorded_input: Value,
     ) -> RunOutcome {
         self.run(
-            new_run_id(),
+            run,
             RunKind::Workflow,
             &workflow.name,
             &workflow.steps,
@@ -202,7 +230,7 @@ impl Runner {
     #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
-        id: String,
+        identity: RunIdentity,
         kind: RunKind,
         name: &str,
         steps: &[Step],
@@ -212,13 +240,18 @@ impl Runner {
     ) -> RunOutcome {
         let started = Instant::now();
         let mut run = Run {
-            id,
+            idempotency_root: identity
+                .retry_of
+                .clone()
+                .unwrap_or_else(|| identity.id.clone()),
+            id: identity.id,
             seq: 0,
             reply,
             answered: None,
         };
         self.store.run_started(RunRecord {
             id: run.id.clone(),
+            retry_of: identity.retry_of,
             kind,
             name: name.to_string(),
             status: RunStatus::Running,
@@ -416,6 +449,7 @@ impl Runner {
                     input,
                     record: record.clone(),
                     started,
+                    idempotency_root: run.idempotency_root.clone(),
                 };
                 let outcome = self
                     .actions
@@ -672,7 +706,7 @@ impl Runner {
                     let recorded = context.clone();
                     runner
                         .run(
-                            id,
+                            RunIdentity { id, retry_of: None },
                             RunKind::Workflow,
                             &target.name,
                             &target.steps,

@@ -192,6 +192,8 @@ impl StepStatus {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunRecord {
     pub id: String,
+    /// The run this one retries (the first of the chain).
+    pub retry_of: Option<String>,
     pub kind: RunKind,
     pub name: String,
     pub status: RunStatus,

@@ -1,5 +1,6 @@
 //! Stripe: webhook signatures now; the offline sandbox, the client and the
 //! webhook receiver join here.
 
+pub mod client;
 pub mod sandbox;
 pub mod signature;

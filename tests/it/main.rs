@@ -10,5 +10,6 @@ mod http_api;
 mod reload;
 mod sandbox;
 mod sandbox_conformance;
+mod stripe_actions;
 mod stripe_tools;
 mod tables;

@@ -10,7 +10,7 @@ use crate::store::{
 };
 
 /// Bumped whenever the internal schema changes, with a migration step below.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn
@@ -24,6 +24,7 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS _paywire_runs (
             id TEXT PRIMARY KEY,
+            retry_of TEXT,
             kind TEXT NOT NULL,
             name TEXT NOT NULL,
             status TEXT NOT NULL,
@@ -52,6 +53,11 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
         ) WITHOUT ROWID;",
     )
     .map_err(db_error)?;
+    if version == 1 {
+        // Schema 2 records which run a run retries.
+        conn.execute_batch("ALTER TABLE _paywire_runs ADD COLUMN retry_of TEXT")
+            .map_err(db_error)?;
+    }
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
         .map_err(db_error)?;
     Ok(())
@@ -74,8 +80,8 @@ fn parse_json(text: Option<String>) -> Option<Value> {
 
 pub fn insert_run(conn: &Connection, run: &RunRecord) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )
     .map_err(db_error)?
     .execute(params![
@@ -89,6 +95,7 @@ pub fn insert_run(conn: &Connection, run: &RunRecord) -> Result<(), StoreError> 
         run.started_at,
         run.finished_at,
         run.duration_ms,
+        run.retry_of,
     ])
     .map_err(db_error)?;
     Ok(())
@@ -134,8 +141,7 @@ pub fn insert_step(conn: &Connection, step: &StepRecord) -> Result<(), StoreErro
     Ok(())
 }
 
-const RUN_COLUMNS: &str =
-    "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms";
+const RUN_COLUMNS: &str = "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(1)?;
@@ -155,6 +161,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         started_at: row.get(7)?,
         finished_at: row.get(8)?,
         duration_ms: row.get(9)?,
+        retry_of: row.get(10)?,
     })
 }
 

@@ -368,7 +368,14 @@ async fn serve_api(
             |tx| {
                 let result = resources::dispatch(tx, verb, &segments, raw).map(|mut value| {
                     resources::expand(tx, &mut value, &expand);
-                    resources::public_view(&value)
+                    let mut view = resources::public_view(&value);
+                    // A session shows its line items only when asked to.
+                    if value["object"] == "checkout.session"
+                        && expand.iter().any(|path| path == "line_items")
+                    {
+                        view["line_items"] = value["line_items"].clone();
+                    }
+                    view
                 });
                 match result {
                     Ok(value) => (200, value),

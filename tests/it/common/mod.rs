@@ -7,9 +7,13 @@ use std::time::Duration;
 
 use paywire::app::{App, Settings};
 use paywire::store::{RunDetail, RunFilter, RunRecord};
+use paywire::stripe::sandbox::{SandboxConfig, default_retry};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
+
+/// The secret the sandbox of [`TestServer::with_sandbox`] signs events with.
+pub const SANDBOX_WEBHOOK_SECRET: &str = "whsec_test_server";
 
 pub struct TestServer {
     pub base: String,
@@ -91,10 +95,35 @@ impl TestServer {
     }
 
     pub async fn start_with(dir: TempDir, settings: Settings) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestServer::start_on(listener, dir, settings).await
+    }
+
+    /// Serves a project made of `files` with the Stripe sandbox under
+    /// `/_stripe`, which the Stripe actions call; events go to `webhook_url`.
+    pub async fn with_sandbox(files: &[(&str, &str)], webhook_url: Option<String>) -> TestServer {
+        let dir = project(files);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
+        let settings = Settings::new(dir.path().join("workflows"), dir.path().join("paywire.db"))
+            .with_sandbox(SandboxConfig {
+                base_url: base,
+                webhook_url,
+                webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
+                retry: default_retry(),
+            });
+        TestServer::start_on(listener, dir, settings).await
+    }
+
+    /// Serves on `listener`, whose address `settings` may already name.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        dir: TempDir,
+        settings: Settings,
+    ) -> TestServer {
         let app = App::start(settings)
             .await
             .unwrap_or_else(|e| panic!("the app did not start:\n{e}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = tokio::spawn(paywire::http::run(listener, app.clone(), async move {

@@ -3,6 +3,9 @@
 //! The loader checks every action step against its entry (unknown or missing
 //! inputs, literals of the wrong type); the runner hands the rendered input to
 //! the executor of the entry's family; documentation is generated from it.
+//! The table actions are here; the Stripe actions are in [`stripe`].
+
+pub mod stripe;
 
 #[derive(Debug)]
 pub struct ActionSpec {
@@ -10,16 +13,50 @@ pub struct ActionSpec {
     pub family: Family,
     pub summary: &'static str,
     pub inputs: &'static [InputSpec],
+    /// Inputs of which the step must give at least one (e.g. a refund's
+    /// `payment_intent` or `charge`).
+    pub requires_one_of: &'static [&'static str],
     /// What `steps.<id>` holds after the step.
     pub result: &'static str,
+    /// For a Stripe action: the API call it makes.
+    pub endpoint: Option<Endpoint>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     Table,
+    Stripe,
 }
 
-#[derive(Debug)]
+/// A Stripe API call: `path` is relative to `/v1`, and its `{name}` segments
+/// are filled from the input of that name, which is then not sent as a
+/// parameter. `fixed` parameters are always sent (a price is deactivated by
+/// `active=false`).
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    pub fixed: &'static [(&'static str, &'static str)],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
 pub struct InputSpec {
     pub name: &'static str,
     pub kind: InputKind,
@@ -36,6 +73,11 @@ pub enum InputKind {
     List,
     /// One of the listed words.
     Choice(&'static [&'static str]),
+    /// An amount of money in the currency's smallest unit (cents): a whole
+    /// number, zero or more.
+    Amount,
+    /// A Unix timestamp in seconds, or the word `now`.
+    Timestamp,
     Any,
 }
 
@@ -48,6 +90,11 @@ impl InputKind {
             InputKind::Map => "a mapping".into(),
             InputKind::List => "a list".into(),
             InputKind::Choice(words) => format!("one of {}", words.join(", ")),
+            InputKind::Amount => {
+                "an amount in the currency's smallest unit (a whole number such as 1999 for 19.99)"
+                    .into()
+            }
+            InputKind::Timestamp => "a Unix timestamp in seconds, or `now`".into(),
             InputKind::Any => "any value".into(),
         }
     }
@@ -61,12 +108,63 @@ impl InputKind {
             InputKind::Map => value.is_object(),
             InputKind::List => value.is_array(),
             InputKind::Choice(words) => value.as_str().is_some_and(|s| words.contains(&s)),
+            // An empty amount is no amount (a refund of all that is left).
+            InputKind::Amount => value == "" || amount_problem(value).is_none(),
+            InputKind::Timestamp => value.is_i64() || value == "now",
             InputKind::Any => true,
         }
     }
 }
 
-const fn input(
+/// Why `value` is not an amount in the smallest currency unit, if it is not.
+/// A float with no fraction (`2000.0`, what arithmetic often yields) passes.
+pub fn amount_problem(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Number(n) if n.is_u64() => None,
+        serde_json::Value::Number(n) if n.is_i64() => {
+            Some(format!("an amount cannot be negative, found {n}"))
+        }
+        serde_json::Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() != 0.0 || !f.is_finite() {
+                Some(format!(
+                    "an amount is a whole number of the currency's smallest unit (1999 for 19.99), found {n}; `to_minor_units(x, currency)` converts"
+                ))
+            } else if f < 0.0 {
+                Some(format!("an amount cannot be negative, found {n}"))
+            } else {
+                None
+            }
+        }
+        other => Some(format!(
+            "an amount is a whole number, found {}",
+            json_kind(other)
+        )),
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
+}
+
+/// Keys whose values are amounts wherever they appear in a Stripe action's
+/// input (`line_items[].price_data.unit_amount`, a refund's `amount`...).
+pub const AMOUNT_KEYS: &[&str] = &[
+    "amount",
+    "unit_amount",
+    "amount_to_capture",
+    "application_fee_amount",
+    "flat_amount",
+];
+
+pub(crate) const fn input(
     name: &'static str,
     kind: InputKind,
     required: bool,
@@ -104,7 +202,7 @@ pub const ON_CONFLICT: &[&str] = &["error", "nothing", "update"];
 pub const FILTER_OPERATORS: &[&str] =
     &["eq", "ne", "gt", "gte", "lt", "lte", "like", "in", "not_in"];
 
-pub static ACTIONS: &[ActionSpec] = &[
+static TABLE_ACTIONS: &[ActionSpec] = &[
     ActionSpec {
         name: "table.select",
         family: Family::Table,
@@ -133,6 +231,8 @@ pub static ACTIONS: &[ActionSpec] = &[
             ),
         ],
         result: "With `id`: the row, or null when there is none. Otherwise: a list of rows.",
+        requires_one_of: &[],
+        endpoint: None,
     },
     ActionSpec {
         name: "table.insert",
@@ -154,6 +254,8 @@ pub static ACTIONS: &[ActionSpec] = &[
             ),
         ],
         result: "The row as stored.",
+        requires_one_of: &[],
+        endpoint: None,
     },
     ActionSpec {
         name: "table.update",
@@ -167,6 +269,8 @@ pub static ACTIONS: &[ActionSpec] = &[
             input("values", InputKind::Map, true, "The columns to change."),
         ],
         result: "With `id`: the updated row, or null when there is none. Otherwise: the list of updated rows.",
+        requires_one_of: &[],
+        endpoint: None,
     },
     ActionSpec {
         name: "table.delete",
@@ -174,15 +278,22 @@ pub static ACTIONS: &[ActionSpec] = &[
         summary: "Deletes the row with an id, or the rows that match filters.",
         inputs: &[TABLE, ID, WHERE, ALL],
         result: "`{deleted: N}`, the number of rows deleted.",
+        requires_one_of: &[],
+        endpoint: None,
     },
 ];
 
+/// Every action, table actions first.
+pub fn all() -> impl Iterator<Item = &'static ActionSpec> {
+    TABLE_ACTIONS.iter().chain(stripe::ACTIONS.iter())
+}
+
 pub fn find(name: &str) -> Option<&'static ActionSpec> {
-    ACTIONS.iter().find(|a| a.name == name)
+    all().find(|a| a.name == name)
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {
-    ACTIONS.iter().map(|a| a.name)
+    all().map(|a| a.name)
 }
 
 impl ActionSpec {

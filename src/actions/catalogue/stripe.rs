@@ -1,0 +1,1367 @@
+//! The Stripe actions, as data: WeWeb's 38, each one Stripe API call.
+//!
+//! Inputs carry Stripe's parameter names, so Stripe's API reference is their
+//! documentation too; the loader checks the top-level names and the literal
+//! types, and the nested shapes are Stripe's to check (the sandbox names the
+//! parameter it refuses, as Stripe does). Parameters that have no summary here
+//! are documented as "as in Stripe's API".
+
+use super::{ActionSpec, Endpoint, Family, InputKind, InputSpec, Method, input};
+use InputKind::{Amount, Any, Boolean, Choice, Integer, List, Map, String, Timestamp};
+
+/// A parameter passed on to Stripe as it is.
+const fn param(name: &'static str, kind: InputKind) -> InputSpec {
+    input(name, kind, false, "")
+}
+
+const fn required(name: &'static str, kind: InputKind, summary: &'static str) -> InputSpec {
+    input(name, kind, true, summary)
+}
+
+const fn optional(name: &'static str, kind: InputKind, summary: &'static str) -> InputSpec {
+    input(name, kind, false, summary)
+}
+
+const fn id(object: &'static str) -> InputSpec {
+    InputSpec {
+        name: "id",
+        kind: String,
+        required: true,
+        summary: object,
+    }
+}
+
+const EXPAND: InputSpec = optional(
+    "expand",
+    List,
+    "Fields to expand into full objects, e.g. `[customer, latest_charge]`.",
+);
+const METADATA: InputSpec = optional(
+    "metadata",
+    Map,
+    "Your own key-value pairs, kept on the object (up to 50 keys).",
+);
+const LIMIT: InputSpec = optional(
+    "limit",
+    Integer,
+    "At most this many objects (1 to 100, default 10).",
+);
+const STARTING_AFTER: InputSpec = optional(
+    "starting_after",
+    String,
+    "The id of the last object of the previous page.",
+);
+const ENDING_BEFORE: InputSpec = optional(
+    "ending_before",
+    String,
+    "The id of the first object of the next page, to page backwards.",
+);
+const CREATED: InputSpec = optional(
+    "created",
+    Any,
+    "A Unix timestamp, or a range such as `{gte: 1700000000}`.",
+);
+const CUSTOMER: InputSpec = optional("customer", String, "A customer id (`cus_…`).");
+const CURRENCY: InputSpec = optional(
+    "currency",
+    String,
+    "A three-letter ISO currency code in lower case, e.g. `usd`.",
+);
+const DESCRIPTION: InputSpec = optional("description", String, "Free text, shown in Stripe.");
+
+const LIST_PAGING: [InputSpec; 4] = [LIMIT, STARTING_AFTER, ENDING_BEFORE, EXPAND];
+
+const fn get(path: &'static str) -> Option<Endpoint> {
+    Some(Endpoint {
+        method: Method::Get,
+        path,
+        fixed: &[],
+    })
+}
+
+const fn post(path: &'static str) -> Option<Endpoint> {
+    Some(Endpoint {
+        method: Method::Post,
+        path,
+        fixed: &[],
+    })
+}
+
+const fn delete(path: &'static str) -> Option<Endpoint> {
+    Some(Endpoint {
+        method: Method::Delete,
+        path,
+        fixed: &[],
+    })
+}
+
+const fn action(
+    name: &'static str,
+    summary: &'static str,
+    endpoint: Option<Endpoint>,
+    inputs: &'static [InputSpec],
+    result: &'static str,
+) -> ActionSpec {
+    ActionSpec {
+        name,
+        family: Family::Stripe,
+        summary,
+        inputs,
+        requires_one_of: &[],
+        result,
+        endpoint,
+    }
+}
+
+const LIST_RESULT: &str = "Stripe's list: `data` (the objects, newest first), `has_more`, `url`.";
+
+// ----- products -----
+
+const PRODUCT_FIELDS: [InputSpec; 12] = [
+    optional("active", Boolean, "Whether it can be bought."),
+    DESCRIPTION,
+    optional("images", List, "Up to 8 image URLs."),
+    param("marketing_features", List),
+    METADATA,
+    param("package_dimensions", Map),
+    param("shippable", Boolean),
+    param("statement_descriptor", String),
+    param("tax_code", String),
+    param("unit_label", String),
+    param("url", String),
+    EXPAND,
+];
+
+static CREATE_PRODUCT: [InputSpec; 15] = [
+    required("name", String, "The product's name, shown to customers."),
+    param("default_price_data", Map),
+    param("id", String),
+    PRODUCT_FIELDS[0],
+    PRODUCT_FIELDS[1],
+    PRODUCT_FIELDS[2],
+    PRODUCT_FIELDS[3],
+    PRODUCT_FIELDS[4],
+    PRODUCT_FIELDS[5],
+    PRODUCT_FIELDS[6],
+    PRODUCT_FIELDS[7],
+    PRODUCT_FIELDS[8],
+    PRODUCT_FIELDS[9],
+    PRODUCT_FIELDS[10],
+    PRODUCT_FIELDS[11],
+];
+
+static UPDATE_PRODUCT: [InputSpec; 15] = [
+    id("The product's id (`prod_…`)."),
+    optional("name", String, "The product's name, shown to customers."),
+    param("default_price", String),
+    PRODUCT_FIELDS[0],
+    PRODUCT_FIELDS[1],
+    PRODUCT_FIELDS[2],
+    PRODUCT_FIELDS[3],
+    PRODUCT_FIELDS[4],
+    PRODUCT_FIELDS[5],
+    PRODUCT_FIELDS[6],
+    PRODUCT_FIELDS[7],
+    PRODUCT_FIELDS[8],
+    PRODUCT_FIELDS[9],
+    PRODUCT_FIELDS[10],
+    PRODUCT_FIELDS[11],
+];
+
+static LIST_PRODUCTS: [InputSpec; 9] = [
+    optional(
+        "active",
+        Boolean,
+        "Only active (true) or archived (false) products.",
+    ),
+    CREATED,
+    param("ids", List),
+    param("shippable", Boolean),
+    param("url", String),
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+static PRODUCT_ID_EXPAND: [InputSpec; 2] = [id("The product's id (`prod_…`)."), EXPAND];
+static PRODUCT_ID: [InputSpec; 1] = [id("The product's id (`prod_…`).")];
+
+// ----- prices -----
+
+static CREATE_PRICE: [InputSpec; 19] = [
+    required(
+        "currency",
+        String,
+        "A three-letter ISO currency code, e.g. `usd`.",
+    ),
+    optional(
+        "unit_amount",
+        Amount,
+        "The price in the smallest currency unit (1999 for 19.99).",
+    ),
+    optional(
+        "product",
+        String,
+        "The product's id; or give `product_data` to create one.",
+    ),
+    optional(
+        "product_data",
+        Map,
+        "A new product for this price: `{name: T-shirt}`.",
+    ),
+    optional(
+        "recurring",
+        Map,
+        "For subscriptions: `{interval: month}` (day, week, month or year), `interval_count`.",
+    ),
+    optional(
+        "nickname",
+        String,
+        "A name for the price, not shown to customers.",
+    ),
+    optional("lookup_key", String, "A stable key to find the price by."),
+    optional(
+        "active",
+        Boolean,
+        "Whether new purchases may use it (default true).",
+    ),
+    param("billing_scheme", Choice(&["per_unit", "tiered"])),
+    param("currency_options", Map),
+    param("custom_unit_amount", Map),
+    param(
+        "tax_behavior",
+        Choice(&["exclusive", "inclusive", "unspecified"]),
+    ),
+    param("tiers", List),
+    param("tiers_mode", Choice(&["graduated", "volume"])),
+    param("transfer_lookup_key", Boolean),
+    param("transform_quantity", Map),
+    param("unit_amount_decimal", String),
+    METADATA,
+    EXPAND,
+];
+
+static UPDATE_PRICE: [InputSpec; 9] = [
+    id("The price's id (`price_…`)."),
+    optional("active", Boolean, "Whether new purchases may use it."),
+    optional(
+        "nickname",
+        String,
+        "A name for the price, not shown to customers.",
+    ),
+    optional("lookup_key", String, "A stable key to find the price by."),
+    param("currency_options", Map),
+    param(
+        "tax_behavior",
+        Choice(&["exclusive", "inclusive", "unspecified"]),
+    ),
+    param("transfer_lookup_key", Boolean),
+    METADATA,
+    EXPAND,
+];
+
+static LIST_PRICES: [InputSpec; 11] = [
+    optional(
+        "active",
+        Boolean,
+        "Only active (true) or inactive (false) prices.",
+    ),
+    optional("product", String, "Only the prices of this product."),
+    optional(
+        "type",
+        Choice(&["one_time", "recurring"]),
+        "Only one-time or recurring prices.",
+    ),
+    CURRENCY,
+    param("lookup_keys", List),
+    param("recurring", Map),
+    CREATED,
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+static PRICE_ID_EXPAND: [InputSpec; 2] = [id("The price's id (`price_…`)."), EXPAND];
+
+// ----- customers -----
+
+const CUSTOMER_FIELDS: [InputSpec; 17] = [
+    optional("email", String, "The customer's email address."),
+    optional("name", String, "The customer's full name or business name."),
+    optional("phone", String, "The customer's phone number."),
+    DESCRIPTION,
+    METADATA,
+    optional(
+        "address",
+        Map,
+        "`{line1, line2, city, postal_code, state, country}`.",
+    ),
+    optional("shipping", Map, "`{name, address, phone}`."),
+    optional(
+        "invoice_settings",
+        Map,
+        "e.g. `{default_payment_method: pm_…}`, the method invoices are charged to.",
+    ),
+    param("balance", Integer),
+    param("cash_balance", Map),
+    param("invoice_prefix", String),
+    param("next_invoice_sequence", Integer),
+    param("preferred_locales", List),
+    param("source", String),
+    param("tax", Map),
+    param("tax_exempt", Choice(&["exempt", "none", "reverse"])),
+    EXPAND,
+];
+
+static CREATE_CUSTOMER: [InputSpec; 20] = [
+    CUSTOMER_FIELDS[0],
+    CUSTOMER_FIELDS[1],
+    CUSTOMER_FIELDS[2],
+    CUSTOMER_FIELDS[3],
+    CUSTOMER_FIELDS[4],
+    CUSTOMER_FIELDS[5],
+    CUSTOMER_FIELDS[6],
+    CUSTOMER_FIELDS[7],
+    CUSTOMER_FIELDS[8],
+    CUSTOMER_FIELDS[9],
+    CUSTOMER_FIELDS[10],
+    CUSTOMER_FIELDS[11],
+    CUSTOMER_FIELDS[12],
+    CUSTOMER_FIELDS[13],
+    CUSTOMER_FIELDS[14],
+    CUSTOMER_FIELDS[15],
+    CUSTOMER_FIELDS[16],
+    optional(
+        "payment_method",
+        String,
+        "A payment method to attach to the new customer (`pm_…`).",
+    ),
+    param("tax_id_data", List),
+    param("test_clock", String),
+];
+
+static UPDATE_CUSTOMER: [InputSpec; 19] = [
+    id("The customer's id (`cus_…`)."),
+    CUSTOMER_FIELDS[0],
+    CUSTOMER_FIELDS[1],
+    CUSTOMER_FIELDS[2],
+    CUSTOMER_FIELDS[3],
+    CUSTOMER_FIELDS[4],
+    CUSTOMER_FIELDS[5],
+    CUSTOMER_FIELDS[6],
+    CUSTOMER_FIELDS[7],
+    CUSTOMER_FIELDS[8],
+    CUSTOMER_FIELDS[9],
+    CUSTOMER_FIELDS[10],
+    CUSTOMER_FIELDS[11],
+    CUSTOMER_FIELDS[12],
+    CUSTOMER_FIELDS[13],
+    CUSTOMER_FIELDS[14],
+    CUSTOMER_FIELDS[15],
+    CUSTOMER_FIELDS[16],
+    param("default_source", String),
+];
+
+static LIST_CUSTOMERS: [InputSpec; 7] = [
+    optional(
+        "email",
+        String,
+        "Only customers with exactly this email address.",
+    ),
+    CREATED,
+    param("test_clock", String),
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+static CUSTOMER_ID_EXPAND: [InputSpec; 2] = [id("The customer's id (`cus_…`)."), EXPAND];
+static CUSTOMER_ID: [InputSpec; 1] = [id("The customer's id (`cus_…`).")];
+
+// ----- invoices -----
+
+const INVOICE_FIELDS: [InputSpec; 20] = [
+    optional(
+        "auto_advance",
+        Boolean,
+        "Whether Stripe finalizes the draft by itself.",
+    ),
+    optional(
+        "collection_method",
+        Choice(&["charge_automatically", "send_invoice"]),
+        "Charge the customer's payment method, or email the invoice.",
+    ),
+    optional(
+        "days_until_due",
+        Integer,
+        "For `send_invoice`: days until it is due.",
+    ),
+    optional("due_date", Timestamp, "For `send_invoice`: when it is due."),
+    optional(
+        "default_payment_method",
+        String,
+        "The payment method to charge (`pm_…`).",
+    ),
+    DESCRIPTION,
+    optional("footer", String, "Text at the bottom of the invoice."),
+    METADATA,
+    param("automatic_tax", Map),
+    param("custom_fields", List),
+    param("default_source", String),
+    param("default_tax_rates", List),
+    param("discounts", List),
+    param("on_behalf_of", String),
+    param("payment_settings", Map),
+    param("rendering", Map),
+    param("shipping_cost", Map),
+    param("shipping_details", Map),
+    param("statement_descriptor", String),
+    EXPAND,
+];
+
+static CREATE_INVOICE: [InputSpec; 24] = [
+    optional("customer", String, "The customer billed (`cus_…`)."),
+    optional(
+        "subscription",
+        String,
+        "The subscription whose pending items to bill.",
+    ),
+    CURRENCY,
+    optional(
+        "pending_invoice_items_behavior",
+        Choice(&["exclude", "include"]),
+        "Whether the customer's pending invoice items join this invoice.",
+    ),
+    INVOICE_FIELDS[0],
+    INVOICE_FIELDS[1],
+    INVOICE_FIELDS[2],
+    INVOICE_FIELDS[3],
+    INVOICE_FIELDS[4],
+    INVOICE_FIELDS[5],
+    INVOICE_FIELDS[6],
+    INVOICE_FIELDS[7],
+    INVOICE_FIELDS[8],
+    INVOICE_FIELDS[9],
+    INVOICE_FIELDS[10],
+    INVOICE_FIELDS[11],
+    INVOICE_FIELDS[12],
+    INVOICE_FIELDS[13],
+    INVOICE_FIELDS[14],
+    INVOICE_FIELDS[15],
+    INVOICE_FIELDS[16],
+    INVOICE_FIELDS[17],
+    INVOICE_FIELDS[18],
+    INVOICE_FIELDS[19],
+];
+
+static UPDATE_INVOICE: [InputSpec; 21] = [
+    id("The invoice's id (`in_…`)."),
+    INVOICE_FIELDS[0],
+    INVOICE_FIELDS[1],
+    INVOICE_FIELDS[2],
+    INVOICE_FIELDS[3],
+    INVOICE_FIELDS[4],
+    INVOICE_FIELDS[5],
+    INVOICE_FIELDS[6],
+    INVOICE_FIELDS[7],
+    INVOICE_FIELDS[8],
+    INVOICE_FIELDS[9],
+    INVOICE_FIELDS[10],
+    INVOICE_FIELDS[11],
+    INVOICE_FIELDS[12],
+    INVOICE_FIELDS[13],
+    INVOICE_FIELDS[14],
+    INVOICE_FIELDS[15],
+    INVOICE_FIELDS[16],
+    INVOICE_FIELDS[17],
+    INVOICE_FIELDS[18],
+    INVOICE_FIELDS[19],
+];
+
+static LIST_INVOICES: [InputSpec; 10] = [
+    CUSTOMER,
+    optional(
+        "status",
+        Choice(&["draft", "open", "paid", "uncollectible", "void"]),
+        "Only invoices in this state.",
+    ),
+    optional(
+        "subscription",
+        String,
+        "Only the invoices of this subscription.",
+    ),
+    param(
+        "collection_method",
+        Choice(&["charge_automatically", "send_invoice"]),
+    ),
+    param("due_date", Any),
+    CREATED,
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+static INVOICE_ID_EXPAND: [InputSpec; 2] = [id("The invoice's id (`in_…`)."), EXPAND];
+static INVOICE_ID: [InputSpec; 1] = [id("The invoice's id (`in_…`), a draft.")];
+
+// ----- subscriptions -----
+
+const SUBSCRIPTION_FIELDS: [InputSpec; 24] = [
+    optional(
+        "items",
+        List,
+        "The prices subscribed to: `[{price: price_…, quantity: 1}]`.",
+    ),
+    optional(
+        "default_payment_method",
+        String,
+        "The payment method to charge (`pm_…`).",
+    ),
+    optional(
+        "payment_behavior",
+        Choice(&[
+            "allow_incomplete",
+            "default_incomplete",
+            "error_if_incomplete",
+            "pending_if_incomplete",
+        ]),
+        "What happens when the first payment needs the customer or fails.",
+    ),
+    optional(
+        "trial_end",
+        Timestamp,
+        "When the trial ends; `now` ends it at once.",
+    ),
+    optional(
+        "cancel_at_period_end",
+        Boolean,
+        "Cancel when the current period ends.",
+    ),
+    optional("cancel_at", Timestamp, "Cancel at this time."),
+    optional(
+        "collection_method",
+        Choice(&["charge_automatically", "send_invoice"]),
+        "Charge the customer's payment method, or email invoices.",
+    ),
+    optional(
+        "days_until_due",
+        Integer,
+        "For `send_invoice`: days until each invoice is due.",
+    ),
+    optional(
+        "proration_behavior",
+        Choice(&["always_invoice", "create_prorations", "none"]),
+        "How a change mid-period is billed.",
+    ),
+    DESCRIPTION,
+    METADATA,
+    param("add_invoice_items", List),
+    param("application_fee_percent", Any),
+    param("automatic_tax", Map),
+    param("billing_cycle_anchor", Any),
+    param("default_source", String),
+    param("default_tax_rates", List),
+    param("discounts", List),
+    param("off_session", Boolean),
+    param("payment_settings", Map),
+    param("pending_invoice_item_interval", Any),
+    param("trial_from_plan", Boolean),
+    param("trial_settings", Map),
+    EXPAND,
+];
+
+static CREATE_SUBSCRIPTION: [InputSpec; 28] = [
+    required("customer", String, "The customer subscribing (`cus_…`)."),
+    optional(
+        "trial_period_days",
+        Integer,
+        "Days of free trial before the first payment.",
+    ),
+    CURRENCY,
+    param("backdate_start_date", Timestamp),
+    SUBSCRIPTION_FIELDS[0],
+    SUBSCRIPTION_FIELDS[1],
+    SUBSCRIPTION_FIELDS[2],
+    SUBSCRIPTION_FIELDS[3],
+    SUBSCRIPTION_FIELDS[4],
+    SUBSCRIPTION_FIELDS[5],
+    SUBSCRIPTION_FIELDS[6],
+    SUBSCRIPTION_FIELDS[7],
+    SUBSCRIPTION_FIELDS[8],
+    SUBSCRIPTION_FIELDS[9],
+    SUBSCRIPTION_FIELDS[10],
+    SUBSCRIPTION_FIELDS[11],
+    SUBSCRIPTION_FIELDS[12],
+    SUBSCRIPTION_FIELDS[13],
+    SUBSCRIPTION_FIELDS[14],
+    SUBSCRIPTION_FIELDS[15],
+    SUBSCRIPTION_FIELDS[16],
+    SUBSCRIPTION_FIELDS[17],
+    SUBSCRIPTION_FIELDS[18],
+    SUBSCRIPTION_FIELDS[19],
+    SUBSCRIPTION_FIELDS[20],
+    SUBSCRIPTION_FIELDS[21],
+    SUBSCRIPTION_FIELDS[22],
+    SUBSCRIPTION_FIELDS[23],
+];
+
+static UPDATE_SUBSCRIPTION: [InputSpec; 28] = [
+    id("The subscription's id (`sub_…`)."),
+    param("cancellation_details", Map),
+    param("pause_collection", Any),
+    param("proration_date", Timestamp),
+    SUBSCRIPTION_FIELDS[0],
+    SUBSCRIPTION_FIELDS[1],
+    SUBSCRIPTION_FIELDS[2],
+    SUBSCRIPTION_FIELDS[3],
+    SUBSCRIPTION_FIELDS[4],
+    SUBSCRIPTION_FIELDS[5],
+    SUBSCRIPTION_FIELDS[6],
+    SUBSCRIPTION_FIELDS[7],
+    SUBSCRIPTION_FIELDS[8],
+    SUBSCRIPTION_FIELDS[9],
+    SUBSCRIPTION_FIELDS[10],
+    SUBSCRIPTION_FIELDS[11],
+    SUBSCRIPTION_FIELDS[12],
+    SUBSCRIPTION_FIELDS[13],
+    SUBSCRIPTION_FIELDS[14],
+    SUBSCRIPTION_FIELDS[15],
+    SUBSCRIPTION_FIELDS[16],
+    SUBSCRIPTION_FIELDS[17],
+    SUBSCRIPTION_FIELDS[18],
+    SUBSCRIPTION_FIELDS[19],
+    SUBSCRIPTION_FIELDS[20],
+    SUBSCRIPTION_FIELDS[21],
+    SUBSCRIPTION_FIELDS[22],
+    SUBSCRIPTION_FIELDS[23],
+];
+
+static CANCEL_SUBSCRIPTION: [InputSpec; 5] = [
+    id("The subscription's id (`sub_…`)."),
+    optional(
+        "cancellation_details",
+        Map,
+        "`{comment, feedback}`: why the customer left.",
+    ),
+    optional(
+        "invoice_now",
+        Boolean,
+        "Bill pending usage and prorations now.",
+    ),
+    optional("prorate", Boolean, "Credit the unused part of the period."),
+    EXPAND,
+];
+
+static LIST_SUBSCRIPTIONS: [InputSpec; 12] = [
+    CUSTOMER,
+    optional(
+        "status",
+        Choice(&[
+            "active",
+            "all",
+            "canceled",
+            "ended",
+            "incomplete",
+            "incomplete_expired",
+            "past_due",
+            "paused",
+            "trialing",
+            "unpaid",
+        ]),
+        "Only subscriptions in this state (`all` includes canceled ones).",
+    ),
+    optional("price", String, "Only subscriptions to this price."),
+    param("automatic_tax", Map),
+    param(
+        "collection_method",
+        Choice(&["charge_automatically", "send_invoice"]),
+    ),
+    param("current_period_end", Any),
+    param("current_period_start", Any),
+    param("test_clock", String),
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+static SUBSCRIPTION_ID_EXPAND: [InputSpec; 2] = [id("The subscription's id (`sub_…`)."), EXPAND];
+
+// ----- payment intents -----
+
+const PAYMENT_INTENT_FIELDS: [InputSpec; 17] = [
+    optional("customer", String, "The customer paying (`cus_…`)."),
+    optional(
+        "payment_method",
+        String,
+        "The payment method to charge (`pm_…`).",
+    ),
+    optional(
+        "capture_method",
+        Choice(&["automatic", "automatic_async", "manual"]),
+        "`manual` to authorize now and capture later.",
+    ),
+    DESCRIPTION,
+    optional("receipt_email", String, "Where Stripe emails the receipt."),
+    optional(
+        "setup_future_usage",
+        Choice(&["off_session", "on_session"]),
+        "Keep the payment method for later payments.",
+    ),
+    METADATA,
+    param("application_fee_amount", Amount),
+    param("payment_method_options", Map),
+    param("payment_method_types", List),
+    param("shipping", Map),
+    param("statement_descriptor", String),
+    param("statement_descriptor_suffix", String),
+    param("transfer_data", Map),
+    param("transfer_group", String),
+    param("payment_method_configuration", String),
+    EXPAND,
+];
+
+static CREATE_PAYMENT_INTENT: [InputSpec; 27] = [
+    required(
+        "amount",
+        Amount,
+        "The amount in the smallest currency unit (1999 for 19.99).",
+    ),
+    required(
+        "currency",
+        String,
+        "A three-letter ISO currency code, e.g. `usd`.",
+    ),
+    optional("confirm", Boolean, "Confirm (charge) at once."),
+    optional(
+        "automatic_payment_methods",
+        Map,
+        "`{enabled: true}` to let Stripe choose the payment methods.",
+    ),
+    optional(
+        "return_url",
+        String,
+        "Where to send the customer after a redirect.",
+    ),
+    optional(
+        "off_session",
+        Boolean,
+        "The customer is not present (with `confirm`).",
+    ),
+    param("confirmation_method", Choice(&["automatic", "manual"])),
+    param("error_on_requires_action", Boolean),
+    param("on_behalf_of", String),
+    param("use_stripe_sdk", Boolean),
+    PAYMENT_INTENT_FIELDS[0],
+    PAYMENT_INTENT_FIELDS[1],
+    PAYMENT_INTENT_FIELDS[2],
+    PAYMENT_INTENT_FIELDS[3],
+    PAYMENT_INTENT_FIELDS[4],
+    PAYMENT_INTENT_FIELDS[5],
+    PAYMENT_INTENT_FIELDS[6],
+    PAYMENT_INTENT_FIELDS[7],
+    PAYMENT_INTENT_FIELDS[8],
+    PAYMENT_INTENT_FIELDS[9],
+    PAYMENT_INTENT_FIELDS[10],
+    PAYMENT_INTENT_FIELDS[11],
+    PAYMENT_INTENT_FIELDS[12],
+    PAYMENT_INTENT_FIELDS[13],
+    PAYMENT_INTENT_FIELDS[14],
+    PAYMENT_INTENT_FIELDS[15],
+    PAYMENT_INTENT_FIELDS[16],
+];
+
+static UPDATE_PAYMENT_INTENT: [InputSpec; 20] = [
+    id("The payment intent's id (`pi_…`)."),
+    optional(
+        "amount",
+        Amount,
+        "The new amount in the smallest currency unit.",
+    ),
+    CURRENCY,
+    PAYMENT_INTENT_FIELDS[0],
+    PAYMENT_INTENT_FIELDS[1],
+    PAYMENT_INTENT_FIELDS[2],
+    PAYMENT_INTENT_FIELDS[3],
+    PAYMENT_INTENT_FIELDS[4],
+    PAYMENT_INTENT_FIELDS[5],
+    PAYMENT_INTENT_FIELDS[6],
+    PAYMENT_INTENT_FIELDS[7],
+    PAYMENT_INTENT_FIELDS[8],
+    PAYMENT_INTENT_FIELDS[9],
+    PAYMENT_INTENT_FIELDS[10],
+    PAYMENT_INTENT_FIELDS[11],
+    PAYMENT_INTENT_FIELDS[12],
+    PAYMENT_INTENT_FIELDS[13],
+    PAYMENT_INTENT_FIELDS[14],
+    PAYMENT_INTENT_FIELDS[15],
+    PAYMENT_INTENT_FIELDS[16],
+];
+
+static CANCEL_PAYMENT_INTENT: [InputSpec; 3] = [
+    id("The payment intent's id (`pi_…`)."),
+    optional(
+        "cancellation_reason",
+        Choice(&[
+            "abandoned",
+            "duplicate",
+            "fraudulent",
+            "requested_by_customer",
+        ]),
+        "Why it is canceled.",
+    ),
+    EXPAND,
+];
+
+static LIST_PAYMENT_INTENTS: [InputSpec; 6] = [
+    CUSTOMER,
+    CREATED,
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+static PAYMENT_INTENT_ID_EXPAND: [InputSpec; 3] = [
+    id("The payment intent's id (`pi_…`)."),
+    param("client_secret", String),
+    EXPAND,
+];
+
+// ----- refunds -----
+
+static REFUND_PAYMENT: [InputSpec; 9] = [
+    optional("payment_intent", String, "The payment to refund (`pi_…`)."),
+    optional("charge", String, "Or the charge to refund (`ch_…`)."),
+    optional(
+        "amount",
+        Amount,
+        "Part of the payment to refund, in the smallest currency unit; leave it out (or empty) to refund all that is left.",
+    ),
+    optional(
+        "reason",
+        Choice(&["duplicate", "fraudulent", "requested_by_customer"]),
+        "Why, as Stripe records it.",
+    ),
+    METADATA,
+    param("instructions_email", String),
+    param("refund_application_fee", Boolean),
+    param("reverse_transfer", Boolean),
+    EXPAND,
+];
+
+// ----- checkout sessions -----
+
+static CREATE_CHECKOUT_SESSION: [InputSpec; 41] = [
+    required(
+        "mode",
+        Choice(&["payment", "setup", "subscription"]),
+        "`payment` for one-off payments, `subscription` for recurring prices.",
+    ),
+    optional(
+        "line_items",
+        List,
+        "What is bought: `[{price: price_…, quantity: 1}]` or `[{price_data: {currency, unit_amount, product_data: {name}}, quantity}]`.",
+    ),
+    optional(
+        "success_url",
+        String,
+        "Where the customer lands after paying; `{CHECKOUT_SESSION_ID}` is replaced by the session's id.",
+    ),
+    optional(
+        "cancel_url",
+        String,
+        "Where the customer lands on going back.",
+    ),
+    optional("customer", String, "An existing customer (`cus_…`)."),
+    optional(
+        "customer_email",
+        String,
+        "Prefills the email of a new customer.",
+    ),
+    optional(
+        "client_reference_id",
+        String,
+        "Your own reference (an order id), kept on the session.",
+    ),
+    METADATA,
+    optional(
+        "subscription_data",
+        Map,
+        "For `subscription` mode: `{trial_period_days, metadata, description}`.",
+    ),
+    optional(
+        "payment_intent_data",
+        Map,
+        "For `payment` mode: `{metadata, description, capture_method, receipt_email}`.",
+    ),
+    optional(
+        "expires_at",
+        Timestamp,
+        "When the session expires (30 minutes to 24 hours).",
+    ),
+    optional(
+        "allow_promotion_codes",
+        Boolean,
+        "Let the customer enter a promotion code.",
+    ),
+    optional(
+        "customer_creation",
+        Choice(&["always", "if_required"]),
+        "For `payment` mode: whether a customer is always created.",
+    ),
+    optional(
+        "locale",
+        String,
+        "The page's language, e.g. `fr` or `auto`.",
+    ),
+    optional("payment_method_types", List, "e.g. `[card]`."),
+    optional(
+        "ui_mode",
+        Choice(&[
+            "elements",
+            "embedded_page",
+            "form",
+            "hosted_page",
+            "custom",
+            "embedded",
+            "hosted",
+        ]),
+        "The hosted page (default), or an embedded one.",
+    ),
+    optional(
+        "return_url",
+        String,
+        "For embedded pages: where the customer returns.",
+    ),
+    CURRENCY,
+    param("automatic_tax", Map),
+    param("billing_address_collection", Choice(&["auto", "required"])),
+    param("consent_collection", Map),
+    param("custom_fields", List),
+    param("custom_text", Map),
+    param("customer_update", Map),
+    param("discounts", List),
+    param("invoice_creation", Map),
+    param(
+        "payment_method_collection",
+        Choice(&["always", "if_required"]),
+    ),
+    param("payment_method_configuration", String),
+    param("payment_method_options", Map),
+    param("phone_number_collection", Map),
+    param(
+        "redirect_on_completion",
+        Choice(&["always", "if_required", "never"]),
+    ),
+    param("saved_payment_method_options", Map),
+    param("setup_intent_data", Map),
+    param("shipping_address_collection", Map),
+    param("shipping_options", List),
+    param(
+        "submit_type",
+        Choice(&["auto", "book", "donate", "pay", "subscribe"]),
+    ),
+    param("tax_id_collection", Map),
+    param("adaptive_pricing", Map),
+    param("optional_items", List),
+    param("permissions", Map),
+    EXPAND,
+];
+
+static UPDATE_CHECKOUT_SESSION: [InputSpec; 6] = [
+    id("The session's id (`cs_…`)."),
+    METADATA,
+    param("collected_information", Map),
+    param("line_items", List),
+    param("shipping_options", List),
+    EXPAND,
+];
+
+static LIST_CHECKOUT_SESSIONS: [InputSpec; 11] = [
+    CUSTOMER,
+    optional(
+        "status",
+        Choice(&["complete", "expired", "open"]),
+        "Only sessions in this state.",
+    ),
+    optional("payment_intent", String, "The session of this payment."),
+    optional("subscription", String, "The session of this subscription."),
+    param("customer_details", Map),
+    param("payment_link", String),
+    param("created", Any),
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+static SESSION_ID_EXPAND: [InputSpec; 2] = [id("The session's id (`cs_…`)."), EXPAND];
+
+static SESSION_LINE_ITEMS: [InputSpec; 5] = [
+    id("The session's id (`cs_…`)."),
+    LIST_PAGING[0],
+    LIST_PAGING[1],
+    LIST_PAGING[2],
+    LIST_PAGING[3],
+];
+
+// ----- invoice items -----
+
+static CREATE_INVOICE_ITEM: [InputSpec; 18] = [
+    required("customer", String, "The customer billed (`cus_…`)."),
+    optional(
+        "amount",
+        Amount,
+        "The amount in the smallest currency unit (may not be negative here).",
+    ),
+    CURRENCY,
+    DESCRIPTION,
+    optional(
+        "invoice",
+        String,
+        "A draft invoice to add it to; else the next invoice.",
+    ),
+    optional(
+        "quantity",
+        Integer,
+        "How many (with `price_data` or `pricing`).",
+    ),
+    optional(
+        "subscription",
+        String,
+        "Bill it with this subscription's next invoice.",
+    ),
+    METADATA,
+    param("discountable", Boolean),
+    param("discounts", List),
+    param("period", Map),
+    param("price_data", Map),
+    param("pricing", Map),
+    param(
+        "tax_behavior",
+        Choice(&["exclusive", "inclusive", "unspecified"]),
+    ),
+    param("tax_code", String),
+    param("tax_rates", List),
+    param("unit_amount_decimal", String),
+    EXPAND,
+];
+
+/// The Stripe actions: products, prices, customers, invoices, subscriptions,
+/// payment intents, refunds, checkout sessions and invoice items.
+pub static ACTIONS: &[ActionSpec] = &[
+    action(
+        "stripe.list_products",
+        "Lists products, newest first.",
+        get("/products"),
+        &LIST_PRODUCTS,
+        LIST_RESULT,
+    ),
+    action(
+        "stripe.retrieve_product",
+        "Reads one product.",
+        get("/products/{id}"),
+        &PRODUCT_ID_EXPAND,
+        "The product.",
+    ),
+    action(
+        "stripe.create_product",
+        "Creates a product.",
+        post("/products"),
+        &CREATE_PRODUCT,
+        "The new product.",
+    ),
+    action(
+        "stripe.update_product",
+        "Changes a product; the inputs not given keep their values.",
+        post("/products/{id}"),
+        &UPDATE_PRODUCT,
+        "The updated product.",
+    ),
+    action(
+        "stripe.delete_product",
+        "Deletes a product that has no prices (archive one with prices: `update_product` with `active: false`).",
+        delete("/products/{id}"),
+        &PRODUCT_ID,
+        "`{id, object: product, deleted: true}`.",
+    ),
+    action(
+        "stripe.list_prices",
+        "Lists prices, newest first.",
+        get("/prices"),
+        &LIST_PRICES,
+        LIST_RESULT,
+    ),
+    action(
+        "stripe.retrieve_price",
+        "Reads one price.",
+        get("/prices/{id}"),
+        &PRICE_ID_EXPAND,
+        "The price.",
+    ),
+    action(
+        "stripe.create_price",
+        "Creates a price for a product (one-time, or recurring with `recurring`).",
+        post("/prices"),
+        &CREATE_PRICE,
+        "The new price.",
+    ),
+    action(
+        "stripe.update_price",
+        "Changes a price's metadata, nickname, lookup key or active flag (Stripe never changes an amount).",
+        post("/prices/{id}"),
+        &UPDATE_PRICE,
+        "The updated price.",
+    ),
+    ActionSpec {
+        endpoint: Some(Endpoint {
+            method: Method::Post,
+            path: "/prices/{id}",
+            fixed: &[("active", "false")],
+        }),
+        ..action(
+            "stripe.deactivate_price",
+            "Deactivates a price, so that new purchases cannot use it (Stripe never deletes prices).",
+            None,
+            &PRICE_ID_EXPAND,
+            "The price, with `active: false`.",
+        )
+    },
+    action(
+        "stripe.list_customers",
+        "Lists customers, newest first.",
+        get("/customers"),
+        &LIST_CUSTOMERS,
+        LIST_RESULT,
+    ),
+    action(
+        "stripe.retrieve_customer",
+        "Reads one customer (a deleted one is answered with `deleted: true`).",
+        get("/customers/{id}"),
+        &CUSTOMER_ID_EXPAND,
+        "The customer.",
+    ),
+    action(
+        "stripe.create_customer",
+        "Creates a customer.",
+        post("/customers"),
+        &CREATE_CUSTOMER,
+        "The new customer.",
+    ),
+    action(
+        "stripe.update_customer",
+        "Changes a customer; the inputs not given keep their values.",
+        post("/customers/{id}"),
+        &UPDATE_CUSTOMER,
+        "The updated customer.",
+    ),
+    action(
+        "stripe.delete_customer",
+        "Deletes a customer and cancels their subscriptions.",
+        delete("/customers/{id}"),
+        &CUSTOMER_ID,
+        "`{id, object: customer, deleted: true}`.",
+    ),
+    action(
+        "stripe.list_invoices",
+        "Lists invoices, newest first.",
+        get("/invoices"),
+        &LIST_INVOICES,
+        LIST_RESULT,
+    ),
+    action(
+        "stripe.retrieve_invoice",
+        "Reads one invoice.",
+        get("/invoices/{id}"),
+        &INVOICE_ID_EXPAND,
+        "The invoice.",
+    ),
+    action(
+        "stripe.create_invoice",
+        "Creates a draft invoice for a customer; add lines with `create_invoice_item`.",
+        post("/invoices"),
+        &CREATE_INVOICE,
+        "The new draft invoice.",
+    ),
+    action(
+        "stripe.update_invoice",
+        "Changes an invoice (most fields only while it is a draft).",
+        post("/invoices/{id}"),
+        &UPDATE_INVOICE,
+        "The updated invoice.",
+    ),
+    action(
+        "stripe.delete_invoice",
+        "Deletes a draft invoice (finalized invoices can only be voided).",
+        delete("/invoices/{id}"),
+        &INVOICE_ID,
+        "`{id, object: invoice, deleted: true}`.",
+    ),
+    action(
+        "stripe.list_subscriptions",
+        "Lists subscriptions, newest first (not canceled ones unless `status` says so).",
+        get("/subscriptions"),
+        &LIST_SUBSCRIPTIONS,
+        LIST_RESULT,
+    ),
+    action(
+        "stripe.retrieve_subscription",
+        "Reads one subscription.",
+        get("/subscriptions/{id}"),
+        &SUBSCRIPTION_ID_EXPAND,
+        "The subscription.",
+    ),
+    action(
+        "stripe.create_subscription",
+        "Subscribes a customer to recurring prices; the first invoice is charged at once unless there is a trial.",
+        post("/subscriptions"),
+        &CREATE_SUBSCRIPTION,
+        "The new subscription (`status`: active, trialing, incomplete...).",
+    ),
+    action(
+        "stripe.update_subscription",
+        "Changes a subscription: its items, trial, cancellation at period end, metadata...",
+        post("/subscriptions/{id}"),
+        &UPDATE_SUBSCRIPTION,
+        "The updated subscription.",
+    ),
+    action(
+        "stripe.cancel_subscription",
+        "Cancels a subscription now (to cancel at the period's end, use `update_subscription` with `cancel_at_period_end: true`).",
+        delete("/subscriptions/{id}"),
+        &CANCEL_SUBSCRIPTION,
+        "The subscription, with `status: canceled`.",
+    ),
+    action(
+        "stripe.list_payment_intents",
+        "Lists payment intents, newest first.",
+        get("/payment_intents"),
+        &LIST_PAYMENT_INTENTS,
+        LIST_RESULT,
+    ),
+    action(
+        "stripe.retrieve_payment_intent",
+        "Reads one payment intent.",
+        get("/payment_intents/{id}"),
+        &PAYMENT_INTENT_ID_EXPAND,
+        "The payment intent.",
+    ),
+    action(
+        "stripe.create_payment_intent",
+        "Creates a payment intent; with `confirm: true` and a `payment_method`, charges it at once.",
+        post("/payment_intents"),
+        &CREATE_PAYMENT_INTENT,
+        "The payment intent (`status`: requires_payment_method, succeeded...; `client_secret` for the front end).",
+    ),
+    action(
+        "stripe.update_payment_intent",
+        "Changes a payment intent that is not yet paid.",
+        post("/payment_intents/{id}"),
+        &UPDATE_PAYMENT_INTENT,
+        "The updated payment intent.",
+    ),
+    action(
+        "stripe.cancel_payment_intent",
+        "Cancels a payment intent that is not yet paid.",
+        post("/payment_intents/{id}/cancel"),
+        &CANCEL_PAYMENT_INTENT,
+        "The payment intent, with `status: canceled`.",
+    ),
+    ActionSpec {
+        requires_one_of: &["payment_intent", "charge"],
+        ..action(
+            "stripe.refund_payment",
+            "Refunds a payment, by payment intent or charge, wholly or in part.",
+            post("/refunds"),
+            &REFUND_PAYMENT,
+            "The refund (`status`: succeeded, pending...).",
+        )
+    },
+    action(
+        "stripe.create_checkout_session",
+        "Creates a Checkout Session: send the customer to its `url` to pay.",
+        post("/checkout/sessions"),
+        &CREATE_CHECKOUT_SESSION,
+        "The session: `url` (the hosted page), `id`, `status: open`, `payment_status`...",
+    ),
+    action(
+        "stripe.update_checkout_session",
+        "Changes an open session's metadata (or its line items and shipping options, where Stripe allows).",
+        post("/checkout/sessions/{id}"),
+        &UPDATE_CHECKOUT_SESSION,
+        "The updated session.",
+    ),
+    action(
+        "stripe.retrieve_checkout_session",
+        "Reads one session; `expand: [line_items]` includes what was bought.",
+        get("/checkout/sessions/{id}"),
+        &SESSION_ID_EXPAND,
+        "The session.",
+    ),
+    action(
+        "stripe.list_checkout_sessions",
+        "Lists sessions, newest first.",
+        get("/checkout/sessions"),
+        &LIST_CHECKOUT_SESSIONS,
+        LIST_RESULT,
+    ),
+    action(
+        "stripe.list_checkout_session_line_items",
+        "Lists what a session sells.",
+        get("/checkout/sessions/{id}/line_items"),
+        &SESSION_LINE_ITEMS,
+        "Stripe's list of line items: each has `description`, `quantity`, `amount_total`, `price`.",
+    ),
+    action(
+        "stripe.expire_checkout_session",
+        "Expires an open session, so that it can no longer be paid.",
+        post("/checkout/sessions/{id}/expire"),
+        &SESSION_ID_EXPAND,
+        "The session, with `status: expired`.",
+    ),
+    action(
+        "stripe.create_invoice_item",
+        "Adds a line to a customer's draft invoice, or to their next one.",
+        post("/invoiceitems"),
+        &CREATE_INVOICE_ITEM,
+        "The invoice item.",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_are_weweb_s_38_actions_with_unique_names_and_inputs() {
+        assert_eq!(ACTIONS.len(), 38);
+        let mut names: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 38);
+        for action in ACTIONS {
+            assert!(action.name.starts_with("stripe."), "{}", action.name);
+            let endpoint = action.endpoint.expect("a Stripe action calls Stripe");
+            let mut inputs: Vec<&str> = action.inputs.iter().map(|i| i.name).collect();
+            inputs.sort();
+            let count = inputs.len();
+            inputs.dedup();
+            assert_eq!(inputs.len(), count, "{} repeats an input", action.name);
+            // Every `{name}` of the path is a required input.
+            for segment in endpoint.path.split('/') {
+                if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    let input = action.input(name).expect("path inputs are declared");
+                    assert!(input.required, "{}: `{name}` is required", action.name);
+                }
+            }
+            for name in action.requires_one_of {
+                assert!(action.input(name).is_some(), "{}: {name}", action.name);
+            }
+        }
+    }
+}
