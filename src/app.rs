@@ -29,6 +29,11 @@ pub struct Settings {
     /// The Stripe API the Stripe actions call: real Stripe, the sandbox, or
     /// another Stripe-compatible server. `None`: Stripe steps fail.
     pub stripe: Option<StripeSettings>,
+    /// The token the admin API (and console) asks for.
+    pub admin_token: Option<Secret>,
+    /// Whether the admin API is open when no token is set: only for the
+    /// sandbox on loopback, a builder's own machine.
+    pub admin_open_without_token: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +56,8 @@ impl Settings {
             max_body_bytes: 1 << 20,
             sandbox: None,
             stripe: None,
+            admin_token: None,
+            admin_open_without_token: false,
         }
     }
 

@@ -81,6 +81,15 @@ pub struct ServeArgs {
     pub sandbox_webhook_url: Option<String>,
 }
 
+/// The admin token, read from the environment only (a flag would show in
+/// the process list and the shell's history).
+fn admin_token() -> Option<config::Secret> {
+    std::env::var("PAYWIRE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| config::Secret::new(t.trim()))
+}
+
 #[derive(Args, Debug)]
 pub struct RunsArgs {
     #[command(subcommand)]
@@ -106,6 +115,15 @@ pub struct RunsArgs {
 pub enum RunsAction {
     /// Show one run and each of its steps.
     Show { id: String },
+    /// Run a failed run again on the running server, with the same input.
+    /// Its Stripe calls reuse the failed run's idempotency keys, so nothing
+    /// that reached Stripe is done twice.
+    Retry {
+        id: String,
+        /// The running paywire server.
+        #[arg(long, env = "PAYWIRE_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -163,6 +181,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let base = format!("http://{}", listener.local_addr()?);
     let mut settings = Settings::new(&args.dir, &args.db);
     settings.max_body_bytes = args.max_body;
+    settings.admin_token = admin_token();
+    settings.admin_open_without_token = connections.stripe.is_none() && args.host.is_loopback();
     settings = match &connections.stripe {
         Some(stripe) => {
             settings.stripe = Some(StripeSettings {
@@ -273,6 +293,9 @@ async fn shutdown_signal() {
 }
 
 async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(RunsAction::Retry { id, server }) = &args.action {
+        return retry(id, server).await;
+    }
     if !args.db.exists() {
         eprintln!(
             "no database at {} (serve creates it; --db or PAYWIRE_DB names another)",
@@ -294,6 +317,7 @@ async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
                 print!("{}", format_run(&detail));
             }
         }
+        Some(RunsAction::Retry { id, server }) => return retry(&id, &server).await,
         None => {
             let status = match args.status.as_deref() {
                 None => None,
@@ -319,6 +343,56 @@ async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the running server to retry a run, through its admin API.
+async fn retry(id: &str, server: &str) -> anyhow::Result<ExitCode> {
+    let url = format!(
+        "{}/_paywire/api/runs/{}/retry",
+        server.trim_end_matches('/'),
+        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let mut request = reqwest::Client::new().post(&url);
+    if let Some(token) = admin_token() {
+        request = request.bearer_auth(token.expose());
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => {
+            eprintln!(
+                "no paywire server answered at {server} ({e}); start one with `paywire serve`, or name it with --server"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !status.is_success() {
+        eprintln!(
+            "{}",
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("the server refused the retry")
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "run {} retried {id}: {}",
+        body["run_id"].as_str().unwrap_or("?"),
+        body["status"].as_str().unwrap_or("?")
+    );
+    if let Some(message) = body["error"]["message"].as_str() {
+        println!(
+            "  failed at {}: {message}",
+            body["error"]["step"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(if body["status"] == "succeeded" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn format_duration(ms: Option<f64>) -> String {

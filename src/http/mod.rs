@@ -5,6 +5,7 @@
 //! matched against the project version being served at the moment of each
 //! request, so a reload takes effect without a restart.
 
+mod admin;
 mod error;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use crate::app::App;
 use crate::model::params::{self, InputSource};
 use crate::model::{HttpMethod, RouteMatch};
 use crate::runner::{ApiReply, HttpAnswer, new_run_id};
+pub use admin::AdminError;
 pub use error::ApiError;
 
 /// Request headers whose values never reach a run's record.
@@ -41,7 +43,9 @@ const SECRET_HEADERS: &[&str] = &[
 const RUN_HEADER: &str = "x-paywire-run";
 
 pub fn app(state: Arc<App>) -> Router {
-    let mut router = Router::new().route("/_paywire/health", get(health));
+    let mut router = Router::new()
+        .route("/_paywire/health", get(health))
+        .merge(admin::routes());
     let Some(sandbox) = state.sandbox() else {
         return router.fallback(dispatch).with_state(state);
     };

@@ -20,7 +20,7 @@ fn check_accepts_the_examples() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(": ok (5 APIs, 0 workflows, 1 function, 1 table)"),
+        stdout.contains(": ok (8 APIs, 0 workflows, 1 function, 1 table)"),
         "{stdout}"
     );
 }
@@ -138,5 +138,179 @@ async fn runs_lists_and_shows_what_happened() {
         .output()
         .unwrap();
     assert!(!unknown.status.success());
+    server.stop().await;
+}
+
+/// Runs `paywire serve` on the examples with `vars`, expecting it to refuse
+/// to start; returns what it printed.
+fn serve_refused(vars: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = paywire();
+    command
+        .arg("serve")
+        .env("PAYWIRE_DIR", examples_dir())
+        .env("PAYWIRE_DB", dir.path().join("p.db"))
+        .env("PAYWIRE_PORT", "0")
+        .env_remove("STRIPE_SECRET_KEY")
+        .env_remove("PAYWIRE_ENV");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let out = command.output().unwrap();
+    assert!(!out.status.success());
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn the_key_guard_stops_the_server_with_the_reason_and_never_the_key() {
+    let said = serve_refused(&[
+        ("PAYWIRE_ENV", "staging"),
+        ("STRIPE_SECRET_KEY", "sk_live_51Hsecretpart000"),
+    ]);
+    assert!(
+        said.contains("paywire will not start: STRIPE_SECRET_KEY is a live key (sk_live_…) but PAYWIRE_ENV is staging"),
+        "{said}"
+    );
+    let said_test = serve_refused(&[
+        ("PAYWIRE_ENV", "production"),
+        ("STRIPE_SECRET_KEY", "sk_test_51Hsecretpart000"),
+    ]);
+    assert!(
+        said_test.contains("is a test key (sk_test_…) but PAYWIRE_ENV is production"),
+        "{said_test}"
+    );
+    for said in [&said, &said_test] {
+        assert!(!said.contains("secretpart"), "{said}");
+    }
+    let no_key = serve_refused(&[("PAYWIRE_ENV", "production")]);
+    assert!(
+        no_key.contains("production never runs on the sandbox"),
+        "{no_key}"
+    );
+    let unknown = serve_refused(&[("PAYWIRE_ENV", "prodution")]);
+    assert!(
+        unknown.contains("`prodution`, which is not an environment"),
+        "{unknown}"
+    );
+}
+
+const GATED: &str = r#"
+tables:
+  gate:
+    columns:
+      id: { type: text, primary_key: true }
+apis:
+  gated:
+    method: POST
+    path: /gated
+    steps:
+      - id: open
+        action: table.select
+        with: { table: gate, id: open }
+      - if: "steps.open == ()"
+        then:
+          - throw: { name: Closed, message: the gate is closed, status: 503 }
+      - response: { body: { passed: true } }
+  open:
+    method: POST
+    path: /open
+    steps:
+      - action: table.insert
+        with: { table: gate, values: { id: open } }
+      - response: { body: {} }
+"#;
+
+#[tokio::test]
+async fn the_admin_api_and_runs_retry_run_a_failed_run_again() {
+    let dir = project(&[("gated.yaml", GATED)]);
+    let mut settings =
+        paywire::app::Settings::new(dir.path().join("workflows"), dir.path().join("p.db"));
+    settings.admin_token = Some(paywire::config::Secret::new("admin-token-for-tests"));
+    let server = TestServer::start_with(dir, settings).await;
+    let failed = server.post("/gated", json!({})).await;
+    assert_eq!(failed.status, 503);
+    let run = failed.run_id();
+
+    let admin = |path: &str| {
+        server
+            .client
+            .post(format!("{}/_paywire/api{path}", server.base))
+    };
+    let anonymous = admin(&format!("/runs/{run}/retry")).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let wrong = admin(&format!("/runs/{run}/retry"))
+        .bearer_auth("admin-token-for-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let unknown = admin("/runs/run_nope/retry")
+        .bearer_auth("admin-token-for-tests")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+
+    // Still closed: the retry fails too, and says where.
+    let server_url = server.base.clone();
+    let cli = |id: String| {
+        let url = server_url.clone();
+        tokio::task::spawn_blocking(move || {
+            paywire()
+                .args(["runs", "retry", &id, "--server", &url])
+                .env("PAYWIRE_ADMIN_TOKEN", "admin-token-for-tests")
+                .output()
+                .unwrap()
+        })
+    };
+    let out = cli(run.clone()).await.unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("retried {run}: failed")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("failed at steps[1].then[0]: the gate is closed"),
+        "{stdout}"
+    );
+
+    assert_eq!(server.post("/open", json!({})).await.status, 200);
+    let out = cli(run.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("retried {run}: succeeded")),
+        "{stdout}"
+    );
+    let retried = server.runs_of("gated").await;
+    assert_eq!(retried.len(), 3);
+    assert_eq!(retried[0].retry_of.as_deref(), Some(run.as_str()));
+
+    let again = admin(&format!("/runs/{}/retry", retried[0].id))
+        .bearer_auth("admin-token-for-tests")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 409);
+    server.stop().await;
+
+    // Without a token, the admin API is off.
+    let server = TestServer::start(&[("gated.yaml", GATED)]).await;
+    let off = server
+        .client
+        .get(format!("{}/_paywire/api/runs", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status().as_u16(), 403);
     server.stop().await;
 }

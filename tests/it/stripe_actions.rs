@@ -671,3 +671,69 @@ async fn a_rejected_key_is_masked_in_answers_and_records() {
     server.stop().await;
     sandbox.stop().await;
 }
+
+#[tokio::test]
+async fn the_example_checkout_flow_from_order_to_paid_session() {
+    let server = TestServer::examples().await;
+    let order = server
+        .post(
+            "/orders",
+            json!({"amount": 1999, "email": "ada@example.com"}),
+        )
+        .await;
+    assert_eq!(order.status, 201, "{}", order.body);
+    let order_id = order.body["id"].as_str().unwrap().to_string();
+    let success_url = format!(
+        "{}/checkout/done?session_id={{CHECKOUT_SESSION_ID}}",
+        server.base
+    );
+    let checkout = server
+        .post(
+            "/create-checkout",
+            json!({"order_id": order_id, "success_url": success_url}),
+        )
+        .await;
+    assert_eq!(checkout.status, 201, "{}", checkout.body);
+    let url = checkout.body["url"].as_str().unwrap();
+    let session_id = checkout.body["session_id"].as_str().unwrap();
+    let stored = server.get(&format!("/orders/{order_id}")).await;
+    assert_eq!(stored.body["checkout_session"], session_id);
+
+    let page = server
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("19.99"), "{page}");
+    // The customer pays; the browser follows the redirect to success_url.
+    let done = server
+        .client
+        .post(url)
+        .form(&[
+            ("action", "pay"),
+            ("card_number", "4242424242424242"),
+            ("email", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 200);
+    let body: Value = done.json().await.unwrap();
+    assert_eq!(
+        (
+            body["order_id"].as_str(),
+            body["status"].as_str(),
+            body["payment_status"].as_str()
+        ),
+        (Some(order_id.as_str()), Some("complete"), Some("paid"))
+    );
+
+    let missing = server.post("/create-checkout", json!({"order_id": "ord_nope"})).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["error"]["message"], "no order ord_nope");
+    server.stop().await;
+}

@@ -88,10 +88,21 @@ impl TestServer {
     }
 
     /// Serves the example project in workflows/.
+    /// Serves the example project in workflows/ with the sandbox, as
+    /// `paywire serve` does without a Stripe key.
     pub async fn examples() -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings::new(examples_dir(), dir.path().join("paywire.db"));
-        TestServer::start_with(dir, settings).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
+        let settings = Settings::new(examples_dir(), dir.path().join("paywire.db")).with_sandbox(
+            SandboxConfig {
+                base_url: base,
+                webhook_url: None,
+                webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
+                retry: default_retry(),
+            },
+        );
+        TestServer::start_on(listener, dir, settings).await
     }
 
     pub async fn start_with(dir: TempDir, settings: Settings) -> TestServer {
