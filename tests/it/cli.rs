@@ -314,3 +314,64 @@ async fn the_admin_api_and_runs_retry_run_a_failed_run_again() {
     assert_eq!(off.status().as_u16(), 403);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_real_key_never_reaches_the_console_or_the_logs() {
+    // Another paywire's sandbox stands in for Stripe (STRIPE_API_BASE).
+    let stripe = TestServer::examples().await;
+    let dir = project(&[(
+        "customer.yaml",
+        "apis:\n  customer:\n    method: POST\n    path: /customer\n    steps:\n      - id: c\n        action: stripe.create_customer\n        with: { email: a@example.com }\n      - response: { body: \"{{ steps.c }}\" }\n",
+    )]);
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .arg("serve")
+        .env("PAYWIRE_DIR", dir.path().join("workflows"))
+        .env("PAYWIRE_DB", dir.path().join("p.db"))
+        .env("PAYWIRE_PORT", port.to_string())
+        .env("PAYWIRE_LOG", "debug")
+        .env("PAYWIRE_ENV", "development")
+        .env("STRIPE_SECRET_KEY", "sk_test_supersecretkeyvalue")
+        .env("STRIPE_API_BASE", format!("{}/_stripe", stripe.base))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let reply = loop {
+        match client
+            .post(format!("{base}/customer"))
+            .json(&json!({}))
+            .send()
+            .await
+        {
+            Ok(reply) => break reply,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the server did not come up: {e}"),
+        }
+    };
+    assert_eq!(reply.status().as_u16(), 200);
+    let customer: serde_json::Value = reply.json().await.unwrap();
+    assert!(customer["id"].as_str().unwrap().starts_with("cus_"));
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("Stripe: TEST mode, key sk_test_**** from STRIPE_SECRET_KEY"),
+        "{printed}"
+    );
+    assert!(!printed.contains("supersecret"), "{printed}");
+    stripe.stop().await;
+}

@@ -732,7 +732,9 @@ async fn the_example_checkout_flow_from_order_to_paid_session() {
         (Some(order_id.as_str()), Some("complete"), Some("paid"))
     );
 
-    let missing = server.post("/create-checkout", json!({"order_id": "ord_nope"})).await;
+    let missing = server
+        .post("/create-checkout", json!({"order_id": "ord_nope"}))
+        .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body["error"]["message"], "no order ord_nope");
     server.stop().await;
