@@ -9,10 +9,14 @@ use std::time::{Duration, SystemTime};
 use crate::actions::Actions;
 use crate::config::Secret;
 use crate::expr::{Evaluator, ExprLimits};
+use crate::inbox::{EventRetry, Inbox};
 use crate::model::{LoadError, Project, load_project};
 use crate::runner::{RunIdentity, RunOutcome, Runner, new_run_id};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{MigrationReport, RunKind, RunStatus, Store, StoreError};
+use crate::store::{
+    EventRecord, EventState, EventUpdate, MigrationReport, Recovery, RunKind, RunStatus, Store,
+    StoreError,
+};
 use crate::stripe::client::{Retry, StripeClient};
 
 #[derive(Clone, Debug)]
@@ -34,6 +38,29 @@ pub struct Settings {
     /// Whether the admin API is open when no token is set: only for the
     /// sandbox on loopback, a builder's own machine.
     pub admin_open_without_token: bool,
+    pub webhook: WebhookSettings,
+    pub event_retry: EventRetry,
+}
+
+/// The endpoint Stripe sends events to.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub path: String,
+    /// Signing secrets; any may match (two while a secret is rolled). None:
+    /// the endpoint refuses every event, since none can be verified.
+    pub secrets: Vec<Secret>,
+    /// How old a signature may be, in seconds.
+    pub tolerance_seconds: i64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> WebhookSettings {
+        WebhookSettings {
+            path: "/webhooks/stripe".into(),
+            secrets: Vec::new(),
+            tolerance_seconds: crate::stripe::signature::DEFAULT_TOLERANCE_SECONDS,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -58,11 +85,17 @@ impl Settings {
             stripe: None,
             admin_token: None,
             admin_open_without_token: false,
+            webhook: WebhookSettings::default(),
+            event_retry: EventRetry::default(),
         }
     }
 
-    /// Serves the sandbox and points the Stripe actions at it.
+    /// Serves the sandbox and points the Stripe actions at it; the webhook
+    /// endpoint takes the sandbox's signing secret unless it has one.
     pub fn with_sandbox(mut self, sandbox: crate::stripe::sandbox::SandboxConfig) -> Settings {
+        if self.webhook.secrets.is_empty() {
+            self.webhook.secrets = vec![Secret::new(sandbox.webhook_secret.clone())];
+        }
         self.stripe = Some(StripeSettings {
             secret_key: Secret::new(SANDBOX_KEY),
             api_base: sandbox.base_url.clone(),
@@ -92,6 +125,16 @@ pub enum RetryError {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("there is no event `{0}`")]
+    NotFound(String),
+    #[error("event `{id}` is {state}; only failed events are replayed")]
+    NotFailed { id: String, state: &'static str },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -99,6 +142,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Stripe(String),
+    #[error(
+        "the webhook path `{0}` must start with `/` and have only letters, digits and / - _ . ~"
+    )]
+    WebhookPath(String),
 }
 
 pub struct App {
@@ -111,14 +158,26 @@ pub struct App {
     problems: RwLock<Option<String>>,
     sandbox: Option<Arc<crate::stripe::sandbox::Sandbox>>,
     stripe: Option<Arc<StripeClient>>,
+    inbox: Arc<Inbox>,
 }
 
 impl App {
     /// Loads the project, opens the database and migrates the tables.
     pub async fn start(settings: Settings) -> Result<Arc<App>, StartError> {
+        if !crate::config::is_plain_path(&settings.webhook.path) {
+            return Err(StartError::WebhookPath(settings.webhook.path.clone()));
+        }
         let evaluator = Arc::new(Evaluator::new(settings.expr_limits.clone()));
         let project = load_in_background(settings.dir.clone(), evaluator.clone()).await?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.db)?);
+        let recovery = store.recover().await?;
+        if recovery != Recovery::default() {
+            tracing::warn!(
+                runs = recovery.interrupted_runs,
+                events = recovery.requeued_events,
+                "paywire stopped while work was running: those runs are marked failed and their events will run again"
+            );
+        }
         let stripe = match &settings.stripe {
             Some(stripe) => Some(Arc::new(
                 StripeClient::new(&stripe.secret_key, &stripe.api_base, stripe.retry.clone())
@@ -134,7 +193,7 @@ impl App {
             }
             None => None,
         };
-        Ok(Arc::new(App {
+        let app = Arc::new(App {
             settings,
             store,
             evaluator,
@@ -142,11 +201,19 @@ impl App {
             problems: RwLock::new(None),
             sandbox,
             stripe,
-        }))
+            inbox: Arc::default(),
+        });
+        crate::inbox::spawn_worker(&app);
+        Ok(app)
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Wakes the worker that runs the workflows of received events.
+    pub fn inbox(&self) -> &Arc<Inbox> {
+        &self.inbox
     }
 
     /// The Stripe sandbox, when paywire serves one.
@@ -195,6 +262,7 @@ impl App {
         let identity = RunIdentity {
             id: new_run_id(),
             retry_of: Some(record.retry_of.clone().unwrap_or(record.id.clone())),
+            trigger_event: record.trigger_event.clone(),
         };
         let deployment = self.current();
         let gone = || RetryError::Gone {
@@ -233,6 +301,39 @@ impl App {
             }
         };
         Ok(outcome)
+    }
+
+    /// Puts a failed event back in the queue, with its attempts renewed. Its
+    /// workflows that already succeeded are not run again, and the others
+    /// resume: what their earlier attempts did is not done twice.
+    pub async fn replay_event(&self, id: &str) -> Result<EventRecord, ReplayError> {
+        self.store.flush().await?;
+        let event = self
+            .store
+            .get_event(id.to_string())
+            .await?
+            .ok_or_else(|| ReplayError::NotFound(id.to_string()))?;
+        if event.state != EventState::Failed {
+            return Err(ReplayError::NotFailed {
+                id: event.id,
+                state: event.state.as_str(),
+            });
+        }
+        let update = EventUpdate {
+            id: event.id.clone(),
+            state: EventState::Pending,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: event.last_error.clone(),
+            finished_at: None,
+        };
+        self.store.event_update(update).await?;
+        self.inbox.wake();
+        Ok(EventRecord {
+            state: EventState::Pending,
+            attempts: 0,
+            ..event
+        })
     }
 
     /// Loads the project again and serves it if it checks; otherwise keeps

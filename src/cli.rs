@@ -76,9 +76,21 @@ pub struct ServeArgs {
     /// version control): `environments: {production: {stripe: {secret_key: …}}}`.
     #[arg(long, env = "PAYWIRE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Where the sandbox delivers its webhook events.
+    /// Where the sandbox delivers its webhook events (paywire's own webhook
+    /// endpoint by default).
     #[arg(long, env = "PAYWIRE_SANDBOX_WEBHOOK_URL")]
     pub sandbox_webhook_url: Option<String>,
+    /// How old a webhook signature may be, in seconds.
+    #[arg(long, env = "PAYWIRE_WEBHOOK_TOLERANCE", default_value_t = 300)]
+    pub webhook_tolerance: i64,
+    /// How many times an event's workflows are tried before the event is
+    /// marked failed.
+    #[arg(long, env = "PAYWIRE_EVENT_ATTEMPTS", default_value_t = 5)]
+    pub event_attempts: u32,
+    /// The wait before the first retry of a failed event, in seconds; it
+    /// doubles with each attempt, up to five minutes.
+    #[arg(long, env = "PAYWIRE_EVENT_RETRY_SECONDS", default_value_t = 2.0)]
+    pub event_retry_seconds: f64,
 }
 
 /// The admin token, read from the environment only (a flag would show in
@@ -183,6 +195,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     settings.max_body_bytes = args.max_body;
     settings.admin_token = admin_token();
     settings.admin_open_without_token = connections.stripe.is_none() && args.host.is_loopback();
+    settings.webhook.path = connections.webhook_path.clone();
+    settings.webhook.secrets = connections.webhook_secrets.clone();
+    settings.webhook.tolerance_seconds = args.webhook_tolerance;
+    settings.event_retry.attempts = args.event_attempts.max(1);
+    settings.event_retry.first_delay = Duration::from_secs_f64(args.event_retry_seconds.max(0.01));
+    if settings.webhook.secrets.is_empty() && connections.stripe.is_some() {
+        tracing::warn!(
+            "STRIPE_WEBHOOK_SECRET is not set: {} refuses every event until it is",
+            connections.webhook_path
+        );
+    }
     settings = match &connections.stripe {
         Some(stripe) => {
             settings.stripe = Some(StripeSettings {
@@ -192,12 +215,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             });
             settings
         }
+        // The sandbox sends its events to paywire's own endpoint, signed
+        // with the endpoint's secret (made up when none is set).
         None => settings.with_sandbox(crate::stripe::sandbox::SandboxConfig {
             base_url: format!("{base}/_stripe"),
-            webhook_url: args.sandbox_webhook_url.clone(),
+            webhook_url: Some(
+                args.sandbox_webhook_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{base}{}", connections.webhook_path)),
+            ),
             webhook_secret: connections
-                .webhook_secret
-                .as_ref()
+                .webhook_secrets
+                .first()
                 .map(|s| s.expose().to_string())
                 .unwrap_or_else(|| format!("whsec_{}", uuid::Uuid::new_v4().simple())),
             retry: crate::stripe::sandbox::default_retry(),

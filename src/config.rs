@@ -119,8 +119,14 @@ pub struct Connections {
     pub environment: Environment,
     /// `None`: no key, so paywire serves and uses its sandbox.
     pub stripe: Option<StripeConnection>,
-    pub webhook_secret: Option<Secret>,
+    /// The webhook signing secrets (`whsec_…`; several, comma-separated, while
+    /// one is rolled).
+    pub webhook_secrets: Vec<Secret>,
+    /// Where Stripe sends this environment's events.
+    pub webhook_path: String,
 }
+
+pub const DEFAULT_WEBHOOK_PATH: &str = "/webhooks/stripe";
 
 pub const STRIPE_API: &str = "https://api.stripe.com";
 
@@ -148,6 +154,10 @@ pub enum ConfigError {
     NoKeyInProduction,
     #[error("{origin} is not a Stripe secret key: {why}")]
     NotASecretKey { origin: String, why: String },
+    #[error(
+        "{origin} is `{path}`, which is not a webhook path: it starts with `/` and has only letters, digits and / - _ . ~"
+    )]
+    WebhookPath { origin: String, path: String },
     #[error("{0}")]
     File(String),
 }
@@ -171,9 +181,29 @@ pub fn resolve(
     let api_base = var("STRIPE_API_BASE")
         .or(from_file.api_base)
         .unwrap_or_else(|| STRIPE_API.to_string());
-    let webhook_secret = var("STRIPE_WEBHOOK_SECRET")
+    let webhook_secrets: Vec<Secret> = var("STRIPE_WEBHOOK_SECRET")
         .or(from_file.webhook_secret)
-        .map(Secret::new);
+        .map(|text| {
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect()
+        })
+        .unwrap_or_default();
+    let (webhook_path, path_origin) = match var("PAYWIRE_WEBHOOK_PATH") {
+        Some(path) => (path, "PAYWIRE_WEBHOOK_PATH".to_string()),
+        None => from_file
+            .webhook_path
+            .unwrap_or_else(|| (DEFAULT_WEBHOOK_PATH.to_string(), String::new())),
+    };
+    let webhook_path = webhook_path.trim().to_string();
+    if !is_plain_path(&webhook_path) {
+        return Err(ConfigError::WebhookPath {
+            origin: path_origin,
+            path: webhook_path,
+        });
+    }
     let stripe = match key {
         None if environment == Environment::Production => {
             return Err(ConfigError::NoKeyInProduction);
@@ -194,8 +224,18 @@ pub fn resolve(
     Ok(Connections {
         environment,
         stripe,
-        webhook_secret,
+        webhook_secrets,
+        webhook_path,
     })
+}
+
+/// A fixed path: it starts with `/` and has no parameters or wildcards.
+pub fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() > 1
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c))
 }
 
 /// Whether `key` is a test or a live secret (or restricted) key.
@@ -254,6 +294,7 @@ struct FileSettings {
     secret_key: Option<(String, String)>,
     webhook_secret: Option<String>,
     api_base: Option<String>,
+    webhook_path: Option<(String, String)>,
 }
 
 /// Reads the config file: `environments.<name>.stripe.{secret_key,
@@ -346,11 +387,15 @@ fn read_file(path: &Path, environment: Environment) -> Result<FileSettings, Conf
                             settings.webhook_secret = Some(value)
                         }
                         "api_base" if this_environment => settings.api_base = Some(value),
-                        "secret_key" | "webhook_secret" | "api_base" => {}
+                        "webhook_path" if this_environment => {
+                            settings.webhook_path = Some((value, format!("{shown}: {at}")));
+                        }
+                        "secret_key" | "webhook_secret" | "api_base" | "webhook_path" => {}
                         _ => problem(
                             &field.value,
                             &at,
-                            "unknown key; use secret_key, webhook_secret, api_base".into(),
+                            "unknown key; use secret_key, webhook_secret, api_base, webhook_path"
+                                .into(),
                         ),
                     }
                 }
@@ -469,7 +514,8 @@ mod tests {
                 .ends_with("environments.development.stripe.secret_key")
         );
         let prod = resolve(Environment::Production, &vars(&[]), Some(&path)).unwrap();
-        assert_eq!(prod.webhook_secret.unwrap().expose(), "whsec_prod");
+        assert_eq!(prod.webhook_secrets[0].expose(), "whsec_prod");
+        assert_eq!(prod.webhook_path, DEFAULT_WEBHOOK_PATH);
         assert_eq!(prod.stripe.unwrap().api_base, STRIPE_API);
         let overridden = resolve(
             Environment::Development,
@@ -497,13 +543,38 @@ mod tests {
         let lines: Vec<&str> = message.lines().collect();
         assert_eq!(lines.len(), 3, "{message}");
         assert!(lines[0].ends_with(":3:5: environments.devel: unknown environment; use development, staging, production"), "{message}");
-        assert!(lines[1].ends_with(":6:15: environments.staging.stripe.secret: unknown key; use secret_key, webhook_secret, api_base"), "{message}");
+        assert!(lines[1].ends_with(":6:15: environments.staging.stripe.secret: unknown key; use secret_key, webhook_secret, api_base, webhook_path"), "{message}");
         assert!(
             lines[2].ends_with(
                 ":7:17: environments.staging.stripe.api_base: must be a string, found an integer"
             ),
             "{message}"
         );
+    }
+
+    #[test]
+    fn webhook_secrets_roll_and_paths_are_checked() {
+        let c = resolve(
+            Environment::Development,
+            &vars(&[
+                ("STRIPE_WEBHOOK_SECRET", "whsec_new, whsec_old"),
+                ("PAYWIRE_WEBHOOK_PATH", "/hooks/stripe-live"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let secrets: Vec<&str> = c.webhook_secrets.iter().map(Secret::expose).collect();
+        assert_eq!(secrets, vec!["whsec_new", "whsec_old"]);
+        assert_eq!(c.webhook_path, "/hooks/stripe-live");
+        for bad in ["hooks", "/", "/a/{id}", "/a b", "/a/*rest"] {
+            let e = resolve(
+                Environment::Development,
+                &vars(&[("PAYWIRE_WEBHOOK_PATH", bad)]),
+                None,
+            )
+            .unwrap_err();
+            assert!(matches!(e, ConfigError::WebhookPath { .. }), "{bad}: {e}");
+        }
     }
 
     #[test]

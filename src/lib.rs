@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod expr;
 pub mod http;
+pub mod inbox;
 pub mod model;
 pub mod runner;
 pub mod store;

@@ -17,14 +17,17 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::{App, RetryError};
-use crate::store::{RunFilter, RunStatus};
+use crate::app::{App, ReplayError, RetryError};
+use crate::store::{EventFilter, EventState, RunFilter, RunStatus};
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/_paywire/api/runs", get(list_runs))
         .route("/_paywire/api/runs/{id}", get(show_run))
         .route("/_paywire/api/runs/{id}/retry", post(retry_run))
+        .route("/_paywire/api/events", get(list_events))
+        .route("/_paywire/api/events/{id}", get(show_event))
+        .route("/_paywire/api/events/{id}/replay", post(replay_event))
 }
 
 /// The admin API's errors, each with its status and a message that names
@@ -179,6 +182,68 @@ async fn retry_run(
         "error": error,
     }))
     .into_response())
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    state: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_events(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, AdminError> {
+    authorize(&app, &headers)?;
+    let state = match query.state.as_deref() {
+        None => None,
+        Some(text) => Some(EventState::parse(text).ok_or_else(|| {
+            AdminError::BadRequest(format!(
+                "`state` is one of pending, running, done, failed, ignored, not `{text}`"
+            ))
+        })?),
+    };
+    let events = app
+        .store()
+        .list_events(EventFilter {
+            state,
+            event_type: query.event_type,
+            limit: query.limit.unwrap_or(50),
+        })
+        .await?;
+    Ok(axum::Json(json!({ "events": events })).into_response())
+}
+
+async fn show_event(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    authorize(&app, &headers)?;
+    app.store().flush().await?;
+    let Some(event) = app.store().get_event(id.clone()).await? else {
+        return Err(AdminError::NotFound(format!("there is no event `{id}`")));
+    };
+    let runs = app.store().event_runs(id).await?;
+    let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+    Ok(axum::Json(json!({ "event": event, "payload": payload, "runs": runs })).into_response())
+}
+
+async fn replay_event(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    authorize(&app, &headers)?;
+    let event = app.replay_event(&id).await.map_err(|e| match e {
+        ReplayError::NotFound(_) => AdminError::NotFound(e.to_string()),
+        ReplayError::NotFailed { .. } => AdminError::Conflict(e.to_string()),
+        ReplayError::Store(e) => AdminError::from(e),
+    })?;
+    Ok(axum::Json(json!({ "event": event })).into_response())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 mod admin;
 mod error;
+mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::model::{HttpMethod, RouteMatch};
 use crate::runner::{ApiReply, HttpAnswer, new_run_id};
 pub use admin::AdminError;
 pub use error::ApiError;
+pub use webhook::WebhookError;
 
 /// Request headers whose values never reach a run's record.
 const SECRET_HEADERS: &[&str] = &[
@@ -45,6 +47,10 @@ const RUN_HEADER: &str = "x-paywire-run";
 pub fn app(state: Arc<App>) -> Router {
     let mut router = Router::new()
         .route("/_paywire/health", get(health))
+        .route(
+            &state.settings().webhook.path,
+            axum::routing::post(webhook::receive),
+        )
         .merge(admin::routes());
     let Some(sandbox) = state.sandbox() else {
         return router.fallback(dispatch).with_state(state);
@@ -212,7 +218,11 @@ async fn serve_api(
     tokio::spawn(async move {
         runner
             .run_api(
-                crate::runner::RunIdentity { id, retry_of: None },
+                crate::runner::RunIdentity {
+                    id,
+                    retry_of: None,
+                    trigger_event: None,
+                },
                 api,
                 context,
                 recorded,

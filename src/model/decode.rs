@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::params::{Param, ParamType};
+use super::trigger::{STRIPE_TRIGGERS, event_action, stripe_trigger};
 use super::yaml::{Entry, Node, Pos, Value};
 use super::*;
 use crate::actions::catalogue::{self, FILTER_OPERATORS, Family, InputKind};
@@ -1093,22 +1094,17 @@ impl<'e> FileDecoder<'e> {
         self.begin_container(Container::Workflow);
         let trigger = match fields.get("trigger") {
             None => Some(Trigger::Manual),
-            Some(n) => {
-                let text = self.string(n, &fields.path("trigger"))?;
-                match text.as_str() {
-                    "manual" => Some(Trigger::Manual),
-                    _ => {
-                        self.err(
-                            n.pos,
-                            &fields.path("trigger"),
-                            format!("unknown trigger `{text}`"),
-                        )
-                        .hint = Some("the triggers are: manual (started by a `start` step)".into());
-                        None
-                    }
-                }
-            }
+            Some(n) => self.trigger(n, &fields.path("trigger")),
         };
+        if let (Some(Trigger::Stripe(_)), Some(params)) = (&trigger, fields.get("params")) {
+            self.err(
+                params.pos,
+                &fields.path("params"),
+                "a workflow started by Stripe events takes no parameters",
+            )
+            .hint =
+                Some("the event is `context.event` (id, type, action, status, object, ...)".into());
+        }
         let steps_node = self.required(&fields, "steps", node.pos, "a workflow");
         let params = self.params(fields.get("params"), &fields.path("params"));
         let names = vec!["context".to_string(), "steps".into(), "vars".into()];
@@ -1122,6 +1118,121 @@ impl<'e> FileDecoder<'e> {
             steps,
             origin: self.origin(node.pos, path),
         })
+    }
+
+    /// `trigger: manual`, `trigger: stripe.checkout_session`, or
+    /// `trigger: {event: stripe.checkout_session, actions: [completed]}`.
+    fn trigger(&mut self, node: &Node, path: &str) -> Option<Trigger> {
+        let names = || {
+            std::iter::once("manual")
+                .chain(STRIPE_TRIGGERS.iter().map(|t| t.name))
+                .collect::<Vec<_>>()
+        };
+        let (event_node, event_path, fields) = match &node.value {
+            Value::Str(_) => (node, path.to_string(), None),
+            Value::Map(_) => {
+                let fields = self.mapping(node, path, Some(&["event", "actions", "types"]))?;
+                let event = self.required(&fields, "event", node.pos, "a trigger")?;
+                (event, fields.path("event"), Some(fields))
+            }
+            _ => {
+                self.err(
+                    node.pos,
+                    path,
+                    format!(
+                        "expected a trigger name or a mapping, found {}",
+                        node.kind_name()
+                    ),
+                );
+                return None;
+            }
+        };
+        let name = self.string(event_node, &event_path)?;
+        if name == "manual" && fields.is_none() {
+            return Some(Trigger::Manual);
+        }
+        let Some(kind) = stripe_trigger(&name) else {
+            let hint = match did_you_mean(&name, names()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("the triggers are: {}", names().join(", ")),
+            };
+            self.err(
+                event_node.pos,
+                &event_path,
+                format!("unknown trigger `{name}`"),
+            )
+            .hint = Some(hint);
+            return None;
+        };
+        let mut trigger = StripeTrigger {
+            on: kind,
+            actions: Vec::new(),
+            types: Vec::new(),
+        };
+        let Some(fields) = fields else {
+            return Some(Trigger::Stripe(trigger));
+        };
+        let mut ok = true;
+        if let Some(actions) = fields.get("actions") {
+            let at = fields.path("actions");
+            for (i, item) in self.string_items(actions, &at)? {
+                if !kind.actions.is_empty() && !kind.actions.contains(&item.as_str()) {
+                    let hint = match did_you_mean(&item, kind.actions.iter().copied()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("`{}` events are: {}", kind.name, kind.actions.join(", ")),
+                    };
+                    self.err(i, &at, format!("`{}` has no action `{item}`", kind.name))
+                        .hint = Some(hint);
+                    ok = false;
+                }
+                trigger.actions.push(item);
+            }
+        }
+        if let Some(types) = fields.get("types") {
+            let at = fields.path("types");
+            for (i, item) in self.string_items(types, &at)? {
+                let object_ok = match kind.object {
+                    None => true,
+                    Some(_) => kind.actions.contains(&event_action(&item)),
+                };
+                if !item.contains('.') || !object_ok {
+                    self.err(
+                        i,
+                        &at,
+                        format!("`{item}` is not an event type of `{}`", kind.name),
+                    )
+                    .hint = Some("event types read `checkout.session.completed`".into());
+                    ok = false;
+                }
+                trigger.types.push(item);
+            }
+        }
+        if !trigger.actions.is_empty() && !trigger.types.is_empty() {
+            self.err(
+                node.pos,
+                path,
+                "a trigger takes `actions` or `types`, not both",
+            );
+            ok = false;
+        }
+        ok.then_some(Trigger::Stripe(trigger))
+    }
+
+    /// A list of strings, each with its position.
+    fn string_items(&mut self, node: &Node, path: &str) -> Option<Vec<(Pos, String)>> {
+        let Some(items) = node.as_seq() else {
+            self.err(
+                node.pos,
+                path,
+                format!("expected a list, found {}", node.kind_name()),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            out.push((item.pos, self.string(item, &format!("{path}[{i}]"))?));
+        }
+        Some(out)
     }
 
     fn function(&mut self, name: &str, node: &Node, path: &str) -> Option<Function> {

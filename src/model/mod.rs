@@ -11,6 +11,7 @@ mod diagnostic;
 mod load;
 pub mod params;
 mod routes;
+pub mod trigger;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 pub use load::{LoadError, load_project, load_project_files};
 pub use params::{FieldError, Param, ParamType};
 pub use routes::{RouteMatch, RouteTable, route_pattern};
+pub use trigger::{StripeTrigger, Trigger};
 pub use yaml::Pos;
 
 /// The longest one `wait` step may wait, in milliseconds.
@@ -177,12 +179,6 @@ pub struct Workflow {
     pub params: Vec<Param>,
     pub steps: Vec<Step>,
     pub origin: Origin,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Trigger {
-    /// Started by a `start` step of another workflow or API.
-    Manual,
 }
 
 /// A reusable list of steps with parameters, called with `call` and giving

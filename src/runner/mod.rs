@@ -76,6 +76,8 @@ struct Run {
     /// What Stripe idempotency keys derive from: the run this one retries,
     /// or this run.
     idempotency_root: String,
+    /// Whether earlier runs of the chain may have done some of the work.
+    resumes: bool,
     seq: u32,
     reply: Option<oneshot::Sender<ApiReply>>,
     answered: Option<u16>,
@@ -140,13 +142,16 @@ pub fn new_run_id() -> String {
     format!("run_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// Who a run is: its id, and the run it retries, if it does.
+/// Who a run is: its id, the run it retries, and the event that started it.
 #[derive(Clone, Debug)]
 pub struct RunIdentity {
     pub id: String,
-    /// The first run of the chain this one retries: its Stripe calls reuse
-    /// that run's idempotency keys, so Stripe carries each out once.
+    /// The first run of the chain this one retries. Its Stripe calls reuse
+    /// that run's idempotency keys, and an action with an effect that already
+    /// succeeded in the chain is not done again: its recorded output is
+    /// reused, so a retry finishes the work instead of repeating it.
     pub retry_of: Option<String>,
+    pub trigger_event: Option<String>,
 }
 
 impl RunIdentity {
@@ -154,6 +159,7 @@ impl RunIdentity {
         RunIdentity {
             id: new_run_id(),
             retry_of: None,
+            trigger_event: None,
         }
     }
 }
@@ -244,6 +250,7 @@ impl Runner {
                 .retry_of
                 .clone()
                 .unwrap_or_else(|| identity.id.clone()),
+            resumes: identity.retry_of.is_some(),
             id: identity.id,
             seq: 0,
             reply,
@@ -251,7 +258,8 @@ impl Runner {
         };
         self.store.run_started(RunRecord {
             id: run.id.clone(),
-            retry_of: identity.retry_of,
+            retry_of: identity.retry_of.clone(),
+            trigger_event: identity.trigger_event,
             kind,
             name: name.to_string(),
             status: RunStatus::Running,
@@ -444,6 +452,27 @@ impl Runner {
             StepKind::Action { action, input } => {
                 let input = self.render(input, frame, "`with`")?;
                 record.input = input.clone();
+                if run.resumes && action.has_effect() {
+                    let done = self
+                        .store
+                        .step_output(run.idempotency_root.clone(), record.key.clone())
+                        .await
+                        .map_err(|e| {
+                            tracing::error!(error = %e, "could not read an earlier step's record");
+                            WorkflowError {
+                                public: false,
+                                ..WorkflowError::new(
+                                    "StoreError",
+                                    "the database failed; the details are in the server's log",
+                                    "",
+                                )
+                            }
+                        })?;
+                    if let Some(output) = done {
+                        tracing::info!(run = %run.id, step = %record.key, "reusing what an earlier attempt of this step did");
+                        return Ok((Flow::Next, output));
+                    }
+                }
                 let call = ActionCall {
                     spec: action,
                     input,
@@ -706,7 +735,11 @@ impl Runner {
                     let recorded = context.clone();
                     runner
                         .run(
-                            RunIdentity { id, retry_of: None },
+                            RunIdentity {
+                                id,
+                                retry_of: None,
+                                trigger_event: None,
+                            },
                             RunKind::Workflow,
                             &target.name,
                             &target.steps,

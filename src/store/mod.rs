@@ -194,6 +194,8 @@ pub struct RunRecord {
     pub id: String,
     /// The run this one retries (the first of the chain).
     pub retry_of: Option<String>,
+    /// The Stripe event that started the run, for event-triggered workflows.
+    pub trigger_event: Option<String>,
     pub kind: RunKind,
     pub name: String,
     pub status: RunStatus,
@@ -315,6 +317,111 @@ impl SandboxChanges {
     }
 }
 
+/// Where a received webhook event stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    /// Stored, waiting for its workflows to run (again, after a failure).
+    Pending,
+    /// Its workflows are running.
+    Running,
+    /// Every matching workflow succeeded.
+    Done,
+    /// A workflow kept failing; the event waits for `paywire replay`.
+    Failed,
+    /// No workflow matches the event.
+    Ignored,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Pending => "pending",
+            EventState::Running => "running",
+            EventState::Done => "done",
+            EventState::Failed => "failed",
+            EventState::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventState> {
+        Some(match text {
+            "pending" => EventState::Pending,
+            "running" => EventState::Running,
+            "done" => EventState::Done,
+            "failed" => EventState::Failed,
+            "ignored" => EventState::Ignored,
+            _ => return None,
+        })
+    }
+}
+
+/// A Stripe event as received, before it is stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: String,
+    /// `data.object.object`, e.g. `checkout.session`.
+    pub object_type: String,
+    pub object_id: Option<String>,
+    /// The event's own `created` (Unix seconds).
+    pub created: i64,
+    pub livemode: bool,
+    /// The body exactly as Stripe sent it.
+    pub payload: String,
+    pub received_at: String,
+}
+
+/// A stored event and where it stands.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub id: String,
+    /// Order of arrival.
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub created: i64,
+    pub livemode: bool,
+    #[serde(skip)]
+    pub payload: String,
+    pub received_at: String,
+    pub state: EventState,
+    pub attempts: u32,
+    /// When it may run next (Unix milliseconds), while pending.
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// A change of an event's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventUpdate {
+    pub id: String,
+    pub state: EventState,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub state: Option<EventState>,
+    pub event_type: Option<String>,
+    pub limit: u32,
+}
+
+/// What a restart found unfinished.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recovery {
+    /// Runs that were running when the process stopped; now failed.
+    pub interrupted_runs: u64,
+    /// Events that were running; now pending again.
+    pub requeued_events: u64,
+}
+
 /// The storage interface. Writes are committed in the order of the calls
 /// that made them (a call queues its write before it returns its future),
 /// and a future that writes has been committed, durably, when it resolves.
@@ -337,6 +444,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Resolves once everything queued before it is committed.
     fn flush(&self) -> StoreFuture<'_, ()>;
+
+    /// Stores a received event and commits it; false when its id is known
+    /// (a duplicate delivery), in which case nothing changes.
+    fn event_received(&self, event: NewEvent) -> StoreFuture<'_, bool>;
+    /// Pending events whose time has come (`now` in Unix ms), in order of
+    /// arrival.
+    fn due_events(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<EventRecord>>;
+    /// When the next pending event is due, if any is pending.
+    fn next_event_due(&self) -> StoreFuture<'_, Option<i64>>;
+    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()>;
+    fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>>;
+    fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>>;
+    /// The runs an event started, oldest first.
+    fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>>;
+    /// The output of a step that succeeded under `key` in run `root` or in a
+    /// run retrying it: what a retry reuses instead of doing an effect again.
+    fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>>;
+    /// At start: runs left running by a stopped process are failed, and
+    /// events left running are pending again.
+    fn recover(&self) -> StoreFuture<'_, Recovery>;
 
     /// Everything the Stripe sandbox kept.
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot>;

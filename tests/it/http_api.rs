@@ -99,7 +99,7 @@ async fn every_bad_field_is_named() {
         vec![
             (
                 "status".to_string(),
-                "must be one of \"pending\", \"paid\", \"expired\", \"refunded\", \"failed\""
+                "must be one of \"pending\", \"processing\", \"paid\", \"expired\", \"refunded\", \"failed\""
                     .to_string()
             ),
             (

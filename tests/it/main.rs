@@ -13,3 +13,4 @@ mod sandbox_conformance;
 mod stripe_actions;
 mod stripe_tools;
 mod tables;
+mod webhooks;

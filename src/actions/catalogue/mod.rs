@@ -300,4 +300,14 @@ impl ActionSpec {
     pub fn input(&self, name: &str) -> Option<&InputSpec> {
         self.inputs.iter().find(|i| i.name == name)
     }
+
+    /// Whether the action changes something (a row, a Stripe object), as
+    /// opposed to reading; a retried run does not do such an action twice.
+    pub fn has_effect(&self) -> bool {
+        match (self.family, self.endpoint) {
+            (Family::Table, _) => self.name != "table.select",
+            (Family::Stripe, Some(endpoint)) => endpoint.method != Method::Get,
+            (Family::Stripe, None) => true,
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! tokio's blocking threads with their own connections (WAL lets them read
 //! while the writer writes). No SQLite call ever runs on an async thread.
 
+mod events;
 mod runs;
 mod sandbox;
 mod tables;
@@ -22,8 +23,9 @@ use tokio::sync::oneshot;
 
 use crate::model::Table;
 use crate::store::{
-    MigrationReport, RunDetail, RunEnd, RunFilter, RunRecord, SandboxChanges, SandboxSnapshot,
-    StepRecord, Store, StoreError, StoreFuture, TableOp,
+    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail, RunEnd,
+    RunFilter, RunRecord, SandboxChanges, SandboxSnapshot, StepRecord, Store, StoreError,
+    StoreFuture, TableOp,
 };
 
 /// How many queued jobs one transaction takes at most.
@@ -82,6 +84,7 @@ impl SqliteStore {
         )
         .map_err(db_error)?;
         runs::create_schema(&conn)?;
+        events::create_schema(&conn)?;
         sandbox::create_schema(&conn)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -245,6 +248,43 @@ impl Store for SqliteStore {
 
     fn flush(&self) -> StoreFuture<'_, ()> {
         self.write(|_| Ok(()))
+    }
+
+    fn event_received(&self, event: NewEvent) -> StoreFuture<'_, bool> {
+        self.write(move |conn| events::insert(conn, &event))
+    }
+
+    fn due_events(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<EventRecord>> {
+        self.read(move |conn| events::due(conn, now, limit))
+    }
+
+    fn next_event_due(&self) -> StoreFuture<'_, Option<i64>> {
+        self.read(events::next_due)
+    }
+
+    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()> {
+        self.write(move |conn| events::update(conn, &update))
+    }
+
+    fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
+        self.read(move |conn| events::list(conn, &filter))
+    }
+
+    fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>> {
+        self.read(move |conn| events::get(conn, &id))
+    }
+
+    fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>> {
+        self.read(move |conn| events::runs_of(conn, &event_id))
+    }
+
+    fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>> {
+        self.read(move |conn| events::step_output(conn, &root, &key))
+    }
+
+    fn recover(&self) -> StoreFuture<'_, Recovery> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.write(move |conn| events::recover(conn, &now))
     }
 
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot> {

@@ -25,6 +25,7 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
         "CREATE TABLE IF NOT EXISTS _paywire_runs (
             id TEXT PRIMARY KEY,
             retry_of TEXT,
+            trigger_event TEXT,
             kind TEXT NOT NULL,
             name TEXT NOT NULL,
             status TEXT NOT NULL,
@@ -54,9 +55,12 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     )
     .map_err(db_error)?;
     if version == 1 {
-        // Schema 2 records which run a run retries.
-        conn.execute_batch("ALTER TABLE _paywire_runs ADD COLUMN retry_of TEXT")
-            .map_err(db_error)?;
+        // Schema 2 records which run a run retries, and which event started it.
+        conn.execute_batch(
+            "ALTER TABLE _paywire_runs ADD COLUMN retry_of TEXT;
+             ALTER TABLE _paywire_runs ADD COLUMN trigger_event TEXT;",
+        )
+        .map_err(db_error)?;
     }
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
         .map_err(db_error)?;
@@ -80,8 +84,8 @@ fn parse_json(text: Option<String>) -> Option<Value> {
 
 pub fn insert_run(conn: &Connection, run: &RunRecord) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .map_err(db_error)?
     .execute(params![
@@ -96,6 +100,7 @@ pub fn insert_run(conn: &Connection, run: &RunRecord) -> Result<(), StoreError> 
         run.finished_at,
         run.duration_ms,
         run.retry_of,
+        run.trigger_event,
     ])
     .map_err(db_error)?;
     Ok(())
@@ -141,9 +146,9 @@ pub fn insert_step(conn: &Connection, step: &StepRecord) -> Result<(), StoreErro
     Ok(())
 }
 
-const RUN_COLUMNS: &str = "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of";
+pub(super) const RUN_COLUMNS: &str = "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event";
 
-fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(1)?;
     let status: String = row.get(3)?;
     Ok(RunRecord {
@@ -162,6 +167,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         finished_at: row.get(8)?,
         duration_ms: row.get(9)?,
         retry_of: row.get(10)?,
+        trigger_event: row.get(11)?,
     })
 }
 

@@ -88,16 +88,26 @@ impl TestServer {
     }
 
     /// Serves the example project in workflows/.
-    /// Serves the example project in workflows/ with the sandbox, as
-    /// `paywire serve` does without a Stripe key.
+    /// Serves the example project in workflows/ with the sandbox, whose
+    /// events go nowhere.
     pub async fn examples() -> TestServer {
+        TestServer::examples_with(false).await
+    }
+
+    /// Serves the example project as `paywire serve` does without a Stripe
+    /// key: the sandbox sends its events to paywire's own webhook endpoint.
+    pub async fn examples_to_self() -> TestServer {
+        TestServer::examples_with(true).await
+    }
+
+    async fn examples_with(deliver_to_self: bool) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
         let settings = Settings::new(examples_dir(), dir.path().join("paywire.db")).with_sandbox(
             SandboxConfig {
-                base_url: base,
-                webhook_url: None,
+                base_url: format!("http://{address}/_stripe"),
+                webhook_url: deliver_to_self.then(|| format!("http://{address}/webhooks/stripe")),
                 webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
                 retry: default_retry(),
             },

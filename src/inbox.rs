@@ -1,0 +1,250 @@
+//! The webhook inbox's worker: it takes stored Stripe events in order of
+//! arrival and runs every backend workflow whose trigger matches, with
+//! `context.event` to switch on.
+//!
+//! An event is stored (and acknowledged) by the HTTP layer before anything
+//! runs; the worker only ever reads it from the store, so an event is never
+//! lost: a failed workflow is retried with backoff, then the event is marked
+//! failed until `paywire replay` puts it back; after a crash, events that
+//! were running are pending again. Effects stay single across all of these:
+//! each attempt is a run that retries the first one, which reuses the
+//! recorded results of actions that already succeeded and the same Stripe
+//! idempotency keys.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use crate::app::App;
+use crate::model::Trigger;
+use crate::model::trigger::event_action;
+use crate::runner::{RunIdentity, new_run_id};
+use crate::store::{EventRecord, EventState, EventUpdate, RunStatus, StoreError};
+
+/// How the workflows of an event are retried when one fails.
+#[derive(Clone, Debug)]
+pub struct EventRetry {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for EventRetry {
+    fn default() -> EventRetry {
+        EventRetry {
+            attempts: 5,
+            first_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+impl EventRetry {
+    /// The wait after failed attempt `n` (from 1): doubling, capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Wakes the worker when an event arrives.
+#[derive(Default)]
+pub struct Inbox {
+    arrived: Notify,
+}
+
+impl Inbox {
+    pub fn wake(&self) {
+        self.arrived.notify_one();
+    }
+}
+
+/// What `context.event` holds for a Stripe event.
+pub fn event_context(event: &Value) -> Value {
+    let event_type = event["type"].as_str().unwrap_or_default();
+    let object = &event["data"]["object"];
+    json!({
+        "parameters": {},
+        "event": {
+            "id": event["id"],
+            "type": event_type,
+            "action": event_action(event_type),
+            "status": object.get("status").cloned().unwrap_or(Value::Null),
+            "object": object,
+            "previous_attributes": event["data"].get("previous_attributes").cloned().unwrap_or(Value::Null),
+            "created": event["created"],
+            "livemode": event["livemode"],
+            "api_version": event["api_version"],
+            "raw": event,
+        }
+    })
+}
+
+/// Runs the worker until the app is gone.
+pub fn spawn_worker(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(app);
+    let inbox = app.inbox().clone();
+    tokio::spawn(async move {
+        loop {
+            let wait = match work(&weak).await {
+                Some(wait) => wait,
+                None => return,
+            };
+            tokio::select! {
+                _ = inbox.arrived.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    })
+}
+
+/// Runs every due event; returns how long to sleep before the next one is
+/// due, or `None` once the app is gone.
+async fn work(app: &Weak<App>) -> Option<Duration> {
+    loop {
+        let app = app.upgrade()?;
+        let now = now_ms();
+        let due = match app.store().due_events(now, 16).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "the inbox could not read its events");
+                return Some(Duration::from_secs(1));
+            }
+        };
+        if due.is_empty() {
+            let next = app.store().next_event_due().await.ok().flatten();
+            let wait = match next {
+                Some(at) => Duration::from_millis((at - now).clamp(10, 5_000) as u64),
+                None => Duration::from_secs(5),
+            };
+            return Some(wait);
+        }
+        for event in due {
+            if let Err(e) = process(&app, event).await {
+                tracing::error!(error = %e, "the inbox could not record an event's progress");
+                return Some(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// Runs the matching workflows of one event and records where it stands.
+async fn process(app: &App, event: EventRecord) -> Result<(), StoreError> {
+    let store = app.store();
+    let mut update = EventUpdate {
+        id: event.id.clone(),
+        state: EventState::Running,
+        attempts: event.attempts,
+        next_attempt_at: event.next_attempt_at,
+        last_error: event.last_error.clone(),
+        finished_at: None,
+    };
+    store.event_update(update.clone()).await?;
+    let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+    let deployment = app.current();
+    let matching: Vec<_> = deployment
+        .project
+        .workflows
+        .values()
+        .filter(|w| match &w.trigger {
+            Trigger::Stripe(trigger) => trigger.matches(&event.event_type, &event.object_type),
+            Trigger::Manual => false,
+        })
+        .cloned()
+        .collect();
+    if matching.is_empty() {
+        update.state = EventState::Ignored;
+        update.finished_at = Some(now_text());
+        return store.event_update(update).await;
+    }
+    let earlier = store.event_runs(event.id.clone()).await?;
+    let context = event_context(&payload);
+    let mut failures = Vec::new();
+    for workflow in matching {
+        let runs: Vec<_> = earlier.iter().filter(|r| r.name == workflow.name).collect();
+        if runs.iter().any(|r| r.status == RunStatus::Succeeded) {
+            continue;
+        }
+        let retry_of = runs
+            .first()
+            .map(|first| first.retry_of.clone().unwrap_or_else(|| first.id.clone()));
+        let identity = RunIdentity {
+            id: new_run_id(),
+            retry_of,
+            trigger_event: Some(event.id.clone()),
+        };
+        let outcome = deployment
+            .runner
+            .run_workflow(identity, workflow.clone(), context.clone(), context.clone())
+            .await;
+        if let Some(e) = outcome.error {
+            failures.push(format!("{}: {}: {}", workflow.name, e.name, e.message));
+        }
+    }
+    update.attempts = event.attempts + 1;
+    let retry = &app.settings().event_retry;
+    if failures.is_empty() {
+        update.state = EventState::Done;
+        update.last_error = None;
+        update.finished_at = Some(now_text());
+    } else if update.attempts >= retry.attempts {
+        tracing::warn!(event = %event.id, attempts = update.attempts, "an event's workflows kept failing; it waits for `paywire replay`");
+        update.state = EventState::Failed;
+        update.last_error = Some(failures.join("; "));
+        update.finished_at = Some(now_text());
+    } else {
+        let wait = retry.delay(update.attempts);
+        tracing::info!(event = %event.id, attempt = update.attempts, "an event's workflow failed; retrying in {wait:?}");
+        update.state = EventState::Pending;
+        update.last_error = Some(failures.join("; "));
+        update.next_attempt_at = now_ms() + wait.as_millis() as i64;
+    }
+    store.event_update(update).await
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_context_names_the_action_and_the_object_s_status() {
+        let event = json!({
+            "id": "evt_1", "type": "customer.subscription.updated", "created": 1700000000, "livemode": false,
+            "data": {"object": {"id": "sub_1", "object": "subscription", "status": "active"},
+                     "previous_attributes": {"status": "trialing"}}
+        });
+        let context = event_context(&event);
+        let e = &context["event"];
+        assert_eq!(e["action"], "updated");
+        assert_eq!(e["status"], "active");
+        assert_eq!(e["previous_attributes"]["status"], "trialing");
+        assert_eq!(e["object"]["id"], "sub_1");
+        assert_eq!(e["raw"]["id"], "evt_1");
+        let no_status = event_context(
+            &json!({"id": "evt_2", "type": "product.created", "data": {"object": {"object": "product"}}}),
+        );
+        assert_eq!(no_status["event"]["status"], Value::Null);
+    }
+
+    #[test]
+    fn retries_wait_longer_each_time_up_to_the_cap() {
+        let retry = EventRetry {
+            attempts: 9,
+            first_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(10),
+        };
+        let waits: Vec<u64> = (1..=5).map(|n| retry.delay(n).as_secs()).collect();
+        assert_eq!(waits, vec![2, 4, 8, 10, 10]);
+    }
+}

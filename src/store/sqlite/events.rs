@@ -1,0 +1,203 @@
+//! The webhook inbox: received Stripe events (`_paywire_events`), and the
+//! queries that recovery and retries need from the run records.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use super::db_error;
+use super::runs::{RUN_COLUMNS, run_from_row};
+use crate::store::{
+    EventFilter, EventRecord, EventState, EventUpdate, NewEvent, Recovery, RunRecord, StoreError,
+};
+
+pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _paywire_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            object_id TEXT,
+            created INTEGER NOT NULL,
+            livemode INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            last_error TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS _paywire_events_due ON _paywire_events (state, next_attempt_at);
+        CREATE INDEX IF NOT EXISTS _paywire_runs_by_event ON _paywire_runs (trigger_event);
+        CREATE INDEX IF NOT EXISTS _paywire_runs_by_retry ON _paywire_runs (retry_of);",
+    )
+    .map_err(db_error)
+}
+
+const EVENT_COLUMNS: &str = "id, seq, type, object_type, object_id, created, livemode, payload, received_at, state, attempts, next_attempt_at, last_error, finished_at";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    let state: String = row.get(9)?;
+    Ok(EventRecord {
+        id: row.get(0)?,
+        seq: row.get(1)?,
+        event_type: row.get(2)?,
+        object_type: row.get(3)?,
+        object_id: row.get(4)?,
+        created: row.get(5)?,
+        livemode: row.get::<_, i64>(6)? != 0,
+        payload: row.get(7)?,
+        received_at: row.get(8)?,
+        state: EventState::parse(&state).unwrap_or(EventState::Failed),
+        attempts: row.get(10)?,
+        next_attempt_at: row.get(11)?,
+        last_error: row.get(12)?,
+        finished_at: row.get(13)?,
+    })
+}
+
+pub fn insert(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO _paywire_events (id, type, object_type, object_id, created, livemode, payload, received_at, state, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .map_err(db_error)?
+        .execute(params![
+            event.id,
+            event.event_type,
+            event.object_type,
+            event.object_id,
+            event.created,
+            i64::from(event.livemode),
+            event.payload,
+            event.received_at,
+        ])
+        .map_err(db_error)?;
+    Ok(inserted == 1)
+}
+
+pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM _paywire_events
+             WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY seq LIMIT ?2"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![now, limit], event_from_row)
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT MIN(next_attempt_at) FROM _paywire_events WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(db_error)
+}
+
+pub fn update(conn: &Connection, update: &EventUpdate) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE _paywire_events SET state = ?2, attempts = ?3, next_attempt_at = ?4, last_error = ?5, finished_at = ?6 WHERE id = ?1",
+    )
+    .map_err(db_error)?
+    .execute(params![
+        update.id,
+        update.state.as_str(),
+        update.attempts,
+        update.next_attempt_at,
+        update.last_error,
+        update.finished_at,
+    ])
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
+    let limit = if filter.limit == 0 {
+        50
+    } else {
+        filter.limit.min(1000)
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM _paywire_events
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR type = ?2)
+             ORDER BY seq DESC LIMIT ?3"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(
+            params![
+                filter.state.map(EventState::as_str),
+                filter.event_type,
+                limit
+            ],
+            event_from_row,
+        )
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRecord>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM _paywire_events WHERE id = ?1"
+    ))
+    .map_err(db_error)?
+    .query_row([id], event_from_row)
+    .optional()
+    .map_err(db_error)
+}
+
+pub fn runs_of(conn: &Connection, event_id: &str) -> Result<Vec<RunRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM _paywire_runs WHERE trigger_event = ?1 ORDER BY started_at, id"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map([event_id], run_from_row).map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+pub fn step_output(conn: &Connection, root: &str, key: &str) -> Result<Option<Value>, StoreError> {
+    let text: Option<String> = conn
+        .prepare_cached(
+            "SELECT s.output FROM _paywire_steps s JOIN _paywire_runs r ON r.id = s.run_id
+             WHERE (r.id = ?1 OR r.retry_of = ?1) AND s.key = ?2 AND s.status = 'succeeded'
+             ORDER BY r.started_at LIMIT 1",
+        )
+        .map_err(db_error)?
+        .query_row(params![root, key], |r| r.get(0))
+        .optional()
+        .map_err(db_error)?;
+    Ok(text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t))))
+}
+
+pub fn recover(conn: &Connection, now_text: &str) -> Result<Recovery, StoreError> {
+    let error = serde_json::json!({
+        "name": "Interrupted",
+        "message": "paywire stopped while the run was running",
+    })
+    .to_string();
+    let interrupted_runs = conn
+        .execute(
+            "UPDATE _paywire_runs SET status = 'failed', error = ?1, finished_at = ?2 WHERE status = 'running'",
+            params![error, now_text],
+        )
+        .map_err(db_error)? as u64;
+    let requeued_events = conn
+        .execute(
+            "UPDATE _paywire_events SET state = 'pending', next_attempt_at = 0 WHERE state = 'running'",
+            [],
+        )
+        .map_err(db_error)? as u64;
+    Ok(Recovery {
+        interrupted_runs,
+        requeued_events,
+    })
+}
