@@ -1,4 +1,4 @@
-//! The `paywire` command line: `serve`, `check`, `runs`.
+//! The `paywire` command line: `serve`, `check`, `runs`, `events`, `replay`.
 //!
 //! Every flag can also be set by a `PAYWIRE_*` environment variable.
 
@@ -43,6 +43,35 @@ pub enum Command {
     },
     /// List recent runs, or show one step by step.
     Runs(RunsArgs),
+    /// List the Stripe events received, or show one with the runs it caused.
+    Events(EventsArgs),
+    /// Run the workflows of a failed event again, on the running server.
+    Replay {
+        event_id: String,
+        /// The running paywire server.
+        #[arg(long, env = "PAYWIRE_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show this event, its payload and the runs it caused.
+    pub id: Option<String>,
+    /// The SQLite database file.
+    #[arg(long, env = "PAYWIRE_DB", default_value = "paywire.db")]
+    pub db: PathBuf,
+    /// Only events in this state: pending, running, done, failed, ignored.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only events of this type, e.g. checkout.session.completed.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +172,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args).await,
         Command::Check { dir } => Ok(check(&dir)),
         Command::Runs(args) => runs(args).await,
+        Command::Events(args) => events(args).await,
+        Command::Replay { event_id, server } => replay(&event_id, &server).await,
     }
 }
 
@@ -374,13 +405,10 @@ async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks the running server to retry a run, through its admin API.
-async fn retry(id: &str, server: &str) -> anyhow::Result<ExitCode> {
-    let url = format!(
-        "{}/_paywire/api/runs/{}/retry",
-        server.trim_end_matches('/'),
-        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-    );
+/// POSTs to the running server's admin API; on refusal, prints why and
+/// gives `None`.
+async fn admin_post(server: &str, path: &str) -> Option<Value> {
+    let url = format!("{}/_paywire/api{path}", server.trim_end_matches('/'));
     let mut request = reqwest::Client::new().post(&url);
     if let Some(token) = admin_token() {
         request = request.bearer_auth(token.expose());
@@ -391,7 +419,7 @@ async fn retry(id: &str, server: &str) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "no paywire server answered at {server} ({e}); start one with `paywire serve`, or name it with --server"
             );
-            return Ok(ExitCode::FAILURE);
+            return None;
         }
     };
     let status = response.status();
@@ -402,10 +430,22 @@ async fn retry(id: &str, server: &str) -> anyhow::Result<ExitCode> {
             "{}",
             body["error"]["message"]
                 .as_str()
-                .unwrap_or("the server refused the retry")
+                .unwrap_or("the server refused the request")
         );
-        return Ok(ExitCode::FAILURE);
+        return None;
     }
+    Some(body)
+}
+
+fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// Asks the running server to retry a run, through its admin API.
+async fn retry(id: &str, server: &str) -> anyhow::Result<ExitCode> {
+    let Some(body) = admin_post(server, &format!("/runs/{}/retry", path_segment(id))).await else {
+        return Ok(ExitCode::FAILURE);
+    };
     println!(
         "run {} retried {id}: {}",
         body["run_id"].as_str().unwrap_or("?"),
@@ -422,6 +462,91 @@ async fn retry(id: &str, server: &str) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Asks the running server to replay a failed event.
+async fn replay(id: &str, server: &str) -> anyhow::Result<ExitCode> {
+    let Some(_) = admin_post(server, &format!("/events/{}/replay", path_segment(id))).await else {
+        return Ok(ExitCode::FAILURE);
+    };
+    println!("event {id} is queued again; `paywire events {id}` shows how it goes");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
+    if !args.db.exists() {
+        eprintln!(
+            "no database at {} (serve creates it; --db or PAYWIRE_DB names another)",
+            args.db.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let store = SqliteStore::open(&args.db)
+        .with_context(|| format!("cannot open {}", args.db.display()))?;
+    if let Some(id) = args.id {
+        let Some(event) = store.get_event(id.clone()).await? else {
+            eprintln!("no event {id}");
+            return Ok(ExitCode::FAILURE);
+        };
+        let runs = store.event_runs(id).await?;
+        if args.json {
+            let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+            let shown = serde_json::json!({ "event": event, "payload": payload, "runs": runs });
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+        } else {
+            print!("{}", format_events(std::slice::from_ref(&event)));
+            if let Some(error) = &event.last_error {
+                println!("last error: {error}");
+            }
+            println!();
+            print!("{}", format_runs(&runs));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state = match args.state.as_deref() {
+        None => None,
+        Some(text) => match crate::store::EventState::parse(text) {
+            Some(state) => Some(state),
+            None => {
+                eprintln!("--state is pending, running, done, failed or ignored, not {text}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+    };
+    let events = store
+        .list_events(crate::store::EventFilter {
+            state,
+            event_type: args.event_type,
+            limit: args.limit,
+        })
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&events)?);
+    } else {
+        print!("{}", format_events(&events));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn format_events(events: &[crate::store::EventRecord]) -> String {
+    if events.is_empty() {
+        return "no events yet\n".into();
+    }
+    let mut out = format!(
+        "{:<32}  {:<38} {:<8} {:>8}  {}\n",
+        "EVENT", "TYPE", "STATE", "ATTEMPTS", "RECEIVED"
+    );
+    for event in events {
+        out.push_str(&format!(
+            "{:<32}  {:<38} {:<8} {:>8}  {}\n",
+            event.id,
+            event.event_type,
+            event.state.as_str(),
+            event.attempts,
+            event.received_at
+        ));
+    }
+    out
 }
 
 fn format_duration(ms: Option<f64>) -> String {

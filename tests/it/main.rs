@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod conformance;
 mod control_flow;
+mod crash;
 mod diagnostics;
 mod http_api;
 mod reload;

@@ -1,0 +1,199 @@
+//! A paywire killed with SIGKILL in the middle of a stream of webhook
+//! events, then restarted, runs every acknowledged event exactly once.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::project;
+use paywire::stripe::signature;
+
+const COUNTER: &str = r#"
+tables:
+  hits:
+    columns:
+      id: { type: text, primary_key: true }
+      event_id: { type: text, required: true }
+  done:
+    columns:
+      event_id: { type: text, primary_key: true }
+apis:
+  tally:
+    method: GET
+    path: /tally
+    steps:
+      - id: hits
+        action: table.select
+        with: { table: hits, limit: 1000 }
+      - id: done
+        action: table.select
+        with: { table: done, limit: 1000 }
+      - response: { body: { hits: "{{ steps.hits }}", done: "{{ steps.done }}" } }
+workflows:
+  count:
+    trigger: stripe.event
+    steps:
+      # Two effects with a pause between them, so that a kill can fall
+      # between the two.
+      - action: table.insert
+        with: { table: hits, values: { id: "{{ uuid() }}", event_id: "{{ context.event.id }}" } }
+      - wait: 3ms
+      - action: table.insert
+        with: { table: done, values: { event_id: "{{ context.event.id }}" } }
+"#;
+
+const SECRET: &str = "whsec_crash_test";
+
+fn start(dir: &std::path::Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .arg("serve")
+        .env("PAYWIRE_DIR", dir.join("workflows"))
+        .env("PAYWIRE_DB", dir.join("crash.db"))
+        .env("PAYWIRE_PORT", port.to_string())
+        .env("STRIPE_WEBHOOK_SECRET", SECRET)
+        .env("PAYWIRE_EVENT_RETRY_SECONDS", "0.05")
+        .env_remove("STRIPE_SECRET_KEY")
+        .env_remove("PAYWIRE_ENV")
+        .env_remove("PAYWIRE_ADMIN_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for(base: &str, client: &reqwest::Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("{base}/_paywire/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "paywire did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn event(n: usize) -> String {
+    json!({
+        "id": format!("evt_crash_{n:04}"),
+        "object": "event",
+        "api_version": "2026-09-30.endive",
+        "created": 1_700_000_000 + n as i64,
+        "livemode": false,
+        "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null},
+        "type": "product.created",
+        "data": {"object": {"id": format!("prod_{n}"), "object": "product", "name": "P"}},
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_runs_every_acknowledged_event_exactly_once_after_a_restart() {
+    let dir = project(&[("counter.yaml", COUNTER)]);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(dir.path(), port);
+    wait_for(&base, &client).await;
+
+    // A stream of events; the server is killed once half are acknowledged.
+    let total = 160;
+    let mut acknowledged = HashSet::new();
+    let mut killed = false;
+    for n in 0..total {
+        let payload = event(n);
+        let header = signature::header(payload.as_bytes(), SECRET, chrono::Utc::now().timestamp());
+        let sent = client
+            .post(format!("{base}/webhooks/stripe"))
+            .header("stripe-signature", header)
+            .body(payload)
+            .send()
+            .await;
+        if let Ok(reply) = sent
+            && reply.status().is_success()
+        {
+            acknowledged.insert(format!("evt_crash_{n:04}"));
+        }
+        if !killed && acknowledged.len() == total / 2 {
+            server.kill().unwrap();
+            server.wait().unwrap();
+            killed = true;
+        }
+    }
+    assert!(killed);
+    assert_eq!(
+        acknowledged.len(),
+        total / 2,
+        "nothing is acknowledged while paywire is down"
+    );
+
+    // Restarted on the same database, it finishes what was acknowledged.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(dir.path(), port);
+    wait_for(&base, &client).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let tally = loop {
+        let tally: Value = client
+            .get(format!("{base}/tally"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if tally["done"].as_array().unwrap().len() >= acknowledged.len() {
+            break tally;
+        }
+        assert!(Instant::now() < deadline, "not every event ran: {tally}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut hits: HashMap<String, usize> = HashMap::new();
+    for hit in tally["hits"].as_array().unwrap() {
+        *hits
+            .entry(hit["event_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let done: HashSet<String> = tally["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(done, acknowledged);
+    for id in &acknowledged {
+        assert_eq!(
+            hits.get(id),
+            Some(&1),
+            "{id} ran its first step {:?} times",
+            hits.get(id)
+        );
+    }
+    assert_eq!(hits.len(), acknowledged.len());
+    let failed: Value = client
+        .get(format!("{base}/_paywire/api/events?state=failed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed["events"], json!([]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
