@@ -2,9 +2,11 @@
 //!
 //! The loader checks every action step against its entry (unknown or missing
 //! inputs, literals of the wrong type); the runner hands the rendered input to
-//! the executor of the entry's family; documentation is generated from it.
-//! The table actions are here; the Stripe actions are in [`stripe`].
+//! the executor of the entry's family; documentation is generated from it
+//! ([`reference`] renders docs/actions.md). The table actions are here; the
+//! Stripe actions are in [`stripe`].
 
+pub mod reference;
 pub mod stripe;
 
 #[derive(Debug)]
@@ -20,6 +22,10 @@ pub struct ActionSpec {
     pub result: &'static str,
     /// For a Stripe action: the API call it makes.
     pub endpoint: Option<Endpoint>,
+    /// A short step that uses the action, as a builder would write it: YAML
+    /// starting `- id:`, with `action:` and `with:`. The reference shows it,
+    /// and a test loads every example in a project.
+    pub example: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +239,13 @@ static TABLE_ACTIONS: &[ActionSpec] = &[
         result: "With `id`: the row, or null when there is none. Otherwise: a list of rows.",
         requires_one_of: &[],
         endpoint: None,
+        example: r#"- id: recent
+  action: table.select
+  with:
+    table: orders
+    where: { email: "{{ context.parameters.email }}", status: { in: [paid, refunded] } }
+    order: created_at desc
+    limit: 20"#,
     },
     ActionSpec {
         name: "table.insert",
@@ -256,6 +269,14 @@ static TABLE_ACTIONS: &[ActionSpec] = &[
         result: "The row as stored.",
         requires_one_of: &[],
         endpoint: None,
+        example: r#"- id: order
+  action: table.insert
+  with:
+    table: orders
+    values:
+      id: "{{ `ord_${uuid()}` }}"
+      amount: "{{ context.parameters.amount }}"
+      email: "{{ context.parameters.email }}""#,
     },
     ActionSpec {
         name: "table.update",
@@ -271,6 +292,12 @@ static TABLE_ACTIONS: &[ActionSpec] = &[
         result: "With `id`: the updated row, or null when there is none. Otherwise: the list of updated rows.",
         requires_one_of: &[],
         endpoint: None,
+        example: r#"- id: paid
+  action: table.update
+  with:
+    table: orders
+    id: "{{ context.parameters.order_id }}"
+    values: { status: paid, paid_at: "{{ now() }}" }"#,
     },
     ActionSpec {
         name: "table.delete",
@@ -280,6 +307,11 @@ static TABLE_ACTIONS: &[ActionSpec] = &[
         result: "`{deleted: N}`, the number of rows deleted.",
         requires_one_of: &[],
         endpoint: None,
+        example: r#"- id: purged
+  action: table.delete
+  with:
+    table: orders
+    where: { status: pending, created_at: { lt: "{{ from_unix(unix_now() - 86400) }}" } }"#,
     },
 ];
 
@@ -309,5 +341,111 @@ impl ActionSpec {
             (Family::Stripe, Some(endpoint)) => endpoint.method != Method::Get,
             (Family::Stripe, None) => true,
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::expr::{Evaluator, ExprLimits};
+    use crate::model::load_project_files;
+
+    /// The table the table examples use.
+    const ORDERS: &str = "tables:
+  orders:
+    columns:
+      id: { type: text, primary_key: true }
+      status: { type: text, default: pending }
+      amount: { type: integer, required: true }
+      email: text
+      paid_at: timestamp
+      created_at: timestamp
+";
+
+    /// A project whose one API runs `step` (YAML at column 0), after a stub
+    /// step for each `steps.<id>` it reads (the steps that would come before
+    /// it in a real workflow), and then answers.
+    pub(crate) fn project_around(step: &str) -> String {
+        let mut read: Vec<&str> = Vec::new();
+        for (at, _) in step.match_indices("steps.") {
+            let rest = &step[at + "steps.".len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let id = &rest[..end];
+            if !id.is_empty() && !read.contains(&id) {
+                read.push(id);
+            }
+        }
+        let mut text = format!(
+            "{ORDERS}apis:\n  example:\n    method: POST\n    path: /example\n    steps:\n"
+        );
+        for id in read {
+            text.push_str(&format!(
+                "      - id: {id}\n        log: stands for an earlier step\n"
+            ));
+        }
+        for line in step.lines() {
+            text.push_str(&format!("      {line}\n"));
+        }
+        text.push_str("      - response: { body: {} }\n");
+        text
+    }
+
+    /// The problems the loader finds in `project`, as text.
+    pub(crate) fn problems(project: &str) -> Vec<String> {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        match load_project_files(&[("example.yaml".into(), project.into())], &evaluator) {
+            Ok(_) => Vec::new(),
+            Err(diagnostics) => diagnostics.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn every_action_has_a_short_example_step() {
+        for action in all() {
+            let lines: Vec<&str> = action.example.lines().collect();
+            assert!(
+                (2..=8).contains(&lines.len()),
+                "{}: {} lines",
+                action.name,
+                lines.len()
+            );
+            assert!(lines[0].starts_with("- id: "), "{}", action.name);
+            assert_eq!(lines[1], format!("  action: {}", action.name));
+            assert!(
+                lines[2..].first().is_some_and(|l| l.starts_with("  with:")),
+                "{}: `with:` follows `action:`",
+                action.name
+            );
+            assert!(
+                !action.example.contains('\t') && action.example.trim() == action.example,
+                "{}",
+                action.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_example_loads() {
+        for action in all() {
+            let project = project_around(action.example);
+            assert_eq!(
+                problems(&project),
+                Vec::<String>::new(),
+                "the example of {} does not load:\n{project}",
+                action.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_example_would_not_load() {
+        let project = project_around(
+            "- id: customer\n  action: stripe.create_customer\n  with: { emial: \"{{ steps.user.email }}\" }",
+        );
+        let problems = problems(&project);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("has no input `emial`"), "{problems:?}");
     }
 }

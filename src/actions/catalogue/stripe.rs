@@ -101,6 +101,7 @@ const fn action(
     endpoint: Option<Endpoint>,
     inputs: &'static [InputSpec],
     result: &'static str,
+    example: &'static str,
 ) -> ActionSpec {
     ActionSpec {
         name,
@@ -110,6 +111,7 @@ const fn action(
         requires_one_of: &[],
         result,
         endpoint,
+        example,
     }
 }
 
@@ -1061,6 +1063,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/products"),
         &LIST_PRODUCTS,
         LIST_RESULT,
+        r#"- id: products
+  action: stripe.list_products
+  with: { active: true, limit: 20 }"#,
     ),
     action(
         "stripe.retrieve_product",
@@ -1068,6 +1073,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/products/{id}"),
         &PRODUCT_ID_EXPAND,
         "The product.",
+        r#"- id: product
+  action: stripe.retrieve_product
+  with: { id: "{{ context.parameters.product_id }}" }"#,
     ),
     action(
         "stripe.create_product",
@@ -1075,6 +1083,13 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/products"),
         &CREATE_PRODUCT,
         "The new product.",
+        r#"- id: product
+  action: stripe.create_product
+  with:
+    name: T-shirt
+    description: Organic cotton, unisex
+    images: ["https://shop.example/img/t-shirt.png"]
+    metadata: { sku: "{{ context.parameters.sku }}" }"#,
     ),
     action(
         "stripe.update_product",
@@ -1082,6 +1097,12 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/products/{id}"),
         &UPDATE_PRODUCT,
         "The updated product.",
+        r#"- id: renamed
+  action: stripe.update_product
+  with:
+    id: "{{ context.parameters.product_id }}"
+    name: "{{ context.parameters.name }}"
+    default_price: "{{ steps.price.id }}""#,
     ),
     action(
         "stripe.delete_product",
@@ -1089,6 +1110,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         delete("/products/{id}"),
         &PRODUCT_ID,
         "`{id, object: product, deleted: true}`.",
+        r#"- id: deleted
+  action: stripe.delete_product
+  with: { id: "{{ context.parameters.product_id }}" }"#,
     ),
     action(
         "stripe.list_prices",
@@ -1096,6 +1120,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/prices"),
         &LIST_PRICES,
         LIST_RESULT,
+        r#"- id: prices
+  action: stripe.list_prices
+  with: { product: "{{ steps.product.id }}", active: true, type: recurring }"#,
     ),
     action(
         "stripe.retrieve_price",
@@ -1103,6 +1130,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/prices/{id}"),
         &PRICE_ID_EXPAND,
         "The price.",
+        r#"- id: price
+  action: stripe.retrieve_price
+  with: { id: "{{ context.parameters.price_id }}", expand: [product] }"#,
     ),
     action(
         "stripe.create_price",
@@ -1110,6 +1140,14 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/prices"),
         &CREATE_PRICE,
         "The new price.",
+        r#"- id: price
+  action: stripe.create_price
+  with:
+    product: "{{ steps.product.id }}"
+    currency: usd
+    unit_amount: 1500
+    recurring: { interval: month }
+    lookup_key: pro-monthly"#,
     ),
     action(
         "stripe.update_price",
@@ -1117,6 +1155,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/prices/{id}"),
         &UPDATE_PRICE,
         "The updated price.",
+        r#"- id: relabeled
+  action: stripe.update_price
+  with: { id: "{{ steps.price.id }}", nickname: Launch offer, metadata: { campaign: spring } }"#,
     ),
     ActionSpec {
         endpoint: Some(Endpoint {
@@ -1130,6 +1171,9 @@ pub static ACTIONS: &[ActionSpec] = &[
             None,
             &PRICE_ID_EXPAND,
             "The price, with `active: false`.",
+            r#"- id: retired
+  action: stripe.deactivate_price
+  with: { id: "{{ context.parameters.price_id }}" }"#,
         )
     },
     action(
@@ -1138,6 +1182,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/customers"),
         &LIST_CUSTOMERS,
         LIST_RESULT,
+        r#"- id: existing
+  action: stripe.list_customers
+  with: { email: "{{ context.parameters.email }}", limit: 1 }"#,
     ),
     action(
         "stripe.retrieve_customer",
@@ -1145,6 +1192,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/customers/{id}"),
         &CUSTOMER_ID_EXPAND,
         "The customer.",
+        r#"- id: customer
+  action: stripe.retrieve_customer
+  with: { id: "{{ context.parameters.customer_id }}" }"#,
     ),
     action(
         "stripe.create_customer",
@@ -1152,6 +1202,12 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/customers"),
         &CREATE_CUSTOMER,
         "The new customer.",
+        r#"- id: customer
+  action: stripe.create_customer
+  with:
+    email: "{{ context.parameters.email }}"
+    name: "{{ context.parameters.name }}"
+    metadata: { user_id: "{{ context.parameters.user_id }}" }"#,
     ),
     action(
         "stripe.update_customer",
@@ -1159,6 +1215,11 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/customers/{id}"),
         &UPDATE_CUSTOMER,
         "The updated customer.",
+        r#"- id: updated_customer
+  action: stripe.update_customer
+  with:
+    id: "{{ steps.user.stripe_customer_id }}"
+    invoice_settings: { default_payment_method: "{{ context.parameters.payment_method }}" }"#,
     ),
     action(
         "stripe.delete_customer",
@@ -1166,6 +1227,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         delete("/customers/{id}"),
         &CUSTOMER_ID,
         "`{id, object: customer, deleted: true}`.",
+        r#"- id: deleted
+  action: stripe.delete_customer
+  with: { id: "{{ context.parameters.customer_id }}" }"#,
     ),
     action(
         "stripe.list_invoices",
@@ -1173,6 +1237,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/invoices"),
         &LIST_INVOICES,
         LIST_RESULT,
+        r#"- id: invoices
+  action: stripe.list_invoices
+  with: { customer: "{{ steps.customer.id }}", status: open, limit: 10 }"#,
     ),
     action(
         "stripe.retrieve_invoice",
@@ -1180,6 +1247,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/invoices/{id}"),
         &INVOICE_ID_EXPAND,
         "The invoice.",
+        r#"- id: invoice
+  action: stripe.retrieve_invoice
+  with: { id: "{{ context.parameters.invoice_id }}", expand: [customer] }"#,
     ),
     action(
         "stripe.create_invoice",
@@ -1187,6 +1257,13 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/invoices"),
         &CREATE_INVOICE,
         "The new draft invoice.",
+        r#"- id: invoice
+  action: stripe.create_invoice
+  with:
+    customer: "{{ steps.customer.id }}"
+    collection_method: send_invoice
+    days_until_due: 30
+    metadata: { order_id: "{{ steps.order.id }}" }"#,
     ),
     action(
         "stripe.update_invoice",
@@ -1194,6 +1271,12 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/invoices/{id}"),
         &UPDATE_INVOICE,
         "The updated invoice.",
+        r#"- id: updated_invoice
+  action: stripe.update_invoice
+  with:
+    id: "{{ steps.invoice.id }}"
+    description: "Order {{ steps.order.id }}"
+    footer: Thank you for your order."#,
     ),
     action(
         "stripe.delete_invoice",
@@ -1201,6 +1284,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         delete("/invoices/{id}"),
         &INVOICE_ID,
         "`{id, object: invoice, deleted: true}`.",
+        r#"- id: deleted
+  action: stripe.delete_invoice
+  with: { id: "{{ steps.invoice.id }}" }"#,
     ),
     action(
         "stripe.list_subscriptions",
@@ -1208,6 +1294,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/subscriptions"),
         &LIST_SUBSCRIPTIONS,
         LIST_RESULT,
+        r#"- id: subscriptions
+  action: stripe.list_subscriptions
+  with: { customer: "{{ steps.customer.id }}", status: active }"#,
     ),
     action(
         "stripe.retrieve_subscription",
@@ -1215,6 +1304,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/subscriptions/{id}"),
         &SUBSCRIPTION_ID_EXPAND,
         "The subscription.",
+        r#"- id: subscription
+  action: stripe.retrieve_subscription
+  with: { id: "{{ context.parameters.subscription_id }}", expand: [latest_invoice] }"#,
     ),
     action(
         "stripe.create_subscription",
@@ -1222,6 +1314,13 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/subscriptions"),
         &CREATE_SUBSCRIPTION,
         "The new subscription (`status`: active, trialing, incomplete...).",
+        r#"- id: subscription
+  action: stripe.create_subscription
+  with:
+    customer: "{{ steps.customer.id }}"
+    items: [{ price: "{{ context.parameters.price_id }}", quantity: 1 }]
+    trial_period_days: 14
+    metadata: { plan: pro }"#,
     ),
     action(
         "stripe.update_subscription",
@@ -1229,6 +1328,12 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/subscriptions/{id}"),
         &UPDATE_SUBSCRIPTION,
         "The updated subscription.",
+        r#"- id: upgraded
+  action: stripe.update_subscription
+  with:
+    id: "{{ steps.subscription.id }}"
+    items: [{ id: "{{ steps.subscription.items.data[0].id }}", price: "{{ context.parameters.price_id }}" }]
+    proration_behavior: create_prorations"#,
     ),
     action(
         "stripe.cancel_subscription",
@@ -1236,6 +1341,11 @@ pub static ACTIONS: &[ActionSpec] = &[
         delete("/subscriptions/{id}"),
         &CANCEL_SUBSCRIPTION,
         "The subscription, with `status: canceled`.",
+        r#"- id: canceled
+  action: stripe.cancel_subscription
+  with:
+    id: "{{ context.parameters.subscription_id }}"
+    cancellation_details: { feedback: too_expensive, comment: "{{ context.parameters.comment }}" }"#,
     ),
     action(
         "stripe.list_payment_intents",
@@ -1243,6 +1353,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/payment_intents"),
         &LIST_PAYMENT_INTENTS,
         LIST_RESULT,
+        r#"- id: payments
+  action: stripe.list_payment_intents
+  with: { customer: "{{ steps.customer.id }}", limit: 5 }"#,
     ),
     action(
         "stripe.retrieve_payment_intent",
@@ -1250,6 +1363,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/payment_intents/{id}"),
         &PAYMENT_INTENT_ID_EXPAND,
         "The payment intent.",
+        r#"- id: payment
+  action: stripe.retrieve_payment_intent
+  with: { id: "{{ context.parameters.payment_intent }}", expand: [latest_charge] }"#,
     ),
     action(
         "stripe.create_payment_intent",
@@ -1257,6 +1373,14 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/payment_intents"),
         &CREATE_PAYMENT_INTENT,
         "The payment intent (`status`: requires_payment_method, succeeded...; `client_secret` for the front end).",
+        r#"- id: payment
+  action: stripe.create_payment_intent
+  with:
+    amount: "{{ steps.order.amount }}"
+    currency: usd
+    customer: "{{ steps.customer.id }}"
+    automatic_payment_methods: { enabled: true }
+    metadata: { order_id: "{{ steps.order.id }}" }"#,
     ),
     action(
         "stripe.update_payment_intent",
@@ -1264,6 +1388,12 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/payment_intents/{id}"),
         &UPDATE_PAYMENT_INTENT,
         "The updated payment intent.",
+        r#"- id: repriced
+  action: stripe.update_payment_intent
+  with:
+    id: "{{ context.parameters.payment_intent }}"
+    amount: "{{ to_minor_units(context.parameters.total, `eur`) }}"
+    receipt_email: "{{ context.parameters.email }}""#,
     ),
     action(
         "stripe.cancel_payment_intent",
@@ -1271,6 +1401,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/payment_intents/{id}/cancel"),
         &CANCEL_PAYMENT_INTENT,
         "The payment intent, with `status: canceled`.",
+        r#"- id: canceled
+  action: stripe.cancel_payment_intent
+  with: { id: "{{ steps.payment.id }}", cancellation_reason: abandoned }"#,
     ),
     ActionSpec {
         requires_one_of: &["payment_intent", "charge"],
@@ -1280,6 +1413,12 @@ pub static ACTIONS: &[ActionSpec] = &[
             post("/refunds"),
             &REFUND_PAYMENT,
             "The refund (`status`: succeeded, pending...).",
+            r#"- id: refund
+  action: stripe.refund_payment
+  with:
+    payment_intent: "{{ context.parameters.payment_intent }}"
+    amount: 500
+    reason: requested_by_customer"#,
         )
     },
     action(
@@ -1288,6 +1427,14 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/checkout/sessions"),
         &CREATE_CHECKOUT_SESSION,
         "The session: `url` (the hosted page), `id`, `status: open`, `payment_status`...",
+        r#"- id: session
+  action: stripe.create_checkout_session
+  with:
+    mode: payment
+    line_items: [{ price: "{{ context.parameters.price_id }}", quantity: 1 }]
+    success_url: "https://shop.example/thanks?session={CHECKOUT_SESSION_ID}"
+    cancel_url: https://shop.example/cart
+    client_reference_id: "{{ steps.order.id }}""#,
     ),
     action(
         "stripe.update_checkout_session",
@@ -1295,6 +1442,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/checkout/sessions/{id}"),
         &UPDATE_CHECKOUT_SESSION,
         "The updated session.",
+        r#"- id: tagged
+  action: stripe.update_checkout_session
+  with: { id: "{{ steps.session.id }}", metadata: { order_id: "{{ steps.order.id }}" } }"#,
     ),
     action(
         "stripe.retrieve_checkout_session",
@@ -1302,6 +1452,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/checkout/sessions/{id}"),
         &SESSION_ID_EXPAND,
         "The session.",
+        r#"- id: session
+  action: stripe.retrieve_checkout_session
+  with: { id: "{{ context.parameters.session_id }}", expand: [line_items] }"#,
     ),
     action(
         "stripe.list_checkout_sessions",
@@ -1309,6 +1462,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/checkout/sessions"),
         &LIST_CHECKOUT_SESSIONS,
         LIST_RESULT,
+        r#"- id: sessions
+  action: stripe.list_checkout_sessions
+  with: { payment_intent: "{{ context.parameters.payment_intent }}" }"#,
     ),
     action(
         "stripe.list_checkout_session_line_items",
@@ -1316,6 +1472,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         get("/checkout/sessions/{id}/line_items"),
         &SESSION_LINE_ITEMS,
         "Stripe's list of line items: each has `description`, `quantity`, `amount_total`, `price`.",
+        r#"- id: bought
+  action: stripe.list_checkout_session_line_items
+  with: { id: "{{ context.parameters.session_id }}", limit: 100 }"#,
     ),
     action(
         "stripe.expire_checkout_session",
@@ -1323,6 +1482,9 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/checkout/sessions/{id}/expire"),
         &SESSION_ID_EXPAND,
         "The session, with `status: expired`.",
+        r#"- id: expired
+  action: stripe.expire_checkout_session
+  with: { id: "{{ steps.order.checkout_session }}" }"#,
     ),
     action(
         "stripe.create_invoice_item",
@@ -1330,6 +1492,14 @@ pub static ACTIONS: &[ActionSpec] = &[
         post("/invoiceitems"),
         &CREATE_INVOICE_ITEM,
         "The invoice item.",
+        r#"- id: setup_fee
+  action: stripe.create_invoice_item
+  with:
+    customer: "{{ steps.customer.id }}"
+    invoice: "{{ steps.invoice.id }}"
+    amount: 2500
+    currency: usd
+    description: Setup fee"#,
     ),
 ];
 
