@@ -46,8 +46,25 @@ workflows:
 
 const SECRET: &str = "whsec_crash_test";
 
-fn start(dir: &std::path::Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_paywire"))
+/// A `paywire serve` child process, killed (SIGKILL) when dropped, so that a
+/// failing test leaves no server behind.
+struct Paywire(Child);
+
+impl Paywire {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Paywire {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn start(dir: &std::path::Path, port: u16) -> Paywire {
+    let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
         .arg("serve")
         .env("PAYWIRE_DIR", dir.join("workflows"))
         .env("PAYWIRE_DB", dir.join("crash.db"))
@@ -60,7 +77,8 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Paywire(child)
 }
 
 fn free_port() -> u16 {
@@ -130,8 +148,7 @@ async fn a_killed_server_runs_every_acknowledged_event_exactly_once_after_a_rest
             acknowledged.insert(format!("evt_crash_{n:04}"));
         }
         if !killed && acknowledged.len() == total / 2 {
-            server.kill().unwrap();
-            server.wait().unwrap();
+            server.kill();
             killed = true;
         }
     }
@@ -194,6 +211,5 @@ async fn a_killed_server_runs_every_acknowledged_event_exactly_once_after_a_rest
         .await
         .unwrap();
     assert_eq!(failed["events"], json!([]));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

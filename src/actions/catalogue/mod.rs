@@ -3,7 +3,7 @@
 //! The loader checks every action step against its entry (unknown or missing
 //! inputs, literals of the wrong type); the runner hands the rendered input to
 //! the executor of the entry's family; documentation is generated from it
-//! ([`reference`] renders docs/actions.md). The table actions are here; the
+//! ([`reference`] renders docs/stripe-actions.md). The table actions are here; the
 //! Stripe actions are in [`stripe`].
 
 pub mod reference;
