@@ -1978,6 +1978,16 @@ impl<'e> FileDecoder<'e> {
                     path,
                     pos,
                 } => match index.workflows.get(&workflow) {
+                    Some(w) if matches!(w.trigger, Trigger::Stripe(_)) => {
+                        self.err(
+                            pos,
+                            &path,
+                            format!("workflow `{workflow}` is started by Stripe's events, not by `start`"),
+                        )
+                        .hint = Some(
+                            "move the shared steps into a function and `call` it from both".into(),
+                        );
+                    }
                     Some(w) => self.check_call_inputs(
                         "workflow",
                         &workflow,

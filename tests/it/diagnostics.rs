@@ -266,3 +266,46 @@ fn nothing_panics_on_odd_input() {
         let _ = one(text);
     }
 }
+
+#[test]
+fn stripe_triggers_are_checked() {
+    let text = r#"workflows:
+  a:
+    trigger: stripe.checkout_sesion
+    steps: [{ log: a }]
+  b:
+    trigger: { event: stripe.checkout_session, actions: [complete] }
+    steps: [{ log: b }]
+  c:
+    trigger: { event: stripe.invoice, actions: [paid], types: [invoice.paid] }
+    steps: [{ log: c }]
+  d:
+    trigger: { event: stripe.customer, types: [invoice.paid] }
+    steps: [{ log: d }]
+  f:
+    trigger: { event: stripe.customer, types: [customer.created] }
+    params: { x: { type: string } }
+    steps: [{ log: f }]
+  e:
+    trigger: { event: stripe.subscription }
+    steps: [{ log: e }]
+apis:
+  go:
+    method: POST
+    path: /go
+    steps:
+      - start: e
+      - response: { body: ok }
+"#;
+    assert_eq!(
+        one(text),
+        vec![
+            "w.yaml:3:14: workflows.a.trigger: unknown trigger `stripe.checkout_sesion`\n    hint: did you mean `stripe.checkout_session`?",
+            "w.yaml:6:58: workflows.b.trigger.actions: `stripe.checkout_session` has no action `complete`\n    hint: did you mean `completed`?",
+            "w.yaml:9:16: workflows.c.trigger: a trigger takes `actions` or `types`, not both",
+            "w.yaml:12:48: workflows.d.trigger.types: `invoice.paid` is not an event type of `stripe.customer`\n    hint: event types read `checkout.session.completed`",
+            "w.yaml:16:15: workflows.f.params: a workflow started by Stripe events takes no parameters\n    hint: the event is `context.event` (id, type, action, status, object, ...)",
+            "w.yaml:26:16: apis.go.steps[0].start: workflow `e` is started by Stripe's events, not by `start`\n    hint: move the shared steps into a function and `call` it from both",
+        ]
+    );
+}
