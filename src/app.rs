@@ -204,11 +204,39 @@ impl App {
             inbox: Arc::default(),
         });
         crate::inbox::spawn_worker(&app);
+        app.run_startup_workflows();
         Ok(app)
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Starts the `trigger: startup` workflows, in the background.
+    fn run_startup_workflows(&self) {
+        let deployment = self.current();
+        for workflow in deployment.project.workflows.values() {
+            if workflow.trigger != crate::model::Trigger::Startup {
+                continue;
+            }
+            let deployment = deployment.clone();
+            let workflow = workflow.clone();
+            tokio::spawn(async move {
+                let context = serde_json::json!({ "parameters": {}, "started_by": "startup" });
+                let outcome = deployment
+                    .runner
+                    .run_workflow(
+                        RunIdentity::new(),
+                        workflow.clone(),
+                        context.clone(),
+                        context,
+                    )
+                    .await;
+                if let Some(e) = outcome.error {
+                    tracing::warn!(workflow = %workflow.name, run = %outcome.run_id, error = %e, "a startup workflow failed");
+                }
+            });
+        }
     }
 
     /// Wakes the worker that runs the workflows of received events.

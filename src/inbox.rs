@@ -151,7 +151,7 @@ async fn process(app: &App, event: EventRecord) -> Result<(), StoreError> {
         .values()
         .filter(|w| match &w.trigger {
             Trigger::Stripe(trigger) => trigger.matches(&event.event_type, &event.object_type),
-            Trigger::Manual => false,
+            Trigger::Manual | Trigger::Startup => false,
         })
         .cloned()
         .collect();

@@ -1124,7 +1124,8 @@ impl<'e> FileDecoder<'e> {
     /// `trigger: {event: stripe.checkout_session, actions: [completed]}`.
     fn trigger(&mut self, node: &Node, path: &str) -> Option<Trigger> {
         let names = || {
-            std::iter::once("manual")
+            ["manual", "startup"]
+                .into_iter()
                 .chain(STRIPE_TRIGGERS.iter().map(|t| t.name))
                 .collect::<Vec<_>>()
         };
@@ -1148,8 +1149,10 @@ impl<'e> FileDecoder<'e> {
             }
         };
         let name = self.string(event_node, &event_path)?;
-        if name == "manual" && fields.is_none() {
-            return Some(Trigger::Manual);
+        match name.as_str() {
+            "manual" if fields.is_none() => return Some(Trigger::Manual),
+            "startup" if fields.is_none() => return Some(Trigger::Startup),
+            _ => {}
         }
         let Some(kind) = stripe_trigger(&name) else {
             let hint = match did_you_mean(&name, names()) {
@@ -1978,11 +1981,15 @@ impl<'e> FileDecoder<'e> {
                     path,
                     pos,
                 } => match index.workflows.get(&workflow) {
-                    Some(w) if matches!(w.trigger, Trigger::Stripe(_)) => {
+                    Some(w) if !matches!(w.trigger, Trigger::Manual) => {
+                        let by = match w.trigger {
+                            Trigger::Startup => "when paywire starts",
+                            _ => "by Stripe's events",
+                        };
                         self.err(
                             pos,
                             &path,
-                            format!("workflow `{workflow}` is started by Stripe's events, not by `start`"),
+                            format!("workflow `{workflow}` is started {by}, not by `start`"),
                         )
                         .hint = Some(
                             "move the shared steps into a function and `call` it from both".into(),

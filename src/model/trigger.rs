@@ -1,5 +1,5 @@
-//! What starts a backend workflow: a `start` step (`manual`), or a Stripe
-//! event, as WeWeb's "On checkout session event" workflows are started.
+//! What starts a backend workflow: a `start` step (`manual`), paywire
+//! starting (`startup`), or a Stripe event, as WeWeb's "On checkout session event" workflows are started.
 //!
 //! A Stripe trigger names the kind of object the event is about
 //! (`stripe.checkout_session`), and may keep only some actions (`completed`,
@@ -12,6 +12,9 @@
 pub enum Trigger {
     /// Started by a `start` step of another workflow or API.
     Manual,
+    /// Started once each time paywire starts serving (setup work, such as
+    /// making sure the products and prices a flow sells exist).
+    Startup,
     Stripe(StripeTrigger),
 }
 

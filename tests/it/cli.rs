@@ -20,7 +20,7 @@ fn check_accepts_the_examples() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(": ok (8 APIs, 1 workflow, 1 function, 1 table)"),
+        stdout.contains(": ok (16 APIs, 5 workflows, 2 functions, 5 tables)"),
         "{stdout}"
     );
 }

@@ -7,6 +7,7 @@ mod conformance;
 mod control_flow;
 mod crash;
 mod diagnostics;
+mod flows;
 mod http_api;
 mod reload;
 mod sandbox;
