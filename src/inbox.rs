@@ -50,6 +50,9 @@ impl EventRetry {
     }
 }
 
+/// How many due events the worker takes at a time.
+const BATCH: u32 = 256;
+
 /// Wakes the worker when an event arrives.
 #[derive(Default)]
 pub struct Inbox {
@@ -107,7 +110,7 @@ async fn work(app: &Weak<App>) -> Option<Duration> {
     loop {
         let app = app.upgrade()?;
         let now = now_ms();
-        let due = match app.store().due_events(now, 16).await {
+        let due = match app.store().due_events(now, BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "the inbox could not read its events");
@@ -122,13 +125,50 @@ async fn work(app: &Weak<App>) -> Option<Duration> {
             };
             return Some(wait);
         }
-        for event in due {
-            if let Err(e) = process(&app, event).await {
-                tracing::error!(error = %e, "the inbox could not record an event's progress");
-                return Some(Duration::from_secs(1));
-            }
+        if let Err(e) = run_batch(&app, due).await {
+            tracing::error!(error = %e, "the inbox could not record an event's progress");
+            return Some(Duration::from_secs(1));
         }
     }
+}
+
+/// Runs a batch of due events: the events about one object in order of
+/// arrival, the objects side by side, so that their writes share commits
+/// (one fsync for many events) while an object never sees its events out
+/// of the order they came in.
+async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreError> {
+    let mut lanes: Vec<(Option<String>, Vec<EventRecord>)> = Vec::new();
+    for event in due {
+        let lane = match &event.object_id {
+            Some(object) => lanes
+                .iter_mut()
+                .find(|(id, _)| id.as_deref() == Some(object.as_str())),
+            None => None,
+        };
+        match lane {
+            Some((_, events)) => events.push(event),
+            None => lanes.push((event.object_id.clone(), vec![event])),
+        }
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for (_, events) in lanes {
+        let app = app.clone();
+        running.spawn(async move {
+            for event in events {
+                process(&app, event).await?;
+            }
+            Ok::<(), StoreError>(())
+        });
+    }
+    let mut outcome = Ok(());
+    while let Some(done) = running.join_next().await {
+        match done {
+            Ok(Err(e)) => outcome = Err(e),
+            Err(e) => tracing::error!(error = %e, "an event's task ended abnormally"),
+            Ok(Ok(())) => {}
+        }
+    }
+    outcome
 }
 
 /// Runs the matching workflows of one event and records where it stands.
