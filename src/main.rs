@@ -7,13 +7,20 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = paywire::cli::Cli::parse();
+    // `trigger` is a client whose output is its steps: the Stripe client's
+    // warnings about the declines a recipe expects would only be noise.
+    let default_filter = match cli.command {
+        paywire::cli::Command::Trigger(_) => "error",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("PAYWIRE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("PAYWIRE_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = paywire::cli::Cli::parse();
     match paywire::cli::run(cli).await {
         Ok(code) => code,
         Err(e) => {

@@ -2,5 +2,6 @@
 //! webhook receiver join here.
 
 pub mod client;
+pub mod recipes;
 pub mod sandbox;
 pub mod signature;

@@ -15,4 +15,5 @@ mod sandbox_conformance;
 mod stripe_actions;
 mod stripe_tools;
 mod tables;
+mod trigger;
 mod webhooks;
