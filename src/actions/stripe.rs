@@ -62,9 +62,17 @@ pub fn prepare(
     input: &Value,
     idempotency_key: String,
 ) -> Result<Call, ActionError> {
-    let endpoint = spec
-        .endpoint
-        .expect("every Stripe action in the catalogue has an endpoint");
+    let Some(endpoint) = spec.endpoint else {
+        // The catalogue's own test makes sure this cannot happen.
+        return Err(ActionError {
+            public: false,
+            status: Some(500),
+            ..ActionError::invalid(
+                "StripeInputError",
+                format!("`{}` names no Stripe call", spec.name),
+            )
+        });
+    };
     let empty = Map::new();
     let given = match input {
         Value::Object(map) => map,

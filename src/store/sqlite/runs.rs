@@ -237,3 +237,34 @@ pub fn get_run(conn: &Connection, id: &str) -> Result<Option<RunDetail>, StoreEr
         .map_err(db_error)?;
     Ok(Some(RunDetail { run, steps }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_1_database_gains_the_columns_of_schema_2() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE _paywire_runs (
+                id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
+                input TEXT NOT NULL, error TEXT, response_status INTEGER, started_at TEXT NOT NULL,
+                finished_at TEXT, duration_ms REAL);
+             INSERT INTO _paywire_runs VALUES ('run_old', 'api', 'a', 'succeeded', '{}', NULL, 200, '2026-01-01T00:00:00Z', NULL, 1.0);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        create_schema(&conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let detail = get_run(&conn, "run_old").unwrap().unwrap();
+        assert_eq!(
+            (detail.run.retry_of, detail.run.trigger_event),
+            (None, None)
+        );
+        // Opening again changes nothing.
+        create_schema(&conn).unwrap();
+    }
+}
