@@ -375,3 +375,102 @@ async fn a_real_key_never_reaches_the_console_or_the_logs() {
     assert!(!printed.contains("supersecret"), "{printed}");
     stripe.stop().await;
 }
+
+/// The README's walkthrough, on the binary as a builder starts it: `paywire
+/// serve` with no key serves the examples on its sandbox, makes the catalogue
+/// at start, and the sandbox's webhook marks a paid order paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_walkthrough_works_on_paywire_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .arg("serve")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PAYWIRE_DB", dir.path().join("paywire.db"))
+        .env("PAYWIRE_PORT", port.to_string())
+        .env_remove("PAYWIRE_DIR")
+        .env_remove("STRIPE_SECRET_KEY")
+        .env_remove("STRIPE_WEBHOOK_SECRET")
+        .env_remove("PAYWIRE_ENV")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let prices = loop {
+        if let Ok(reply) = client.get(format!("{base}/prices")).send().await {
+            let body: serde_json::Value = reply.json().await.unwrap_or_default();
+            if body["prices"].as_array().is_some_and(|p| p.len() == 2) {
+                break body;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no catalogue");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let tshirt = prices["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["lookup_key"] == "tshirt")
+        .unwrap()["price_id"]
+        .clone();
+    let created: serde_json::Value = client
+        .post(format!("{base}/create-checkout"))
+        .json(&json!({"price_id": tshirt, "quantity": 2, "email": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = created["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{base}/_stripe/checkout/pay/cs_test_")),
+        "{url}"
+    );
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(url)
+        .form(&[
+            ("action", "pay"),
+            ("card_number", "4242 4242 4242 4242"),
+            ("email", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status().as_u16(), 303);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let orders: serde_json::Value = client
+            .get(format!("{base}/orders?status=paid"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if orders["orders"].as_array().is_some_and(|o| o.len() == 1) {
+            assert_eq!(orders["orders"][0]["amount"], 4000);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the order was not marked paid: {orders}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let banner = String::from_utf8_lossy(&out.stdout);
+    assert!(banner.contains("STRIPE SANDBOX"), "{banner}");
+}
