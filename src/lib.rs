@@ -13,6 +13,7 @@ pub mod actions;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod expr;
 pub mod http;
 pub mod inbox;

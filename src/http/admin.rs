@@ -80,32 +80,20 @@ impl From<crate::store::StoreError> for AdminError {
     }
 }
 
-/// Lets the request through if the admin API is open to it.
+/// Lets the request through if the admin API is open to it: the bearer
+/// token, or the console's sign-in cookie (see `console.rs`), or no token
+/// at all on the loopback sandbox.
 fn authorize(app: &App, headers: &HeaderMap) -> Result<(), AdminError> {
-    let settings = app.settings();
-    let Some(token) = &settings.admin_token else {
-        return if settings.admin_open_without_token {
-            Ok(())
-        } else {
-            Err(AdminError::Off)
-        };
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(AdminError::Unauthorized)?;
-    if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
-        Ok(())
-    } else {
-        Err(AdminError::Unauthorized)
+    match super::console::access(app, headers) {
+        super::console::Access::Open => Ok(()),
+        super::console::Access::SignIn => Err(AdminError::Unauthorized),
+        super::console::Access::Off => Err(AdminError::Off),
     }
 }
 
 /// Compares without stopping at the first difference, so that the time
 /// taken says nothing about how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -6,6 +6,7 @@
 //! request, so a reload takes effect without a restart.
 
 mod admin;
+mod console;
 mod error;
 mod webhook;
 
@@ -29,6 +30,7 @@ use crate::model::params::{self, InputSource};
 use crate::model::{HttpMethod, RouteMatch};
 use crate::runner::{ApiReply, HttpAnswer, new_run_id};
 pub use admin::AdminError;
+pub use console::ConsoleError;
 pub use error::ApiError;
 pub use webhook::WebhookError;
 
@@ -51,7 +53,8 @@ pub fn app(state: Arc<App>) -> Router {
             &state.settings().webhook.path,
             axum::routing::post(webhook::receive),
         )
-        .merge(admin::routes());
+        .merge(admin::routes())
+        .merge(console::routes());
     let Some(sandbox) = state.sandbox() else {
         return router.fallback(dispatch).with_state(state);
     };

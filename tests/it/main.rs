@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod conformance;
+mod console;
 mod control_flow;
 mod crash;
 mod diagnostics;

@@ -101,6 +101,15 @@ impl TestServer {
     }
 
     async fn examples_with(deliver_to_self: bool) -> TestServer {
+        TestServer::examples_configured(deliver_to_self, |_| {}).await
+    }
+
+    /// Serves the example project with the sandbox, with `edit` applied to
+    /// the settings (an admin token, the console open or not).
+    pub async fn examples_configured(
+        deliver_to_self: bool,
+        edit: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -112,6 +121,8 @@ impl TestServer {
                 retry: default_retry(),
             },
         );
+        let mut settings = settings;
+        edit(&mut settings);
         TestServer::start_on(listener, dir, settings).await
     }
 

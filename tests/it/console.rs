@@ -1,0 +1,419 @@
+//! The console at `/console` and its data API: the page and its assets,
+//! access (sign-in form, cookie, bearer token, off), the project, diagrams
+//! whose keys match a real run's, table pages, problems, and no secrets.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use paywire::app::Settings;
+use paywire::config::Secret;
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, project, write_project};
+
+const TOKEN: &str = "console-token-for-tests";
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+async fn open_examples() -> TestServer {
+    TestServer::examples_configured(false, |s| s.admin_open_without_token = true).await
+}
+
+/// Every key of a diagram's nodes, depth first.
+fn diagram_keys(nodes: &Value, out: &mut BTreeSet<String>) {
+    for node in nodes.as_array().unwrap() {
+        out.insert(node["key"].as_str().unwrap().to_string());
+        for lane in node["lanes"].as_array().unwrap() {
+            diagram_keys(&lane["steps"], out);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_its_embedded_assets() {
+    let server = open_examples().await;
+    let page = server.get("/console").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"));
+    let html = page.body.as_str().unwrap();
+    for marker in [
+        "data-paywire-console",
+        "/console/app.js",
+        "/console/app.css",
+    ] {
+        assert!(html.contains(marker), "{marker} in {html}");
+    }
+    let script = server.get("/console/app.js").await;
+    assert_eq!(script.status, 200);
+    assert!(
+        script
+            .header("content-type")
+            .unwrap()
+            .contains("javascript")
+    );
+    let script = script.body.as_str().unwrap();
+    for marker in [
+        "function drawDiagram",
+        "setInterval",
+        "/replay",
+        "/_paywire/api",
+    ] {
+        assert!(script.contains(marker), "{marker}");
+    }
+    // Nothing is fetched from elsewhere.
+    assert!(!script.contains("http://") && !script.contains("https://"));
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    let style = server.get("/console/app.css").await;
+    assert!(style.body.as_str().unwrap().contains(".lanes"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_token_the_console_asks_for_it() {
+    let server = TestServer::examples_configured(false, |s| {
+        s.admin_token = Some(Secret::new(TOKEN));
+    })
+    .await;
+    let client = no_redirects();
+    let url = |path: &str| format!("{}{path}", server.base);
+
+    let page = client.get(url("/console")).send().await.unwrap();
+    assert_eq!(page.status(), 401);
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("id=\"signin\"") && text.contains("/console/login"),
+        "{text}"
+    );
+    assert!(!text.contains("data-paywire-console"));
+
+    let api = client
+        .get(url("/_paywire/api/project"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    let wrong = client
+        .get(url("/_paywire/api/project"))
+        .bearer_auth("console-token-for-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let bearer = client
+        .get(url("/_paywire/api/project"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+
+    let login = |token: &str| {
+        client
+            .post(url("/console/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+    };
+    let refused = login("nope").send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().get("set-cookie").is_none());
+    assert!(refused.text().await.unwrap().contains("signin-error"));
+
+    let signed_in = login(TOKEN).send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/console");
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("paywire_console="), "{cookie}");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    // Plain HTTP to loopback: not `Secure`; the value is not the token.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(!cookie.contains(TOKEN));
+    let pair = cookie.split(';').next().unwrap().to_string();
+
+    let page = client
+        .get(url("/console"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("data-paywire-console"));
+    for path in [
+        "/_paywire/api/project",
+        "/_paywire/api/runs",
+        "/_paywire/api/events",
+    ] {
+        let reply = client
+            .get(url(path))
+            .header("cookie", &pair)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200, "{path}");
+    }
+    let forged = client
+        .get(url("/_paywire/api/project"))
+        .header("cookie", format!("paywire_console={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    // Behind a TLS proxy the cookie is `Secure`.
+    let proxied = login(TOKEN)
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let cookie = proxied.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_token_the_console_is_off_unless_on_the_loopback_sandbox() {
+    let server = TestServer::examples().await;
+    let page = server.get("/console").await;
+    assert_eq!(page.status, 403);
+    let text = page.body.as_str().unwrap();
+    assert!(
+        text.contains("console-off") && text.contains("PAYWIRE_ADMIN_TOKEN"),
+        "{text}"
+    );
+    let api = server.get("/_paywire/api/project").await;
+    assert_eq!(api.status, 403);
+    assert_eq!(api.body["error"]["type"], "console_off");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_project_and_a_diagram_whose_keys_match_a_run() {
+    let server = open_examples().await;
+    let secret = "sk_live_console_secret_value_123";
+    let reply = server
+        .client
+        .post(format!("{}/cart/price", server.base))
+        .header("authorization", format!("Bearer {secret}"))
+        .header("x-api-key", secret)
+        .json(&json!({
+            "lines": [
+                { "sku": "a", "unit_amount": 500, "quantity": 2 },
+                { "sku": "b", "unit_amount": 250, "quantity": 1 },
+            ],
+            "coupon": "TENOFF",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let run_id = reply.headers()["x-paywire-run"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    let project = server.get("/_paywire/api/project").await;
+    assert_eq!(project.status, 200);
+    assert_eq!(project.body["problems"], Value::Null);
+    let apis = project.body["apis"].as_array().unwrap();
+    let cart = apis.iter().find(|a| a["name"] == "price-cart").unwrap();
+    assert_eq!(cart["method"], "POST");
+    assert_eq!(cart["path"], "/cart/price");
+    assert_eq!(cart["recent"]["runs"], 1);
+    assert_eq!(cart["recent"]["failed"], 0);
+    assert!(
+        project.body["workflows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["trigger"]
+                .as_str()
+                .unwrap()
+                .starts_with("stripe.checkout_session"))
+    );
+    assert!(
+        project.body["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "price-line")
+    );
+    let tables = project.body["tables"].as_array().unwrap();
+    assert!(!tables.is_empty());
+    assert!(tables[0]["columns"].as_array().unwrap().len() > 1);
+
+    let diagram = server.get("/_paywire/api/diagram/api/price-cart").await;
+    assert_eq!(diagram.status, 200);
+    assert_eq!(diagram.body["head"], "POST /cart/price");
+    let switch = diagram.body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "switch")
+        .unwrap();
+    let lanes: Vec<&str> = switch["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(lanes, ["case TENOFF", "case FREESHIP", "default"]);
+    let try_step = &diagram.body["steps"][1];
+    assert_eq!(try_step["kind"], "try");
+    assert_eq!(try_step["lanes"][1]["label"], "catch");
+
+    let mut keys = BTreeSet::new();
+    diagram_keys(&diagram.body["steps"], &mut keys);
+    let run = server.get(&format!("/_paywire/api/runs/{run_id}")).await;
+    let steps = run.body["steps"].as_array().unwrap();
+    let mut looped = false;
+    for step in steps {
+        let key = step["key"].as_str().unwrap();
+        looped |= key.contains('#');
+        let bare = key.split('#').next().unwrap();
+        if bare.contains('/') {
+            // A step of the called function, drawn on the function's diagram.
+            assert!(bare.starts_with("price-line/"), "{key}");
+            continue;
+        }
+        assert!(keys.contains(bare), "{key} is not on the diagram: {keys:?}");
+    }
+    assert!(looped, "the run went through the loop");
+    assert!(steps.iter().any(|s| s["key"] == "steps[2].cases.TENOFF[0]"));
+
+    let function = server
+        .get("/_paywire/api/diagram/function/price-line")
+        .await;
+    assert_eq!(function.status, 200);
+    let mut function_keys = BTreeSet::new();
+    diagram_keys(&function.body["steps"], &mut function_keys);
+    for step in steps {
+        let key = step["key"].as_str().unwrap().split('#').next().unwrap();
+        if let Some(inner) = key.strip_prefix("price-line/") {
+            assert!(function_keys.contains(inner), "{key}");
+        }
+    }
+
+    assert_eq!(
+        server.get("/_paywire/api/diagram/api/nope").await.status,
+        404
+    );
+    assert_eq!(
+        server
+            .get("/_paywire/api/diagram/table/orders")
+            .await
+            .status,
+        400
+    );
+
+    // No console output shows the secret headers' values.
+    for path in [
+        "/_paywire/api/project".to_string(),
+        "/_paywire/api/diagram/api/price-cart".to_string(),
+        "/_paywire/api/runs".to_string(),
+        format!("/_paywire/api/runs/{run_id}"),
+        "/_paywire/api/events".to_string(),
+    ] {
+        let reply = server.get(&path).await;
+        assert_eq!(reply.status, 200, "{path}");
+        let text = reply.body.to_string();
+        assert!(!text.contains(secret), "{path} shows the secret: {text}");
+    }
+    server.stop().await;
+}
+
+const ITEMS: &str = "tables:\n  items:\n    columns:\n      sku: { type: text, primary_key: true }\n      qty: { type: integer }\napis:\n  add:\n    method: POST\n    path: /items\n    params:\n      sku: { type: string, required: true }\n    steps:\n      - action: table.insert\n        with: { table: items, values: { sku: \"{{ context.parameters.sku }}\", qty: 1 } }\n      - response: { status: 201, body: ok }\n";
+
+async fn open_project(files: &[(&str, &str)]) -> TestServer {
+    let dir = project(files);
+    let mut settings = Settings::new(dir.path().join("workflows"), dir.path().join("paywire.db"));
+    settings.admin_open_without_token = true;
+    TestServer::start_with(dir, settings).await
+}
+
+#[tokio::test]
+async fn table_rows_come_in_pages() {
+    let server = open_project(&[("a.yaml", ITEMS)]).await;
+    for i in 0..7 {
+        let reply = server
+            .post("/items", json!({ "sku": format!("sku-{i:02}") }))
+            .await;
+        assert_eq!(reply.status, 201);
+    }
+    let first = server.get("/_paywire/api/tables/items?limit=3").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body["columns"], json!(["sku", "qty"]));
+    assert_eq!(first.body["has_more"], true);
+    let skus = |page: &Value| -> Vec<String> {
+        page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["sku"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(skus(&first.body), ["sku-00", "sku-01", "sku-02"]);
+    let last = server
+        .get("/_paywire/api/tables/items?limit=3&offset=6")
+        .await;
+    assert_eq!(skus(&last.body), ["sku-06"]);
+    assert_eq!(last.body["has_more"], false);
+    assert_eq!(last.body["offset"], 6);
+    assert_eq!(server.get("/_paywire/api/tables/nope").await.status, 404);
+    // Read-only: the data API has no way to write.
+    let write = server
+        .post("/_paywire/api/tables/items", json!({ "sku": "x" }))
+        .await;
+    assert_eq!(write.status, 405);
+    server.stop().await;
+}
+
+const V1: &str =
+    "apis:\n  hello:\n    method: GET\n    path: /hello\n    steps: [{ response: { body: v1 } }]\n";
+const BROKEN: &str =
+    "apis:\n  hello:\n    method: GET\n    path: /hello\n    steps: [{ respond: 1 }]\n";
+
+#[tokio::test]
+async fn problems_are_shown_after_a_broken_edit() {
+    let server = open_project(&[("a.yaml", V1)]).await;
+    let watcher = paywire::app::watch(server.app.clone(), Duration::from_millis(20)).await;
+    assert_eq!(
+        server.get("/_paywire/api/project").await.body["problems"],
+        Value::Null
+    );
+    write_project(server.dir.path(), &[("a.yaml", BROKEN)]);
+    let mut problems = Value::Null;
+    for _ in 0..200 {
+        problems = server.get("/_paywire/api/project").await.body["problems"].clone();
+        if !problems.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let text = problems.as_str().expect("the problems are reported");
+    assert!(
+        text.contains("a.yaml:5:15: apis.hello.steps[0]: this step does nothing"),
+        "{text}"
+    );
+    // The page still loads, and the last good version is still described.
+    assert_eq!(server.get("/console").await.status, 200);
+    let project = server.get("/_paywire/api/project").await;
+    assert_eq!(project.body["apis"][0]["name"], "hello");
+    watcher.abort();
+    server.stop().await;
+}
