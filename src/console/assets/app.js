@@ -41,7 +41,8 @@ function params() {
 }
 function setView(...nodes) {
   const view = document.getElementById("view");
-  view.replaceChildren(...nodes);
+  // Views pass optional parts as null and groups as arrays, as h() takes them.
+  view.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
 }
 function fail(e) { setView(h("p.error", {}, "Could not load: " + e.message)); }
 
