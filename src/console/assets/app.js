@@ -190,7 +190,7 @@ async function runView(id) {
     panel.replaceChildren(
       h("button.close", { onclick: () => { panel.hidden = true; } }, "×"),
       h("h2", {}, n.label), h("p.mono.muted", {}, n.key),
-      records.map((r) => h("section", { class: "step-record" },
+      ...records.map((r) => h("section", { class: "step-record" },
         h("h3", {}, r.key, " ", badge(r.status), " ", ms(r.duration_ms)),
         h("div", {}, "input"), h("pre", {}, json(r.input)),
         h("div", {}, "output"), h("pre", {}, json(r.output)),
