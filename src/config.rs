@@ -501,7 +501,7 @@ mod tests {
         let path = dir.path().join("paywire.config.yaml");
         std::fs::write(
             &path,
-            "environments:\n  development:\n    stripe:\n      secret_key: sk_test_from_the_file_123\n      api_base: http://localhost:12111\n  production:\n    stripe:\n      secret_key: sk_live_from_the_file_123\n      webhook_secret: whsec_prod\n",
+            "environments:\n  development:\n    stripe:\n      secret_key: sk_test_from_the_file_123\n      api_base: http://localhost:12111\n  production:\n    stripe:\n      secret_key: sk_live_from_the_file_123\n      webhook_secret: whsec_prod\n      webhook_path: /hooks/live\n",
         )
         .unwrap();
         let dev = resolve(Environment::Development, &vars(&[]), Some(&path)).unwrap();
@@ -515,7 +515,8 @@ mod tests {
         );
         let prod = resolve(Environment::Production, &vars(&[]), Some(&path)).unwrap();
         assert_eq!(prod.webhook_secrets[0].expose(), "whsec_prod");
-        assert_eq!(prod.webhook_path, DEFAULT_WEBHOOK_PATH);
+        assert_eq!(prod.webhook_path, "/hooks/live");
+        assert_eq!(dev.webhook_path, DEFAULT_WEBHOOK_PATH);
         assert_eq!(prod.stripe.unwrap().api_base, STRIPE_API);
         let overridden = resolve(
             Environment::Development,

@@ -474,3 +474,97 @@ async fn the_readme_walkthrough_works_on_paywire_serve() {
     let banner = String::from_utf8_lossy(&out.stdout);
     assert!(banner.contains("STRIPE SANDBOX"), "{banner}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_lists_the_inbox_and_replay_queues_a_failed_event_again() {
+    use crate::webhooks::{deliver, envelope, settled, signed};
+    let failing = "workflows:\n  fails:\n    trigger: stripe.product\n    steps:\n      - throw: { name: Broken, message: always }\n";
+    let dir = project(&[("fails.yaml", failing)]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut settings =
+        paywire::app::Settings::new(dir.path().join("workflows"), dir.path().join("p.db"))
+            .with_sandbox(paywire::stripe::sandbox::SandboxConfig {
+                base_url: format!("http://{address}/_stripe"),
+                webhook_url: None,
+                webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
+                retry: paywire::stripe::sandbox::default_retry(),
+            });
+    settings.event_retry.attempts = 1;
+    settings.admin_open_without_token = true;
+    let server = TestServer::start_on(listener, dir, settings).await;
+    let payload = envelope(
+        "evt_cli",
+        "product.created",
+        json!({"id": "prod_1", "object": "product"}),
+    );
+    assert_eq!(deliver(&server, &payload, signed(&payload)).await.0, 200);
+    settled(&server).await;
+    let db = server.dir.path().join("p.db");
+    let cli = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || paywire().args(args).output().unwrap())
+    };
+    let list = cli(vec![
+        "events".into(),
+        "--db".into(),
+        db.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        stdout.contains("evt_cli")
+            && stdout.contains("product.created")
+            && stdout.contains("failed"),
+        "{stdout}"
+    );
+    let one = cli(vec![
+        "events".into(),
+        "evt_cli".into(),
+        "--db".into(),
+        db.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&one.stdout);
+    assert!(
+        stdout.contains("last error: fails: Broken: always"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fails") && stdout.contains("workflow"),
+        "{stdout}"
+    );
+    let replay = cli(vec![
+        "replay".into(),
+        "evt_cli".into(),
+        "--server".into(),
+        server.base.clone(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(String::from_utf8_lossy(&replay.stdout).contains("event evt_cli is queued again"));
+    let events = settled(&server).await;
+    assert_eq!(events[0].state, paywire::store::EventState::Failed);
+    assert_eq!(
+        server.runs_of("fails").await.len(),
+        2,
+        "the replay ran the workflow again"
+    );
+    let unknown = cli(vec![
+        "replay".into(),
+        "evt_nope".into(),
+        "--server".into(),
+        server.base.clone(),
+    ])
+    .await
+    .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("there is no event `evt_nope`"));
+    server.stop().await;
+}

@@ -72,7 +72,7 @@ workflows:
             object_id: "{{ context.event.object.id }}"
 "#;
 
-fn envelope(id: &str, event_type: &str, object: Value) -> String {
+pub(crate) fn envelope(id: &str, event_type: &str, object: Value) -> String {
     json!({
         "id": id,
         "object": "event",
@@ -87,7 +87,11 @@ fn envelope(id: &str, event_type: &str, object: Value) -> String {
     .to_string()
 }
 
-async fn deliver(server: &TestServer, payload: &str, header: Option<String>) -> (u16, Value) {
+pub(crate) async fn deliver(
+    server: &TestServer,
+    payload: &str,
+    header: Option<String>,
+) -> (u16, Value) {
     let mut request = server
         .client
         .post(format!("{}/webhooks/stripe", server.base))
@@ -101,7 +105,7 @@ async fn deliver(server: &TestServer, payload: &str, header: Option<String>) -> 
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn signed(payload: &str) -> Option<String> {
+pub(crate) fn signed(payload: &str) -> Option<String> {
     Some(signature::header(
         payload.as_bytes(),
         SANDBOX_WEBHOOK_SECRET,
@@ -110,7 +114,7 @@ fn signed(payload: &str) -> Option<String> {
 }
 
 /// Waits until no stored event is pending or running.
-async fn settled(server: &TestServer) -> Vec<paywire::store::EventRecord> {
+pub(crate) async fn settled(server: &TestServer) -> Vec<paywire::store::EventRecord> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let events = server
