@@ -97,6 +97,22 @@ pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A query's filter value read with `parse`, or a 400 naming the choices.
+fn filter<T>(
+    name: &str,
+    given: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    choices: &str,
+) -> Result<Option<T>, AdminError> {
+    given
+        .map(|text| {
+            parse(text).ok_or_else(|| {
+                AdminError::BadRequest(format!("`{name}` is one of {choices}, not `{text}`"))
+            })
+        })
+        .transpose()
+}
+
 #[derive(Deserialize)]
 struct RunsQuery {
     name: Option<String>,
@@ -110,14 +126,12 @@ async fn list_runs(
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, AdminError> {
     authorize(&app, &headers)?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
-            AdminError::BadRequest(format!(
-                "`status` is one of running, succeeded, failed, not `{text}`"
-            ))
-        })?),
-    };
+    let status = filter(
+        "status",
+        query.status.as_deref(),
+        RunStatus::parse,
+        "running, succeeded, failed",
+    )?;
     let runs = app
         .store()
         .list_runs(RunFilter {
@@ -186,14 +200,12 @@ async fn list_events(
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, AdminError> {
     authorize(&app, &headers)?;
-    let state = match query.state.as_deref() {
-        None => None,
-        Some(text) => Some(EventState::parse(text).ok_or_else(|| {
-            AdminError::BadRequest(format!(
-                "`state` is one of pending, running, done, failed, ignored, not `{text}`"
-            ))
-        })?),
-    };
+    let state = filter(
+        "state",
+        query.state.as_deref(),
+        EventState::parse,
+        "pending, running, done, failed, ignored",
+    )?;
     let events = app
         .store()
         .list_events(EventFilter {

@@ -301,6 +301,27 @@ async fn the_admin_api_and_runs_retry_run_a_failed_run_again() {
         .await
         .unwrap();
     assert_eq!(again.status().as_u16(), 409);
+    for (path, message) in [
+        (
+            "/runs?status=done",
+            "`status` is one of running, succeeded, failed, not `done`",
+        ),
+        (
+            "/events?state=paid",
+            "`state` is one of pending, running, done, failed, ignored, not `paid`",
+        ),
+    ] {
+        let bad = server
+            .client
+            .get(format!("{}/_paywire/api{path}", server.base))
+            .bearer_auth("admin-token-for-tests")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status().as_u16(), 400);
+        let body: serde_json::Value = bad.json().await.unwrap();
+        assert_eq!(body["error"]["message"], message);
+    }
     server.stop().await;
 
     // Without a token, the admin API is off.
