@@ -11,6 +11,7 @@
 //! recorded results of actions that already succeeded and the same Stripe
 //! idempotency keys.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -18,10 +19,10 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::app::App;
-use crate::model::Trigger;
 use crate::model::trigger::event_action;
+use crate::model::{Project, Trigger, Workflow};
 use crate::runner::{RunIdentity, new_run_id};
-use crate::store::{EventRecord, EventState, EventUpdate, RunStatus, StoreError};
+use crate::store::{EventRecord, EventState, EventUpdate, RunRecord, RunStatus, StoreError};
 
 /// How the workflows of an event are retried when one fails.
 #[derive(Clone, Debug)]
@@ -67,6 +68,14 @@ impl Inbox {
 
 /// What `context.event` holds for a Stripe event.
 pub fn event_context(event: &Value) -> Value {
+    let mut context = recorded_event_context(event);
+    context["event"]["raw"] = event.clone();
+    context
+}
+
+/// What a run started by `event` records of its context: all of it but
+/// `raw`, the event's payload again, which the event's own record keeps.
+fn recorded_event_context(event: &Value) -> Value {
     let event_type = event["type"].as_str().unwrap_or_default();
     let object = &event["data"]["object"];
     json!({
@@ -81,9 +90,24 @@ pub fn event_context(event: &Value) -> Value {
             "created": event["created"],
             "livemode": event["livemode"],
             "api_version": event["api_version"],
-            "raw": event,
         }
     })
+}
+
+/// The workflows whose trigger matches an event of this type about an
+/// object of this type.
+pub fn listeners<'a>(
+    project: &'a Project,
+    event_type: &'a str,
+    object_type: &'a str,
+) -> impl Iterator<Item = &'a Arc<Workflow>> + 'a {
+    project
+        .workflows
+        .values()
+        .filter(move |w| match &w.trigger {
+            Trigger::Stripe(trigger) => trigger.matches(event_type, object_type),
+            Trigger::Manual | Trigger::Startup => false,
+        })
 }
 
 /// Runs the worker until the app is gone.
@@ -137,25 +161,41 @@ async fn work(app: &Weak<App>) -> Option<Duration> {
 /// (one fsync for many events) while an object never sees its events out
 /// of the order they came in.
 async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreError> {
+    // Runs an event already caused (an earlier attempt, or one cut short by
+    // a crash) decide what is left to do; one query finds them for the batch.
+    let ids = due.iter().map(|e| e.id.clone()).collect();
+    let mut earlier: HashMap<String, Vec<RunRecord>> = HashMap::new();
+    for run in app.store().runs_of_events(ids).await? {
+        if let Some(event) = run.trigger_event.clone() {
+            earlier.entry(event).or_default().push(run);
+        }
+    }
     let mut lanes: Vec<(Option<String>, Vec<EventRecord>)> = Vec::new();
+    let mut lane_of: HashMap<String, usize> = HashMap::new();
     for event in due {
-        let lane = match &event.object_id {
-            Some(object) => lanes
-                .iter_mut()
-                .find(|(id, _)| id.as_deref() == Some(object.as_str())),
-            None => None,
-        };
-        match lane {
-            Some((_, events)) => events.push(event),
-            None => lanes.push((event.object_id.clone(), vec![event])),
+        match event.object_id.as_ref().and_then(|o| lane_of.get(o)) {
+            Some(&lane) => lanes[lane].1.push(event),
+            None => {
+                if let Some(object) = &event.object_id {
+                    lane_of.insert(object.clone(), lanes.len());
+                }
+                lanes.push((event.object_id.clone(), vec![event]));
+            }
         }
     }
     let mut running = tokio::task::JoinSet::new();
     for (_, events) in lanes {
         let app = app.clone();
+        let events: Vec<_> = events
+            .into_iter()
+            .map(|e| {
+                let runs = earlier.remove(&e.id).unwrap_or_default();
+                (e, runs)
+            })
+            .collect();
         running.spawn(async move {
-            for event in events {
-                process(&app, event).await?;
+            for (event, runs) in events {
+                process(&app, event, runs).await?;
             }
             Ok::<(), StoreError>(())
         });
@@ -172,27 +212,23 @@ async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreErr
 }
 
 /// Runs the matching workflows of one event and records where it stands.
-async fn process(app: &App, event: EventRecord) -> Result<(), StoreError> {
+/// `earlier` are the runs the event caused before, oldest first.
+///
+/// The event stays `pending` while its workflows run: should the process
+/// stop meanwhile, it is taken up again, and `earlier` then says which
+/// workflows finished and what the others already did.
+async fn process(app: &App, event: EventRecord, earlier: Vec<RunRecord>) -> Result<(), StoreError> {
     let store = app.store();
     let mut update = EventUpdate {
         id: event.id.clone(),
-        state: EventState::Running,
+        state: EventState::Pending,
         attempts: event.attempts,
         next_attempt_at: event.next_attempt_at,
         last_error: event.last_error.clone(),
         finished_at: None,
     };
-    store.event_update(update.clone()).await?;
-    let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
     let deployment = app.current();
-    let matching: Vec<_> = deployment
-        .project
-        .workflows
-        .values()
-        .filter(|w| match &w.trigger {
-            Trigger::Stripe(trigger) => trigger.matches(&event.event_type, &event.object_type),
-            Trigger::Manual | Trigger::Startup => false,
-        })
+    let matching: Vec<_> = listeners(&deployment.project, &event.event_type, &event.object_type)
         .cloned()
         .collect();
     if matching.is_empty() {
@@ -200,8 +236,10 @@ async fn process(app: &App, event: EventRecord) -> Result<(), StoreError> {
         update.finished_at = Some(now_text());
         return store.event_update(update).await;
     }
-    let earlier = store.event_runs(event.id.clone()).await?;
-    let context = event_context(&payload);
+    let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+    let recorded = recorded_event_context(&payload);
+    let mut context = recorded.clone();
+    context["event"]["raw"] = payload;
     let mut failures = Vec::new();
     for workflow in matching {
         let runs: Vec<_> = earlier.iter().filter(|r| r.name == workflow.name).collect();
@@ -218,7 +256,12 @@ async fn process(app: &App, event: EventRecord) -> Result<(), StoreError> {
         };
         let outcome = deployment
             .runner
-            .run_workflow(identity, workflow.clone(), context.clone(), context.clone())
+            .run_workflow(
+                identity,
+                workflow.clone(),
+                context.clone(),
+                recorded.clone(),
+            )
             .await;
         if let Some(e) = outcome.error {
             failures.push(format!("{}: {}: {}", workflow.name, e.name, e.message));

@@ -5,6 +5,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Requests are built on tokio's workers and their run records freed on the
+/// store's writer thread; glibc's allocator takes arena locks and
+/// consolidates on such cross-thread frees, which cost a fifth of the server's
+/// CPU under load (BENCHMARKS.md). mimalloc frees to the owning thread's heap
+/// without a lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = paywire::cli::Cli::parse();

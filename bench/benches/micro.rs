@@ -4,7 +4,6 @@
 //! quick mode. BENCHMARKS.md says what the figures mean.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rhai::Scope;
@@ -16,8 +15,9 @@ use paywire::inbox::event_context;
 use paywire::model::load_project_files;
 use paywire::runner::{RunIdentity, Runner};
 use paywire::store::{
-    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail, RunEnd,
-    RunFilter, RunRecord, SandboxChanges, SandboxSnapshot, StepRecord, Store, StoreFuture, TableOp,
+    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail,
+    RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store,
+    StoreFuture, TableOp,
 };
 use paywire::stripe::signature;
 use paywire_bench::events::checkout_completed;
@@ -135,12 +135,13 @@ impl Store for NullStore {
     fn migrate(&self, _: Vec<Arc<paywire::model::Table>>) -> StoreFuture<'_, MigrationReport> {
         ready(MigrationReport::default())
     }
-    fn table_op(&self, _: TableOp, _: Option<(StepRecord, Instant)>) -> StoreFuture<'_, Value> {
+    fn table_op(&self, _: TableOp, _: Option<StepCommit>) -> StoreFuture<'_, Value> {
         ready(Value::Null)
     }
-    fn run_started(&self, _: RunRecord) {}
-    fn step_finished(&self, _: StepRecord) {}
-    fn run_finished(&self, _: RunEnd) {}
+    fn records_room(&self) -> StoreFuture<'_, ()> {
+        ready(())
+    }
+    fn record(&self, _: RunRecords) {}
     fn list_runs(&self, _: RunFilter) -> StoreFuture<'_, Vec<RunRecord>> {
         ready(Vec::new())
     }
@@ -169,6 +170,9 @@ impl Store for NullStore {
         ready(None)
     }
     fn event_runs(&self, _: String) -> StoreFuture<'_, Vec<RunRecord>> {
+        ready(Vec::new())
+    }
+    fn runs_of_events(&self, _: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
         ready(Vec::new())
     }
     fn step_output(&self, _: String, _: String) -> StoreFuture<'_, Option<Value>> {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::model::Project;
-use crate::store::{StepRecord, Store, StoreError};
+use crate::store::{RunRecords, StepRecord, Store, StoreError};
 use crate::stripe::client::StripeClient;
 use catalogue::{ActionSpec, Family};
 
@@ -32,6 +32,10 @@ pub struct ActionCall {
     /// The run whose effects this call must not repeat: the run itself, or
     /// the run it retries. Stripe calls derive their idempotency keys from it.
     pub idempotency_root: String,
+    /// The run's records not yet handed to the store. A table write commits
+    /// them with its effect; any other action hands them over before it
+    /// waits, so that the run shows as running while it does.
+    pub earlier: RunRecords,
 }
 
 pub struct ActionOutcome {
@@ -98,8 +102,12 @@ impl Actions {
 }
 
 impl ActionExecutor for Actions {
-    fn execute(&self, call: ActionCall) -> ActionFuture<'_> {
+    fn execute(&self, mut call: ActionCall) -> ActionFuture<'_> {
         Box::pin(async move {
+            let writes_table = matches!(call.spec.family, Family::Table) && call.spec.has_effect();
+            if !writes_table {
+                self.store.record(std::mem::take(&mut call.earlier));
+            }
             match call.spec.family {
                 Family::Table => table::execute(&self.project, self.store.as_ref(), call).await,
                 Family::Stripe => stripe::execute(self.stripe.as_deref(), call).await,

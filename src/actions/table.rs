@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{ActionCall, ActionError, ActionOutcome, store_error};
 use crate::model::{Project, Table};
-use crate::store::{Direction, Filter, FilterOp, OnConflict, Selector, Store, TableOp};
+use crate::store::{Direction, Filter, FilterOp, OnConflict, Selector, StepCommit, Store, TableOp};
 
 /// Rows a select returns when the step gives no limit.
 const DEFAULT_LIMIT: u32 = 100;
@@ -23,7 +23,11 @@ pub async fn execute(
     let reads_only = matches!(op, TableOp::Select { .. });
     // A write commits together with the step's record; a read has no effect
     // to keep together, and stays off the writer's queue.
-    let record = (!reads_only).then_some((call.record, call.started));
+    let record = (!reads_only).then_some(StepCommit {
+        earlier: call.earlier,
+        step: call.record,
+        started: call.started,
+    });
     let output = store.table_op(op, record).await.map_err(store_error)?;
     Ok(ActionOutcome {
         output,

@@ -7,16 +7,19 @@
 //! Events are read as plain JSON, not as the typed structs of one API
 //! version, since accounts send events of many versions.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
 
 use crate::app::App;
-use crate::store::NewEvent;
+use crate::inbox;
+use crate::store::{EventState, NewEvent};
 use crate::stripe::signature;
 
 /// Why a delivery was refused; each answers with its status and a reason
@@ -78,13 +81,21 @@ pub async fn receive(
         settings.tolerance_seconds,
         chrono::Utc::now().timestamp(),
     )?;
-    let event = parse_event(&body)?;
+    let mut event = parse_event(&body)?;
     let id = event.id.clone();
+    let deployment = app.current();
+    if inbox::listeners(&deployment.project, &event.event_type, &event.object_type)
+        .next()
+        .is_none()
+    {
+        event.state = EventState::Ignored;
+    }
+    let pending = event.state == EventState::Pending;
     let new = app.store().event_received(event).await.map_err(|e| {
         tracing::error!(error = %e, "a webhook event could not be stored");
         WebhookError::Store
     })?;
-    if new {
+    if new && pending {
         app.inbox().wake();
     }
     Ok((
@@ -94,42 +105,70 @@ pub async fn receive(
         .into_response())
 }
 
+/// The fields of an event envelope paywire reads on receipt; serde skips
+/// the rest (the object's own fields) without building them.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    event_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    object: Option<Cow<'a, str>>,
+    created: Option<i64>,
+    livemode: Option<bool>,
+    data: Option<EnvelopeData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeData<'a> {
+    #[serde(borrow)]
+    object: Option<ObjectHead<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ObjectHead<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    object: Option<Cow<'a, str>>,
+}
+
 /// Reads what paywire needs of an event; the payload is kept as it came.
 pub fn parse_event(body: &[u8]) -> Result<NewEvent, WebhookError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| WebhookError::Malformed(format!("not JSON ({e})")))?;
-    let text = |field: &str| {
-        value
-            .get(field)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let id = text("id").ok_or_else(|| WebhookError::Malformed("no `id`".into()))?;
-    let event_type = text("type").ok_or_else(|| WebhookError::Malformed("no `type`".into()))?;
-    if value.get("object").and_then(Value::as_str) != Some("event") {
+    let text =
+        std::str::from_utf8(body).map_err(|_| WebhookError::Malformed("not UTF-8 text".into()))?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
+        let why = if e.is_data() {
+            format!("not a Stripe event ({e})")
+        } else {
+            format!("not JSON ({e})")
+        };
+        WebhookError::Malformed(why)
+    })?;
+    fn present(field: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+        field.filter(|s| !s.is_empty())
+    }
+    let id = present(envelope.id).ok_or_else(|| WebhookError::Malformed("no `id`".into()))?;
+    let event_type =
+        present(envelope.event_type).ok_or_else(|| WebhookError::Malformed("no `type`".into()))?;
+    if envelope.object.as_deref() != Some("event") {
         return Err(WebhookError::Malformed("`object` is not `event`".into()));
     }
-    let object = value
-        .get("data")
-        .and_then(|d| d.get("object"))
-        .filter(|o| o.is_object())
+    let object = envelope
+        .data
+        .and_then(|d| d.object)
         .ok_or_else(|| WebhookError::Malformed("no `data.object`".into()))?;
     Ok(NewEvent {
-        id: id.to_string(),
-        event_type: event_type.to_string(),
-        object_type: object
-            .get("object")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        object_id: object.get("id").and_then(Value::as_str).map(str::to_string),
-        created: value.get("created").and_then(Value::as_i64).unwrap_or(0),
-        livemode: value
-            .get("livemode")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        payload: String::from_utf8_lossy(body).into_owned(),
+        id: id.into_owned(),
+        event_type: event_type.into_owned(),
+        object_type: object.object.map(Cow::into_owned).unwrap_or_default(),
+        object_id: object.id.map(Cow::into_owned),
+        created: envelope.created.unwrap_or(0),
+        livemode: envelope.livemode.unwrap_or(false),
+        payload: text.to_string(),
         received_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        state: EventState::Pending,
     })
 }
 
@@ -149,7 +188,13 @@ mod tests {
         );
         for (body, why) in [
             (&b"not json"[..], "not JSON"),
-            (br#"[]"#, "no `id`"),
+            (br#"[]"#, "not a Stripe event"),
+            (br#"{"id": 5, "type": "x.y"}"#, "not a Stripe event"),
+            (br#"{"type": "x.y", "object": "event"}"#, "no `id`"),
+            (
+                br#"{"id": "", "type": "x.y", "object": "event"}"#,
+                "no `id`",
+            ),
             (br#"{"id":"evt_1","object":"event"}"#, "no `type`"),
             (
                 br#"{"id":"evt_1","type":"x.y","object":"charge"}"#,

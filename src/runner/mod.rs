@@ -22,7 +22,9 @@ use crate::actions::{ActionCall, ActionExecutor};
 use crate::expr::{Evaluator, Template, insert_into_read_only, read_only_shared, to_dynamic};
 use crate::model::params::{self, InputSource};
 use crate::model::{Api, LogLevel, Project, Step, StepKind, Workflow};
-use crate::store::{RunEnd, RunKind, RunRecord, RunStatus, StepRecord, StepStatus, Store};
+use crate::store::{
+    RunEnd, RunKind, RunRecord, RunRecords, RunStatus, StepRecord, StepStatus, Store,
+};
 
 pub use error::WorkflowError;
 
@@ -80,7 +82,21 @@ struct Run {
     resumes: bool,
     seq: u32,
     reply: Option<oneshot::Sender<ApiReply>>,
+    /// The answer of a `response` that ends the run, sent once the run's
+    /// records are handed over: whoever has the answer can find the run.
+    final_answer: Option<HttpAnswer>,
     answered: Option<u16>,
+    /// Records made since the last hand-over to the store (see
+    /// [`RunRecords`]): a run that only computes is written once, at its end.
+    unwritten: RunRecords,
+}
+
+impl Run {
+    /// Hands the records made so far to the store, before the run waits on
+    /// something that may take a while, so that the run shows as running.
+    fn hand_over_records(&mut self, store: &dyn Store) {
+        store.record(std::mem::take(&mut self.unwritten));
+    }
 }
 
 /// The variables of one API, workflow or function body.
@@ -191,8 +207,9 @@ impl Runner {
 
     /// Runs an API as run `run_id`. `context` is the whole `context` value (parameters,
     /// request); `recorded_input` is what the run record keeps of it, secrets
-    /// removed. The answer goes to `reply` as soon as a `response` step runs,
-    /// or when the run fails or ends.
+    /// removed. The answer goes to `reply` when a `response` step ends the
+    /// run, at once for a `response` with `continue`, or when the run fails.
+    /// Either way the run's records are handed to the store first.
     pub async fn run_api(
         &self,
         run: RunIdentity,
@@ -244,6 +261,11 @@ impl Runner {
         recorded_input: Value,
         reply: Option<oneshot::Sender<ApiReply>>,
     ) -> RunOutcome {
+        // Waits while the store's queue of records is full: the caller feels
+        // a slow disk instead of the server's memory growing without end.
+        if let Err(e) = self.store.records_room().await {
+            tracing::error!(error = %e, "the store cannot take run records");
+        }
         let started = Instant::now();
         let mut run = Run {
             idempotency_root: identity
@@ -254,9 +276,11 @@ impl Runner {
             id: identity.id,
             seq: 0,
             reply,
+            final_answer: None,
             answered: None,
+            unwritten: RunRecords::default(),
         };
-        self.store.run_started(RunRecord {
+        run.unwritten.start = Some(RunRecord {
             id: run.id.clone(),
             retry_of: identity.retry_of.clone(),
             trigger_event: identity.trigger_event,
@@ -273,26 +297,26 @@ impl Runner {
         let mut frame = Frame::new(&context, String::new(), 0);
         let result = self.exec_steps(&mut run, &mut frame, steps).await;
         let error = result.err();
-        if let Some(reply) = run.reply.take() {
-            let answer = match &error {
-                Some(e) => {
+        let reply = run.reply.take().map(|reply| {
+            let answer = match (run.final_answer.take(), &error) {
+                (Some(answer), _) => ApiReply::Response(answer),
+                (None, Some(e)) => {
                     run.answered = Some(e.http_status());
                     ApiReply::Failed(e.clone())
                 }
-                None => {
+                (None, None) => {
                     // The loader refuses APIs that can end without answering;
                     // this is the guard should that check ever miss a path.
-                    let e = WorkflowError::new(
+                    run.answered = Some(500);
+                    ApiReply::Failed(WorkflowError::new(
                         "NoResponse",
                         "the API finished without a `response` step answering",
                         "",
-                    );
-                    run.answered = Some(500);
-                    ApiReply::Failed(e)
+                    ))
                 }
             };
-            let _ = reply.send(answer);
-        }
+            (reply, answer)
+        });
         let status = if error.is_some() {
             RunStatus::Failed
         } else {
@@ -301,7 +325,7 @@ impl Runner {
         if let Some(e) = &error {
             tracing::warn!(run = %run.id, name, step = %e.step, error = %e.message, "run failed");
         }
-        self.store.run_finished(RunEnd {
+        run.unwritten.end = Some(RunEnd {
             id: run.id.clone(),
             status,
             error: error.as_ref().map(WorkflowError::to_record),
@@ -309,6 +333,11 @@ impl Runner {
             finished_at: now_text(),
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         });
+        run.hand_over_records(self.store.as_ref());
+        if let Some((reply, answer)) = reply {
+            // The caller may have gone away; the run is over regardless.
+            let _ = reply.send(answer);
+        }
         RunOutcome {
             run_id: run.id,
             status,
@@ -363,12 +392,12 @@ impl Runner {
                 Ok(true) => {}
                 Ok(false) => {
                     record.status = StepStatus::Skipped;
-                    self.finish(record, started);
+                    self.finish(run, record, started);
                     return Ok(Flow::Next);
                 }
                 Err(e) => {
                     let error = fail(&record, format!("`when`: {}", e.message), "ExpressionError");
-                    self.finish_failed(record, started, &error);
+                    self.finish_failed(run, record, started, &error);
                     return Err(error);
                 }
             }
@@ -385,7 +414,7 @@ impl Runner {
                 }
                 if !recorded {
                     record.output = output;
-                    self.finish(record, started);
+                    self.finish(run, record, started);
                 }
                 Ok(flow)
             }
@@ -399,18 +428,24 @@ impl Runner {
                 } else {
                     error
                 };
-                self.finish_failed(record, started, &error);
+                self.finish_failed(run, record, started, &error);
                 Err(error)
             }
         }
     }
 
-    fn finish(&self, mut record: StepRecord, started: Instant) {
+    fn finish(&self, run: &mut Run, mut record: StepRecord, started: Instant) {
         record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.store.step_finished(record);
+        run.unwritten.steps.push(record);
     }
 
-    fn finish_failed(&self, mut record: StepRecord, started: Instant, error: &WorkflowError) {
+    fn finish_failed(
+        &self,
+        run: &mut Run,
+        mut record: StepRecord,
+        started: Instant,
+        error: &WorkflowError,
+    ) {
         // Only the step where the error arose records it; the steps it
         // passes through on the way out (an `if`, a loop) record that they
         // failed, pointing at where.
@@ -420,7 +455,7 @@ impl Runner {
         } else {
             json!({ "at": error.step })
         });
-        self.finish(record, started);
+        self.finish(run, record, started);
     }
 
     fn render(
@@ -479,6 +514,7 @@ impl Runner {
                     record: record.clone(),
                     started,
                     idempotency_root: run.idempotency_root.clone(),
+                    earlier: std::mem::take(&mut run.unwritten),
                 };
                 let outcome = self
                     .actions
@@ -638,25 +674,27 @@ impl Runner {
             } => {
                 let answer = self.answer(frame, status, headers, body)?;
                 record.input = json!({ "status": answer.status, "body": answer.body });
-                let Some(reply) = run.reply.take() else {
+                if run.reply.is_none() || run.final_answer.is_some() {
                     return Err(WorkflowError::new(
                         "ResponseError",
                         "this API has already answered; a second `response` has no one to answer",
                         "",
                     ));
-                };
+                }
                 run.answered = Some(answer.status);
                 let output = json!({ "status": answer.status });
-                // The caller may have gone away; the run goes on regardless.
-                let _ = reply.send(ApiReply::Response(answer));
-                Ok((
-                    if *keep_running {
-                        Flow::Next
-                    } else {
-                        Flow::Stop
-                    },
-                    output,
-                ))
+                if !*keep_running {
+                    // Sent when the run ends, which is now: nothing runs
+                    // after a `response` that does not continue.
+                    run.final_answer = Some(answer);
+                    return Ok((Flow::Stop, output));
+                }
+                run.hand_over_records(self.store.as_ref());
+                if let Some(reply) = run.reply.take() {
+                    // The caller may have gone away; the run goes on regardless.
+                    let _ = reply.send(ApiReply::Response(answer));
+                }
+                Ok((Flow::Next, output))
             }
             StepKind::Return { value } => {
                 let value = self.render(value, frame, "`return`")?;
@@ -707,6 +745,7 @@ impl Runner {
                     ));
                 }
                 record.input = json!({ "milliseconds": ms });
+                run.hand_over_records(self.store.as_ref());
                 tokio::time::sleep(duration).await;
                 Ok((Flow::Next, Value::Null))
             }

@@ -243,6 +243,34 @@ pub struct StepRecord {
     pub duration_ms: f64,
 }
 
+/// Records of one run that are not written yet. The runner gathers them and
+/// hands them over in one piece: at the run's end, before the run waits on
+/// anything outside (a Stripe call, a `wait`), or with a table write's
+/// commit. A run that only computes is thus one write, not one per step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunRecords {
+    /// The run's own record, until it is written once.
+    pub start: Option<RunRecord>,
+    pub steps: Vec<StepRecord>,
+    pub end: Option<RunEnd>,
+}
+
+impl RunRecords {
+    pub fn is_empty(&self) -> bool {
+        self.start.is_none() && self.steps.is_empty() && self.end.is_none()
+    }
+}
+
+/// A step whose record commits together with its effect (a table write),
+/// with the run's records not written before it.
+#[derive(Clone, Debug)]
+pub struct StepCommit {
+    pub earlier: RunRecords,
+    /// The step's record; its output and duration are filled in on commit.
+    pub step: StepRecord,
+    pub started: Instant,
+}
+
 /// A run with its steps in order.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunDetail {
@@ -323,7 +351,8 @@ impl SandboxChanges {
 pub enum EventState {
     /// Stored, waiting for its workflows to run (again, after a failure).
     Pending,
-    /// Its workflows are running.
+    /// Its workflows were running (written by earlier versions; recovery
+    /// makes such events pending again).
     Running,
     /// Every matching workflow succeeded.
     Done,
@@ -370,6 +399,9 @@ pub struct NewEvent {
     /// The body exactly as Stripe sent it.
     pub payload: String,
     pub received_at: String,
+    /// `Pending`; or `Ignored` when no workflow listens to it, so that the
+    /// inbox does not take it up only to find nothing to do.
+    pub state: EventState,
 }
 
 /// A stored event and where it stands.
@@ -429,15 +461,19 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or migrates the builder's tables; refuses changes that lose data.
     fn migrate(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, MigrationReport>;
 
-    /// Runs a table operation. When `step` is given (its record, and when the
-    /// step started), the step's record, with the operation's result as its
-    /// output, commits in the same transaction, so a step's effect and its
-    /// record are never apart.
-    fn table_op(&self, op: TableOp, step: Option<(StepRecord, Instant)>) -> StoreFuture<'_, Value>;
+    /// Runs a table operation. When `step` is given, the step's record, with
+    /// the operation's result as its output, commits in the same transaction,
+    /// so a step's effect and its record are never apart; the run's earlier
+    /// records commit with it even when the operation fails.
+    fn table_op(&self, op: TableOp, step: Option<StepCommit>) -> StoreFuture<'_, Value>;
 
-    fn run_started(&self, run: RunRecord);
-    fn step_finished(&self, step: StepRecord);
-    fn run_finished(&self, end: RunEnd);
+    /// Resolves when the store has room for more run records. A run waits
+    /// for it before it starts, so that when records are written more slowly
+    /// than runs make them, callers wait instead of memory growing.
+    fn records_room(&self) -> StoreFuture<'_, ()>;
+    /// Queues run records for writing; nobody waits for their commit, and a
+    /// failure to write them is logged.
+    fn record(&self, records: RunRecords);
 
     fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>>;
     fn get_run(&self, id: String) -> StoreFuture<'_, Option<RunDetail>>;
@@ -458,6 +494,8 @@ pub trait Store: Send + Sync + 'static {
     fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>>;
     /// The runs an event started, oldest first.
     fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>>;
+    /// The runs several events started, oldest first, in one query.
+    fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>>;
     /// The output of a step that succeeded under `key` in run `root` or in a
     /// run retrying it: what a retry reuses instead of doing an effect again.
     fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>>;

@@ -29,6 +29,14 @@ functions:
       - throw: { name: Deep, message: "from the function", cause: { code: 7 } }
 
 workflows:
+  slow-note:
+    steps:
+      - id: first
+        set: note
+        value: before the wait
+      - wait: 1500ms
+      - action: table.insert
+        with: { table: events, values: { note: "{{ vars.note }}" } }
   note-it:
     params:
       note: { type: string, required: true }
@@ -171,6 +179,14 @@ apis:
     steps:
       - call: forever
       - response: { body: unreachable }
+
+  starts-slow:
+    method: POST
+    path: /start-slow
+    steps:
+      - id: started
+        start: slow-note
+      - response: { status: 202, body: "{{ steps.started }}" }
 
   starts:
     method: POST
@@ -394,5 +410,48 @@ async fn a_runaway_expression_ends_at_its_deadline_and_the_server_stays_up() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(server.get("/if?n=1").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_run_that_waits_shows_as_running_with_the_steps_it_has_done() {
+    let server = server().await;
+    let reply = server.post("/start-slow", json!({})).await;
+    assert_eq!(reply.status, 202);
+    let child = reply.body["run_id"].as_str().unwrap().to_string();
+    // The run hands its records to the store before it waits, so that the
+    // console shows it running, not only once it ends.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let waiting = loop {
+        server.app.store().flush().await.unwrap();
+        if let Some(detail) = server.app.store().get_run(child.clone()).await.unwrap() {
+            break detail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the waiting run was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(waiting.run.status, RunStatus::Running);
+    assert_eq!(
+        waiting
+            .steps
+            .iter()
+            .map(|s| s.kind.as_str())
+            .collect::<Vec<_>>(),
+        vec!["set"],
+        "{:?}",
+        waiting.steps
+    );
+    let done = server.finished_run_of("slow-note").await;
+    assert_eq!(done.run.status, RunStatus::Succeeded);
+    assert_eq!(
+        done.steps
+            .iter()
+            .map(|s| s.kind.as_str())
+            .collect::<Vec<_>>(),
+        vec!["set", "wait", "table.insert"]
+    );
     server.stop().await;
 }

@@ -1,7 +1,7 @@
 //! The table actions against SQLite, and migrations when the YAML changes.
 
 use paywire::app::{App, Settings, StartError};
-use paywire::store::StoreError;
+use paywire::store::{RunStatus, StoreError};
 use serde_json::{Value, json};
 
 use crate::common::{TestServer, project, write_project};
@@ -466,4 +466,149 @@ async fn a_column_becomes_unique_only_when_its_values_are() {
         problems[0].contains("its default would give the table's 2 rows the same value"),
         "{problems:?}"
     );
+}
+
+fn run_record(id: &str) -> paywire::store::RunRecord {
+    paywire::store::RunRecord {
+        id: id.to_string(),
+        retry_of: None,
+        trigger_event: None,
+        kind: paywire::store::RunKind::Workflow,
+        name: "records".into(),
+        status: RunStatus::Running,
+        input: json!({"parameters": {}}),
+        error: None,
+        response_status: None,
+        started_at: "2026-11-23T10:00:00.000Z".into(),
+        finished_at: None,
+        duration_ms: None,
+    }
+}
+
+fn step_record(run: &str, seq: u32, kind: &str) -> paywire::store::StepRecord {
+    paywire::store::StepRecord {
+        run_id: run.to_string(),
+        seq,
+        key: format!("steps[{seq}]"),
+        step_id: None,
+        kind: kind.to_string(),
+        status: paywire::store::StepStatus::Succeeded,
+        input: json!({}),
+        output: json!(null),
+        error: None,
+        started_at: "2026-11-23T10:00:00.000Z".into(),
+        duration_ms: 0.1,
+    }
+}
+
+#[tokio::test]
+async fn a_failed_table_write_keeps_the_records_handed_over_with_it() {
+    let dir = project(&[("t.yaml", V1)]);
+    let app = start(dir.path()).await.unwrap();
+    seed_person(&app).await;
+    let table = app.current().project.tables["people"].clone();
+    let mut values = serde_json::Map::new();
+    values.insert("id".into(), json!("p1"));
+    let op = paywire::store::TableOp::Insert {
+        table,
+        values,
+        on_conflict: paywire::store::OnConflict::Error,
+    };
+    let commit = paywire::store::StepCommit {
+        earlier: paywire::store::RunRecords {
+            start: Some(run_record("run_clash")),
+            steps: vec![step_record("run_clash", 0, "set")],
+            end: None,
+        },
+        step: step_record("run_clash", 1, "table.insert"),
+        started: std::time::Instant::now(),
+    };
+    let clash = app.store().table_op(op, Some(commit)).await.unwrap_err();
+    assert!(matches!(clash, StoreError::Conflict(_)), "{clash:?}");
+    app.store().flush().await.unwrap();
+    let detail = app
+        .store()
+        .get_run("run_clash".into())
+        .await
+        .unwrap()
+        .expect("the run's earlier records are kept");
+    assert_eq!(detail.run.status, RunStatus::Running);
+    assert_eq!(
+        detail
+            .steps
+            .iter()
+            .map(|s| s.kind.as_str())
+            .collect::<Vec<_>>(),
+        vec!["set"],
+        "the failed insert's own record went with it"
+    );
+}
+
+#[tokio::test]
+async fn a_run_handed_over_whole_is_one_finished_row() {
+    let dir = project(&[("t.yaml", V1)]);
+    let app = start(dir.path()).await.unwrap();
+    app.store().records_room().await.unwrap();
+    app.store().record(paywire::store::RunRecords {
+        start: Some(run_record("run_whole")),
+        steps: vec![
+            step_record("run_whole", 0, "set"),
+            step_record("run_whole", 1, "response"),
+        ],
+        end: Some(paywire::store::RunEnd {
+            id: "run_whole".into(),
+            status: RunStatus::Succeeded,
+            error: None,
+            response_status: Some(200),
+            finished_at: "2026-11-23T10:00:01.000Z".into(),
+            duration_ms: 2.5,
+        }),
+    });
+    // A later hand-over of only an end updates the row written before.
+    app.store().record(paywire::store::RunRecords {
+        start: Some(run_record("run_parts")),
+        ..Default::default()
+    });
+    app.store().record(paywire::store::RunRecords {
+        end: Some(paywire::store::RunEnd {
+            id: "run_parts".into(),
+            status: RunStatus::Failed,
+            error: Some(json!({"name": "Boom"})),
+            response_status: None,
+            finished_at: "2026-11-23T10:00:02.000Z".into(),
+            duration_ms: 1.0,
+        }),
+        ..Default::default()
+    });
+    app.store().flush().await.unwrap();
+    let whole = app
+        .store()
+        .get_run("run_whole".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            whole.run.status,
+            whole.run.response_status,
+            whole.run.finished_at.as_deref(),
+            whole.run.duration_ms,
+            whole.steps.len()
+        ),
+        (
+            RunStatus::Succeeded,
+            Some(200),
+            Some("2026-11-23T10:00:01.000Z"),
+            Some(2.5),
+            2
+        )
+    );
+    let parts = app
+        .store()
+        .get_run("run_parts".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parts.run.status, RunStatus::Failed);
+    assert_eq!(parts.run.error, Some(json!({"name": "Boom"})));
 }

@@ -289,6 +289,21 @@ async fn events_of_stripe_s_sample_objects_start_the_right_workflows() {
         let (status, answer) = deliver(&server, &payload, signed(&payload)).await;
         assert_eq!(status, 200, "{answer}");
     }
+    // An event no workflow listens to is stored as ignored on receipt: the
+    // inbox never takes it up.
+    let stored = server
+        .app
+        .store()
+        .get_event("evt_s6".to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.state, stored.attempts),
+        (EventState::Ignored, 0),
+        "{stored:?}"
+    );
+    assert!(stored.finished_at.is_some());
     let events = settled(&server).await;
     let state = |id: &str| events.iter().find(|e| e.id == id).unwrap().state;
     assert_eq!(

@@ -11,6 +11,14 @@ use crate::store::{
 };
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
+    // The indexes of runs by event and by the run they retry leave out the
+    // runs that have none (every API run), which would only make each
+    // insert touch two more B-trees. (Schema 2 indexed them whole.)
+    //
+    // An event's payload sits in a table of its own, keyed like the event:
+    // the inbox rewrites an event's row when its state changes, and SQLite
+    // logs whole pages, so a narrow row (many to a page) keeps those writes
+    // small where a row holding kilobytes of payload would fill a page each.
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS _paywire_events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -20,7 +28,6 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
             object_id TEXT,
             created INTEGER NOT NULL,
             livemode INTEGER NOT NULL,
-            payload TEXT NOT NULL,
             received_at TEXT NOT NULL,
             state TEXT NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
@@ -28,14 +35,41 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
             last_error TEXT,
             finished_at TEXT
         );
+        CREATE TABLE IF NOT EXISTS _paywire_event_payloads (
+            seq INTEGER PRIMARY KEY,
+            payload TEXT NOT NULL
+        );
         CREATE INDEX IF NOT EXISTS _paywire_events_due ON _paywire_events (state, next_attempt_at);
-        CREATE INDEX IF NOT EXISTS _paywire_runs_by_event ON _paywire_runs (trigger_event);
-        CREATE INDEX IF NOT EXISTS _paywire_runs_by_retry ON _paywire_runs (retry_of);",
+        DROP INDEX IF EXISTS _paywire_runs_by_event;
+        DROP INDEX IF EXISTS _paywire_runs_by_retry;
+        CREATE INDEX IF NOT EXISTS _paywire_runs_of_event ON _paywire_runs (trigger_event)
+            WHERE trigger_event IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS _paywire_runs_retrying ON _paywire_runs (retry_of)
+            WHERE retry_of IS NOT NULL;",
     )
-    .map_err(db_error)
+    .map_err(db_error)?;
+    let payload_inline: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('_paywire_events') WHERE name = 'payload'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db_error)?
+        > 0;
+    if payload_inline {
+        // Databases of schema 2 kept the payload in the event's row.
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO _paywire_event_payloads (seq, payload)
+                 SELECT seq, payload FROM _paywire_events;
+             ALTER TABLE _paywire_events DROP COLUMN payload;",
+        )
+        .map_err(db_error)?;
+    }
+    Ok(())
 }
 
-const EVENT_COLUMNS: &str = "id, seq, type, object_type, object_id, created, livemode, payload, received_at, state, attempts, next_attempt_at, last_error, finished_at";
+const EVENT_COLUMNS: &str = "e.id, e.seq, e.type, e.object_type, e.object_id, e.created, e.livemode, p.payload, e.received_at, e.state, e.attempts, e.next_attempt_at, e.last_error, e.finished_at";
+const EVENT_TABLES: &str = "_paywire_events e JOIN _paywire_event_payloads p ON p.seq = e.seq";
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
     let state: String = row.get(9)?;
@@ -58,32 +92,45 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
 }
 
 pub fn insert(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
-    let inserted = conn
+    let finished_at = (event.state != EventState::Pending).then_some(&event.received_at);
+    let seq: Option<i64> = conn
         .prepare_cached(
-            "INSERT INTO _paywire_events (id, type, object_type, object_id, created, livemode, payload, received_at, state, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0)
-             ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO _paywire_events (id, type, object_type, object_id, created, livemode, received_at, state, next_attempt_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9)
+             ON CONFLICT (id) DO NOTHING RETURNING seq",
         )
         .map_err(db_error)?
-        .execute(params![
-            event.id,
-            event.event_type,
-            event.object_type,
-            event.object_id,
-            event.created,
-            i64::from(event.livemode),
-            event.payload,
-            event.received_at,
-        ])
+        .query_row(
+            params![
+                event.id,
+                event.event_type,
+                event.object_type,
+                event.object_id,
+                event.created,
+                i64::from(event.livemode),
+                event.received_at,
+                event.state.as_str(),
+                finished_at,
+            ],
+            |r| r.get(0),
+        )
+        .optional()
         .map_err(db_error)?;
-    Ok(inserted == 1)
+    let Some(seq) = seq else {
+        return Ok(false);
+    };
+    conn.prepare_cached("INSERT INTO _paywire_event_payloads (seq, payload) VALUES (?1, ?2)")
+        .map_err(db_error)?
+        .execute(params![seq, event.payload])
+        .map_err(db_error)?;
+    Ok(true)
 }
 
 pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM _paywire_events
-             WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY seq LIMIT ?2"
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
+             WHERE e.state = 'pending' AND e.next_attempt_at <= ?1 ORDER BY e.seq LIMIT ?2"
         ))
         .map_err(db_error)?;
     let rows = stmt
@@ -126,9 +173,9 @@ pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRecord>,
     };
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM _paywire_events
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR type = ?2)
-             ORDER BY seq DESC LIMIT ?3"
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
+             WHERE (?1 IS NULL OR e.state = ?1) AND (?2 IS NULL OR e.type = ?2)
+             ORDER BY e.seq DESC LIMIT ?3"
         ))
         .map_err(db_error)?;
     let rows = stmt
@@ -146,12 +193,34 @@ pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRecord>,
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRecord>, StoreError> {
     conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM _paywire_events WHERE id = ?1"
+        "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES} WHERE e.id = ?1"
     ))
     .map_err(db_error)?
     .query_row([id], event_from_row)
     .optional()
     .map_err(db_error)
+}
+
+/// The runs of several events at once, oldest first.
+pub fn runs_of_events(conn: &Connection, ids: &[String]) -> Result<Vec<RunRecord>, StoreError> {
+    let mut runs = Vec::new();
+    // SQLite takes at most 32,766 parameters; batches stay far below that.
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM _paywire_runs WHERE trigger_event IN ({marks})
+                 ORDER BY started_at, id"
+            ))
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(chunk), run_from_row)
+            .map_err(db_error)?;
+        for run in rows {
+            runs.push(run.map_err(db_error)?);
+        }
+    }
+    Ok(runs)
 }
 
 pub fn runs_of(conn: &Connection, event_id: &str) -> Result<Vec<RunRecord>, StoreError> {
@@ -200,4 +269,54 @@ pub fn recover(conn: &Connection, now_text: &str) -> Result<Recovery, StoreError
         interrupted_runs,
         requeued_events,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_2_database_moves_its_payloads_to_their_own_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::runs::create_schema(&conn).unwrap();
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS _paywire_event_payloads;
+             CREATE TABLE _paywire_events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+                object_type TEXT NOT NULL, object_id TEXT, created INTEGER NOT NULL,
+                livemode INTEGER NOT NULL, payload TEXT NOT NULL, received_at TEXT NOT NULL,
+                state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at INTEGER NOT NULL, last_error TEXT, finished_at TEXT);
+             INSERT INTO _paywire_events (id, type, object_type, object_id, created, livemode, payload, received_at, state, next_attempt_at)
+             VALUES ('evt_old', 'invoice.paid', 'invoice', 'in_1', 5, 0, '{\"id\":\"evt_old\"}', '2026-01-01T00:00:00Z', 'pending', 0);",
+        )
+        .unwrap();
+        create_schema(&conn).unwrap();
+        let event = get(&conn, "evt_old").unwrap().unwrap();
+        assert_eq!(event.payload, r#"{"id":"evt_old"}"#);
+        assert_eq!(due(&conn, 1, 10).unwrap().len(), 1);
+        // Opening again changes nothing, and new events go in as before.
+        create_schema(&conn).unwrap();
+        let new = NewEvent {
+            id: "evt_new".into(),
+            event_type: "invoice.paid".into(),
+            object_type: "invoice".into(),
+            object_id: Some("in_1".into()),
+            created: 6,
+            livemode: false,
+            payload: "{}".into(),
+            received_at: "2026-01-01T00:00:01Z".into(),
+            state: EventState::Ignored,
+        };
+        assert!(insert(&conn, &new).unwrap());
+        assert!(!insert(&conn, &new).unwrap(), "a duplicate changes nothing");
+        let stored = get(&conn, "evt_new").unwrap().unwrap();
+        assert_eq!(stored.state, EventState::Ignored);
+        assert_eq!(stored.finished_at.as_deref(), Some("2026-01-01T00:00:01Z"));
+        assert_eq!(
+            due(&conn, 1, 10).unwrap().len(),
+            1,
+            "ignored events are not due"
+        );
+    }
 }

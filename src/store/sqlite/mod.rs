@@ -7,6 +7,10 @@
 //! its result after the commit, so "done" means "on disk". Reads run on
 //! tokio's blocking threads with their own connections (WAL lets them read
 //! while the writer writes). No SQLite call ever runs on an async thread.
+//!
+//! Checkpoints (copying the WAL back into the database file) run on a thread
+//! of their own, so that no commit waits for one; run records queue to the
+//! writer without anyone waiting for them, but only so many at a time.
 
 mod events;
 mod runs;
@@ -15,7 +19,7 @@ mod tables;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Instant;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -23,13 +27,19 @@ use tokio::sync::oneshot;
 
 use crate::model::Table;
 use crate::store::{
-    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail, RunEnd,
-    RunFilter, RunRecord, SandboxChanges, SandboxSnapshot, StepRecord, Store, StoreError,
-    StoreFuture, TableOp,
+    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail,
+    RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store,
+    StoreError, StoreFuture, TableOp,
 };
 
 /// How many queued jobs one transaction takes at most.
 const MAX_BATCH: usize = 1024;
+
+/// How many runs' records may wait for the writer before new runs wait.
+const RECORD_BACKLOG: usize = 4096;
+
+/// How often the checkpoint thread copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write: runs against the writer's connection inside a savepoint and says
@@ -40,6 +50,10 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     readers: Arc<ReaderPool>,
+    /// One permit per run whose records may wait for the writer.
+    record_room: Arc<tokio::sync::Semaphore>,
+    /// Dropped with the store, which stops the checkpoint thread.
+    _checkpoints: mpsc::Sender<()>,
 }
 
 struct ReaderPool {
@@ -76,11 +90,20 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(db_error)?;
         // WAL lets readers work beside the writer; synchronous=FULL makes
         // every commit durable before anyone is told it happened.
+        // wal_autocheckpoint = 0: SQLite would otherwise checkpoint inside
+        // whichever commit passes 1,000 WAL pages, on the writer thread, and
+        // every write queued behind it would wait for the database file's
+        // fsync. The checkpoint thread does it instead. temp_store = MEMORY
+        // keeps the journal of each job's savepoint in memory rather than in
+        // a temporary file.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA busy_timeout = 5000;
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON;
+             PRAGMA wal_autocheckpoint = 0;
+             PRAGMA journal_size_limit = 67108864;
+             PRAGMA temp_store = MEMORY;",
         )
         .map_err(db_error)?;
         runs::create_schema(&conn)?;
@@ -91,12 +114,25 @@ impl SqliteStore {
             .name("paywire-sqlite-writer".into())
             .spawn(move || write_loop(conn, queue))
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        let checkpoint_conn = Connection::open(path).map_err(db_error)?;
+        checkpoint_conn
+            .execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(db_error)?;
+        let (checkpoints, stop) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("paywire-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop))
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         Ok(SqliteStore {
             jobs,
             readers: Arc::new(ReaderPool {
                 path: path.to_path_buf(),
                 idle: Mutex::new(Vec::new()),
             }),
+            record_room: Arc::new(tokio::sync::Semaphore::new(RECORD_BACKLOG)),
+            _checkpoints: checkpoints,
         })
     }
 
@@ -160,6 +196,39 @@ impl SqliteStore {
     }
 }
 
+/// Copies the WAL into the database every [`CHECKPOINT_EVERY`] until the
+/// store is dropped. PASSIVE never blocks the writer or readers; what it
+/// cannot copy yet (pages a reader still needs) waits for the next round.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "a WAL checkpoint failed; the next one tries again");
+        }
+    }
+}
+
+/// Runs `work` inside a savepoint: kept if it succeeds, undone if it fails.
+fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    run_cached(conn, "SAVEPOINT inner")?;
+    let result = work();
+    if result.is_err() {
+        run_cached(conn, "ROLLBACK TO inner")?;
+    }
+    run_cached(conn, "RELEASE inner")?;
+    result
+}
+
+/// Runs a statement without parameters, parsed once per connection.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(db_error)
+}
+
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -179,16 +248,16 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
         }
         let mut replies = Vec::with_capacity(batch.len());
         for job in batch {
-            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let savepoint = run_cached(&conn, "SAVEPOINT job");
             let (ok, reply) = job(Some(&conn));
             let closed = if ok {
-                conn.execute_batch("RELEASE job")
+                run_cached(&conn, "RELEASE job")
             } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                run_cached(&conn, "ROLLBACK TO job").and_then(|()| run_cached(&conn, "RELEASE job"))
             };
             match savepoint.and(closed) {
                 Ok(()) => replies.push((reply, None)),
-                Err(e) => replies.push((reply, Some(db_error(e)))),
+                Err(e) => replies.push((reply, Some(e))),
             }
         }
         let committed = conn.execute_batch("COMMIT").map_err(db_error);
@@ -209,33 +278,58 @@ impl Store for SqliteStore {
         self.write(move |conn| tables::migrate(conn, &tables))
     }
 
-    fn table_op(&self, op: TableOp, step: Option<(StepRecord, Instant)>) -> StoreFuture<'_, Value> {
+    fn table_op(&self, op: TableOp, step: Option<StepCommit>) -> StoreFuture<'_, Value> {
         if let TableOp::Select { .. } = op
             && step.is_none()
         {
             return self.read(move |conn| tables::execute(conn, &op));
         }
-        self.write(move |conn| {
-            let output = tables::execute(conn, &op)?;
-            if let Some((mut step, started)) = step {
-                step.output = output.clone();
-                step.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-                runs::insert_step(conn, &step)?;
+        // The outer result is the job's (its earlier records kept); the inner
+        // one is the operation's, undone with its step's record on failure.
+        let committed = self.write(move |conn| {
+            if let Some(step) = &step {
+                runs::write_records(conn, &step.earlier)?;
             }
-            Ok(output)
+            Ok(in_savepoint(conn, || {
+                let output = tables::execute(conn, &op)?;
+                if let Some(StepCommit {
+                    step: mut record,
+                    started,
+                    ..
+                }) = step
+                {
+                    record.output = output.clone();
+                    record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    runs::insert_step(conn, &record)?;
+                }
+                Ok(output)
+            }))
+        });
+        Box::pin(async move { committed.await? })
+    }
+
+    fn records_room(&self) -> StoreFuture<'_, ()> {
+        let room = self.record_room.clone();
+        Box::pin(async move {
+            room.acquire()
+                .await
+                .map(drop)
+                .map_err(|_| StoreError::Closed)
         })
     }
 
-    fn run_started(&self, run: RunRecord) {
-        self.write_detached("a run's start", move |conn| runs::insert_run(conn, &run));
-    }
-
-    fn step_finished(&self, step: StepRecord) {
-        self.write_detached("a step", move |conn| runs::insert_step(conn, &step));
-    }
-
-    fn run_finished(&self, end: RunEnd) {
-        self.write_detached("a run's end", move |conn| runs::finish_run(conn, &end));
+    fn record(&self, records: RunRecords) {
+        if records.is_empty() {
+            return;
+        }
+        // Over the limit (runs already under way when it filled), records
+        // are still queued: a run's record is never dropped for want of room.
+        let permit = self.record_room.clone().try_acquire_owned().ok();
+        self.write_detached("a run's records", move |conn| {
+            let result = runs::write_records(conn, &records);
+            drop(permit);
+            result
+        });
     }
 
     fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>> {
@@ -276,6 +370,10 @@ impl Store for SqliteStore {
 
     fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>> {
         self.read(move |conn| events::runs_of(conn, &event_id))
+    }
+
+    fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
+        self.read(move |conn| events::runs_of_events(conn, &event_ids))
     }
 
     fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>> {

@@ -6,11 +6,13 @@ use serde_json::Value;
 
 use super::db_error;
 use crate::store::{
-    RunDetail, RunEnd, RunFilter, RunKind, RunRecord, RunStatus, StepRecord, StepStatus, StoreError,
+    RunDetail, RunEnd, RunFilter, RunKind, RunRecord, RunRecords, RunStatus, StepRecord,
+    StepStatus, StoreError,
 };
 
-/// Bumped whenever the internal schema changes, with a migration step below.
-const SCHEMA_VERSION: i64 = 2;
+/// Bumped whenever the internal schema changes, with a migration step below
+/// (schema 3 moved event payloads to a table of their own: see `events.rs`).
+const SCHEMA_VERSION: i64 = 3;
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn
@@ -82,7 +84,23 @@ fn parse_json(text: Option<String>) -> Option<Value> {
     text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
 }
 
-pub fn insert_run(conn: &Connection, run: &RunRecord) -> Result<(), StoreError> {
+/// Writes what a run handed over: its row (whole, when it ended before
+/// anything of it was written), its steps, and its end.
+pub fn write_records(conn: &Connection, records: &RunRecords) -> Result<(), StoreError> {
+    if let Some(start) = &records.start {
+        insert_run(conn, start, records.end.as_ref())?;
+    }
+    for step in &records.steps {
+        insert_step(conn, step)?;
+    }
+    if let (None, Some(end)) = (&records.start, &records.end) {
+        finish_run(conn, end)?;
+    }
+    Ok(())
+}
+
+/// Inserts a run's row; with `end`, as it ended.
+fn insert_run(conn: &Connection, run: &RunRecord, end: Option<&RunEnd>) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -92,13 +110,13 @@ pub fn insert_run(conn: &Connection, run: &RunRecord) -> Result<(), StoreError> 
         run.id,
         kind_name(run.kind),
         run.name,
-        run.status.as_str(),
+        end.map_or(run.status, |e| e.status).as_str(),
         json_text(&run.input),
-        run.error.as_ref().map(json_text),
-        run.response_status,
+        end.map_or(run.error.as_ref(), |e| e.error.as_ref()).map(json_text),
+        end.map_or(run.response_status, |e| e.response_status),
         run.started_at,
-        run.finished_at,
-        run.duration_ms,
+        end.map_or(run.finished_at.as_deref(), |e| Some(e.finished_at.as_str())),
+        end.map_or(run.duration_ms, |e| Some(e.duration_ms)),
         run.retry_of,
         run.trigger_event,
     ])
@@ -106,7 +124,7 @@ pub fn insert_run(conn: &Connection, run: &RunRecord) -> Result<(), StoreError> 
     Ok(())
 }
 
-pub fn finish_run(conn: &Connection, end: &RunEnd) -> Result<(), StoreError> {
+fn finish_run(conn: &Connection, end: &RunEnd) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE _paywire_runs SET status = ?2, error = ?3, response_status = ?4, finished_at = ?5, duration_ms = ?6 WHERE id = ?1",
     )
@@ -123,7 +141,7 @@ pub fn finish_run(conn: &Connection, end: &RunEnd) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn insert_step(conn: &Connection, step: &StepRecord) -> Result<(), StoreError> {
+pub(super) fn insert_step(conn: &Connection, step: &StepRecord) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO _paywire_steps (run_id, seq, key, step_id, kind, status, input, output, error, started_at, duration_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
