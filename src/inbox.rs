@@ -134,6 +134,7 @@ async fn work(app: &Weak<App>) -> Option<Duration> {
     loop {
         let app = app.upgrade()?;
         let now = now_ms();
+        let reading = std::time::Instant::now();
         let due = match app.store().due_events(now, BATCH).await {
             Ok(due) => due,
             Err(e) => {
@@ -149,6 +150,11 @@ async fn work(app: &Weak<App>) -> Option<Duration> {
             };
             return Some(wait);
         }
+        tracing::debug!(
+            events = due.len(),
+            ms = reading.elapsed().as_secs_f64() * 1000.0,
+            "the inbox read its due events"
+        );
         if let Err(e) = run_batch(&app, due).await {
             tracing::error!(error = %e, "the inbox could not record an event's progress");
             return Some(Duration::from_secs(1));
@@ -161,6 +167,8 @@ async fn work(app: &Weak<App>) -> Option<Duration> {
 /// (one fsync for many events) while an object never sees its events out
 /// of the order they came in.
 async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let count = due.len();
     // Runs an event already caused (an earlier attempt, or one cut short by
     // a crash) decide what is left to do; one query finds them for the batch.
     let ids = due.iter().map(|e| e.id.clone()).collect();
@@ -200,6 +208,7 @@ async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreErr
             Ok::<(), StoreError>(())
         });
     }
+    let lanes = running.len();
     let mut outcome = Ok(());
     while let Some(done) = running.join_next().await {
         match done {
@@ -208,6 +217,12 @@ async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreErr
             Ok(Ok(())) => {}
         }
     }
+    tracing::debug!(
+        events = count,
+        lanes,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "the inbox ran a batch"
+    );
     outcome
 }
 
