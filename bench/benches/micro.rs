@@ -138,6 +138,9 @@ impl Store for NullStore {
     fn table_op(&self, _: TableOp, _: Option<(StepRecord, Instant)>) -> StoreFuture<'_, Value> {
         ready(Value::Null)
     }
+    fn count_rows(&self, t: Vec<Arc<paywire::model::Table>>) -> StoreFuture<'_, Vec<u64>> {
+        ready(vec![0; t.len()])
+    }
     fn run_started(&self, _: RunRecord) {}
     fn step_finished(&self, _: StepRecord) {}
     fn run_finished(&self, _: RunEnd) {}
@@ -169,6 +172,9 @@ impl Store for NullStore {
         ready(None)
     }
     fn event_runs(&self, _: String) -> StoreFuture<'_, Vec<RunRecord>> {
+        ready(Vec::new())
+    }
+    fn runs_of_events(&self, _: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
         ready(Vec::new())
     }
     fn step_output(&self, _: String, _: String) -> StoreFuture<'_, Option<Value>> {

@@ -164,6 +164,25 @@ pub fn runs_of(conn: &Connection, event_id: &str) -> Result<Vec<RunRecord>, Stor
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
+/// The runs of every event in `event_ids`, grouped by event and oldest
+/// first within each. The ids go in as one JSON array bound to one
+/// parameter, so that any number of them makes one statement.
+pub fn runs_of_many(conn: &Connection, event_ids: &[String]) -> Result<Vec<RunRecord>, StoreError> {
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = Value::from(event_ids.to_vec()).to_string();
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM _paywire_runs
+             WHERE trigger_event IN (SELECT value FROM json_each(?1))
+             ORDER BY trigger_event, started_at, id"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map([ids], run_from_row).map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
 pub fn step_output(conn: &Connection, root: &str, key: &str) -> Result<Option<Value>, StoreError> {
     let text: Option<String> = conn
         .prepare_cached(

@@ -226,6 +226,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn count_rows(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, Vec<u64>> {
+        self.read(move |conn| tables::count_rows(conn, &tables))
+    }
+
     fn run_started(&self, run: RunRecord) {
         self.write_detached("a run's start", move |conn| runs::insert_run(conn, &run));
     }
@@ -276,6 +280,10 @@ impl Store for SqliteStore {
 
     fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>> {
         self.read(move |conn| events::runs_of(conn, &event_id))
+    }
+
+    fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
+        self.read(move |conn| events::runs_of_many(conn, &event_ids))
     }
 
     fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>> {
