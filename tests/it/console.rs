@@ -71,6 +71,9 @@ async fn the_page_is_served_with_its_embedded_assets() {
         "setInterval",
         "/replay",
         "/_paywire/api",
+        // The runs are filtered and the events' runs fetched by the server.
+        "qs.set(\"since\"",
+        "include=runs",
     ] {
         assert!(script.contains(marker), "{marker}");
     }
