@@ -17,10 +17,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::app::{App, ReplayError, RetryError};
 use crate::console::diagram::split_key;
