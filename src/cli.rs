@@ -427,6 +427,7 @@ async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
             let filter = RunFilter {
                 name: args.name,
                 status,
+                since: None,
                 limit: args.limit,
             };
             let runs = store.list_runs(filter).await?;

@@ -320,7 +320,28 @@ fn cut(text: &str) -> String {
 /// Steps of called functions (`price-line/steps[0]`) keep their prefix and
 /// so match no node of the caller's diagram.
 pub fn diagram_key(run_key: &str) -> String {
-    run_key.split('#').next().unwrap_or(run_key).to_string()
+    split_key(run_key).0.to_string()
+}
+
+/// A run step's key split into its node's key and the iteration of each
+/// loop around it, outermost first: `steps[3].steps[0]#2` is node
+/// `steps[3].steps[0]` in iteration 2 of its loop. Suffixes are read from
+/// the end, where the runner writes them, so a `#` inside the key itself (a
+/// switch case named `"a#1"`) stays part of the node's key.
+pub fn split_key(run_key: &str) -> (&str, Vec<u64>) {
+    let mut node = run_key;
+    let mut iterations = Vec::new();
+    while let Some((rest, last)) = node.rsplit_once('#') {
+        match last.parse::<u64>() {
+            Ok(i) if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) => {
+                iterations.push(i);
+                node = rest;
+            }
+            _ => break,
+        }
+    }
+    iterations.reverse();
+    (node, iterations)
 }
 
 /// Every node's key, depth first, in the order of the YAML.
@@ -474,6 +495,23 @@ apis:
         );
         assert_eq!(diagram_key("steps[1]#0#2"), "steps[1]");
         assert_eq!(diagram_key("steps[0]"), "steps[0]");
+    }
+
+    #[test]
+    fn run_keys_give_their_iterations_outermost_first() {
+        assert_eq!(split_key("steps[1]#0#2"), ("steps[1]", vec![0, 2]));
+        assert_eq!(split_key("f/steps[0]#3"), ("f/steps[0]", vec![3]));
+        assert_eq!(split_key("steps[0]"), ("steps[0]", vec![]));
+        assert_eq!(
+            split_key(r#"steps[2].cases["a#1"][0]#4"#),
+            (r#"steps[2].cases["a#1"][0]"#, vec![4])
+        );
+        assert_eq!(split_key("steps[0]#"), ("steps[0]#", vec![]));
+        assert_eq!(split_key("steps[0]#+1"), ("steps[0]#+1", vec![]));
+        assert_eq!(
+            split_key("steps[0]#99999999999999999999999"),
+            ("steps[0]#99999999999999999999999", vec![])
+        );
     }
 
     #[test]

@@ -1,12 +1,15 @@
-//! paywire's admin API under `/_paywire/api`: runs, and the retry of a
-//! failed run. It is what `paywire runs retry` calls, and what the console
-//! will read.
+//! paywire's admin API under `/_paywire/api`: runs (filtered by name,
+//! status and start time), the retry of a failed run, the webhook inbox
+//! (with the runs of each event when asked) and the replay of a failed
+//! event. It is what `paywire runs retry` and `paywire replay` call, and what
+//! the console reads.
 //!
 //! Access: with `PAYWIRE_ADMIN_TOKEN` set, every request must carry it as a
 //! bearer token. Without one, the admin API is open only when paywire runs on
 //! its sandbox and listens on loopback (a builder's own machine), and off
 //! otherwise.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,11 +17,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::{App, ReplayError, RetryError};
-use crate::store::{EventFilter, EventState, RunFilter, RunStatus};
+use crate::console::diagram::split_key;
+use crate::store::{EventFilter, EventState, RunFilter, RunRecord, RunStatus};
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -97,26 +102,58 @@ pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A query's filter value read with `parse`, or a 400 naming the choices.
+/// A query's filter value read with `parse`, or a 400 that names the
+/// parameter, what it takes (`expected`) and what it was given.
 fn filter<T>(
     name: &str,
     given: Option<&str>,
     parse: fn(&str) -> Option<T>,
-    choices: &str,
+    expected: &str,
 ) -> Result<Option<T>, AdminError> {
     given
         .map(|text| {
             parse(text).ok_or_else(|| {
-                AdminError::BadRequest(format!("`{name}` is one of {choices}, not `{text}`"))
+                AdminError::BadRequest(format!("`{name}` is {expected}, not `{text}`"))
             })
         })
         .transpose()
+}
+
+/// What `since` takes, as its 400 says it.
+const SINCE_EXPECTED: &str =
+    "a time in RFC 3339 (2026-01-31T09:30:00Z) or an age such as 30s, 15m, 1h, 24h or 7d";
+
+/// A `since` bound: an RFC 3339 time, or an age before `now` written as a
+/// whole number and a unit (`s`, `m`, `h`, `d`, `w`). None when it is
+/// neither, or when the age reaches back before the dates that can be
+/// written.
+fn parse_since(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Some(time.with_timezone(&Utc));
+    }
+    let digits = text.len().checked_sub(1)?;
+    let (number, unit) = text.split_at_checked(digits)?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i64 = number.parse().ok()?;
+    let age = match unit {
+        "s" => TimeDelta::try_seconds(n),
+        "m" => TimeDelta::try_minutes(n),
+        "h" => TimeDelta::try_hours(n),
+        "d" => TimeDelta::try_days(n),
+        "w" => TimeDelta::try_weeks(n),
+        _ => None,
+    }?;
+    now.checked_sub_signed(age)
 }
 
 #[derive(Deserialize)]
 struct RunsQuery {
     name: Option<String>,
     status: Option<String>,
+    since: Option<String>,
     limit: Option<u32>,
 }
 
@@ -130,13 +167,20 @@ async fn list_runs(
         "status",
         query.status.as_deref(),
         RunStatus::parse,
-        "running, succeeded, failed",
+        "one of running, succeeded, failed",
+    )?;
+    let since = filter(
+        "since",
+        query.since.as_deref(),
+        |text| parse_since(text, Utc::now()),
+        SINCE_EXPECTED,
     )?;
     let runs = app
         .store()
         .list_runs(RunFilter {
             name: query.name,
             status,
+            since,
             limit: query.limit.unwrap_or(50),
         })
         .await?;
@@ -150,10 +194,25 @@ async fn show_run(
 ) -> Result<Response, AdminError> {
     authorize(&app, &headers)?;
     app.store().flush().await?;
-    match app.store().get_run(id.clone()).await? {
-        Some(detail) => Ok(axum::Json(detail).into_response()),
-        None => Err(AdminError::NotFound(format!("there is no run `{id}`"))),
-    }
+    let Some(detail) = app.store().get_run(id.clone()).await? else {
+        return Err(AdminError::NotFound(format!("there is no run `{id}`")));
+    };
+    // Each step also says which diagram node it is and in which iteration
+    // of each loop around it, so that readers need not parse keys.
+    let steps: Vec<Value> = detail
+        .steps
+        .iter()
+        .map(|step| {
+            let (node, iterations) = split_key(&step.key);
+            let mut value = serde_json::to_value(step).unwrap_or(Value::Null);
+            if let Value::Object(fields) = &mut value {
+                fields.insert("node".into(), json!(node));
+                fields.insert("iterations".into(), json!(iterations));
+            }
+            value
+        })
+        .collect();
+    Ok(axum::Json(json!({ "run": detail.run, "steps": steps })).into_response())
 }
 
 async fn retry_run(
@@ -192,6 +251,8 @@ struct EventsQuery {
     #[serde(rename = "type")]
     event_type: Option<String>,
     limit: Option<u32>,
+    /// `runs`: each event comes with the runs it caused.
+    include: Option<String>,
 }
 
 async fn list_events(
@@ -204,8 +265,15 @@ async fn list_events(
         "state",
         query.state.as_deref(),
         EventState::parse,
-        "pending, running, done, failed, ignored",
+        "one of pending, running, done, failed, ignored",
     )?;
+    let with_runs = filter(
+        "include",
+        query.include.as_deref(),
+        |text| (text == "runs").then_some(()),
+        "`runs`",
+    )?
+    .is_some();
     let events = app
         .store()
         .list_events(EventFilter {
@@ -214,6 +282,29 @@ async fn list_events(
             limit: query.limit.unwrap_or(50),
         })
         .await?;
+    if !with_runs {
+        return Ok(axum::Json(json!({ "events": events })).into_response());
+    }
+    // One read for the runs of every event listed, however many there are.
+    app.store().flush().await?;
+    let ids = events.iter().map(|e| e.id.clone()).collect();
+    let mut runs: HashMap<String, Vec<RunRecord>> = HashMap::new();
+    for run in app.store().runs_of_events(ids).await? {
+        if let Some(event) = run.trigger_event.clone() {
+            runs.entry(event).or_default().push(run);
+        }
+    }
+    let events: Vec<Value> = events
+        .iter()
+        .map(|event| {
+            let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
+            if let Value::Object(fields) = &mut value {
+                let of_event = runs.remove(&event.id).unwrap_or_default();
+                fields.insert("runs".into(), json!(of_event));
+            }
+            value
+        })
+        .collect();
     Ok(axum::Json(json!({ "events": events })).into_response())
 }
 
@@ -248,7 +339,41 @@ async fn replay_event(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{constant_time_eq, parse_since};
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn since_takes_times_and_ages() {
+        let now: DateTime<Utc> = "2026-11-23T14:00:00Z".parse().unwrap();
+        let at = |text: &str| parse_since(text, now).map(|t| t.to_rfc3339());
+        assert_eq!(at("15m").as_deref(), Some("2026-11-23T13:45:00+00:00"));
+        assert_eq!(at("1h").as_deref(), Some("2026-11-23T13:00:00+00:00"));
+        assert_eq!(at("24h").as_deref(), Some("2026-11-22T14:00:00+00:00"));
+        assert_eq!(at("7d").as_deref(), Some("2026-11-16T14:00:00+00:00"));
+        assert_eq!(at("2w").as_deref(), Some("2026-11-09T14:00:00+00:00"));
+        assert_eq!(at("30s").as_deref(), Some("2026-11-23T13:59:30+00:00"));
+        assert_eq!(
+            at("2026-11-23T15:30:00+02:00").as_deref(),
+            Some("2026-11-23T13:30:00+00:00")
+        );
+        for bad in [
+            "",
+            "m",
+            "15",
+            "15x",
+            "-5m",
+            "+5m",
+            "1.5h",
+            "yesterday",
+            "2026-11-23",
+            "99999999999999999999d",
+            "9223372036854775807d",
+            "15é",
+            "é",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn tokens_compare_whole() {

@@ -354,9 +354,8 @@ async fn project(
     let runs = app
         .store()
         .list_runs(RunFilter {
-            name: None,
-            status: None,
             limit: RECENT_RUNS,
+            ..RunFilter::default()
         })
         .await?;
     let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
@@ -402,12 +401,16 @@ async fn project(
             })
         })
         .collect();
+    let counted: Vec<_> = p.tables.values().cloned().collect();
+    let rows = app.store().count_rows(counted).await?;
     let tables: Vec<Value> = p
         .tables
         .values()
-        .map(|t| {
+        .zip(rows)
+        .map(|(t, rows)| {
             json!({
                 "name": t.name,
+                "rows": rows,
                 "primary_key": t.primary_key,
                 "columns": t.columns.iter().map(|c| json!({
                     "name": c.name, "type": c.ty.name(), "primary_key": c.primary_key,

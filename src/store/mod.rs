@@ -282,6 +282,8 @@ pub struct RunDetail {
 pub struct RunFilter {
     pub name: Option<String>,
     pub status: Option<RunStatus>,
+    /// Only runs that started at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
     pub limit: u32,
 }
 
@@ -475,6 +477,9 @@ pub trait Store: Send + Sync + 'static {
     /// failure to write them is logged.
     fn record(&self, records: RunRecords);
 
+    /// How many rows each of `tables` holds, in the same order.
+    fn count_rows(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, Vec<u64>>;
+
     fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>>;
     fn get_run(&self, id: String) -> StoreFuture<'_, Option<RunDetail>>;
 
@@ -494,7 +499,8 @@ pub trait Store: Send + Sync + 'static {
     fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>>;
     /// The runs an event started, oldest first.
     fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>>;
-    /// The runs several events started, oldest first, in one query.
+    /// The runs each of several events started, oldest first, in one read:
+    /// what a list of events shows beside each event.
     fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>>;
     /// The output of a step that succeeded under `key` in run `root` or in a
     /// run retrying it: what a retry reuses instead of doing an effect again.

@@ -1,6 +1,8 @@
 //! The console at `/console` and its data API: the page and its assets,
-//! access (sign-in form, cookie, bearer token, off), the project, diagrams
-//! whose keys match a real run's, table pages, problems, and no secrets.
+//! access (sign-in form, cookie, bearer token, off), the project with its
+//! tables' row counts, diagrams whose keys match a real run's, the nodes
+//! and loop iterations of a run's steps, runs since a time, events with
+//! their runs in one request, table pages, problems, and no secrets.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -69,6 +71,9 @@ async fn the_page_is_served_with_its_embedded_assets() {
         "setInterval",
         "/replay",
         "/_paywire/api",
+        // The runs are filtered and the events' runs fetched by the server.
+        "qs.set(\"since\"",
+        "include=runs",
     ] {
         assert!(script.contains(marker), "{marker}");
     }
@@ -256,6 +261,8 @@ async fn the_project_and_a_diagram_whose_keys_match_a_run() {
     let tables = project.body["tables"].as_array().unwrap();
     assert!(!tables.is_empty());
     assert!(tables[0]["columns"].as_array().unwrap().len() > 1);
+    // Every table is counted.
+    assert!(tables.iter().all(|t| t["rows"].is_u64()), "{tables:?}");
 
     let diagram = server.get("/_paywire/api/diagram/api/price-cart").await;
     assert_eq!(diagram.status, 200);
@@ -355,6 +362,9 @@ async fn table_rows_come_in_pages() {
             .await;
         assert_eq!(reply.status, 201);
     }
+    let project = server.get("/_paywire/api/project").await;
+    assert_eq!(project.body["tables"][0]["name"], "items");
+    assert_eq!(project.body["tables"][0]["rows"], 7);
     let first = server.get("/_paywire/api/tables/items?limit=3").await;
     assert_eq!(first.status, 200);
     assert_eq!(first.body["columns"], json!(["sku", "qty"]));
@@ -415,5 +425,340 @@ async fn problems_are_shown_after_a_broken_edit() {
     let project = server.get("/_paywire/api/project").await;
     assert_eq!(project.body["apis"][0]["name"], "hello");
     watcher.abort();
+    server.stop().await;
+}
+
+const HELLO: &str =
+    "apis:\n  hello:\n    method: GET\n    path: /hello\n    steps: [{ response: { body: hi } }]\n";
+
+/// Records a finished run of `hello` that started `age` ago, as an older
+/// process would have left it.
+fn old_run(id: &str, age: chrono::TimeDelta) -> paywire::store::RunRecord {
+    let started = chrono::Utc::now() - age;
+    paywire::store::RunRecord {
+        id: id.into(),
+        retry_of: None,
+        trigger_event: None,
+        kind: paywire::store::RunKind::Api,
+        name: "hello".into(),
+        status: paywire::store::RunStatus::Succeeded,
+        input: json!({}),
+        error: None,
+        response_status: Some(200),
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_at: Some(started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        duration_ms: Some(1.0),
+    }
+}
+
+fn run_ids(reply: &crate::common::Reply) -> Vec<String> {
+    reply.body["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no runs in {}", reply.body))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_are_filtered_by_start_time_on_the_server() {
+    use paywire::store::RunRecords;
+    let server = open_project(&[("a.yaml", HELLO)]).await;
+    let store = server.app.store();
+    store.record(RunRecords {
+        start: Some(old_run("run_week_ago", chrono::TimeDelta::days(6))),
+        ..RunRecords::default()
+    });
+    store.record(RunRecords {
+        start: Some(old_run("run_two_days_ago", chrono::TimeDelta::hours(48))),
+        ..RunRecords::default()
+    });
+    store.record(RunRecords {
+        start: Some(old_run("run_two_hours_ago", chrono::TimeDelta::hours(2))),
+        ..RunRecords::default()
+    });
+    let now = server.get("/hello").await.run_id();
+    store.flush().await.unwrap();
+
+    let since = |q: &str| {
+        let path = format!("/_paywire/api/runs?since={q}");
+        let server = &server;
+        async move { server.get(&path).await }
+    };
+    assert_eq!(run_ids(&since("15m").await), [now.as_str()]);
+    assert_eq!(
+        run_ids(&since("3h").await),
+        [now.as_str(), "run_two_hours_ago"]
+    );
+    assert_eq!(
+        run_ids(&since("24h").await),
+        [now.as_str(), "run_two_hours_ago"]
+    );
+    assert_eq!(
+        run_ids(&since("7d").await),
+        [
+            now.as_str(),
+            "run_two_hours_ago",
+            "run_two_days_ago",
+            "run_week_ago"
+        ]
+    );
+    // An RFC 3339 time, with an offset, between two runs.
+    let between = (chrono::Utc::now() - chrono::TimeDelta::hours(72))
+        .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).unwrap())
+        .to_rfc3339();
+    let reply = server
+        .client
+        .get(format!("{}/_paywire/api/runs", server.base))
+        .query(&[("since", between.as_str()), ("name", "hello")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["runs"].as_array().unwrap().len(), 3, "{body}");
+    // With the other filters and the limit.
+    assert_eq!(
+        run_ids(
+            &server
+                .get("/_paywire/api/runs?since=7d&status=succeeded&limit=2")
+                .await
+        ),
+        [now.as_str(), "run_two_hours_ago"]
+    );
+    let future = (chrono::Utc::now() + chrono::TimeDelta::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert!(run_ids(&since(&future).await).is_empty());
+
+    for bad in [
+        "yesterday",
+        "15",
+        "-1h",
+        "1.5h",
+        "2026-11-23",
+        "99999999999999d",
+    ] {
+        let reply = since(bad).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+        assert_eq!(reply.body["error"]["type"], "invalid_request");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("`since` is a time in RFC 3339")
+                && message.contains("15m")
+                && message.ends_with(&format!("not `{bad}`")),
+            "{message}"
+        );
+    }
+    server.stop().await;
+}
+
+/// Two workflows that run for every `customer.updated` event; other events
+/// start nothing.
+const CUSTOMERS: &str = r#"
+workflows:
+  customer-log:
+    trigger: { event: stripe.event, types: [customer.updated] }
+    steps:
+      - log: "customer {{ context.event.object.id }}"
+  customer-check:
+    trigger: { event: stripe.event, types: [customer.updated] }
+    steps:
+      - if: "context.event.object.id == `cus_bad`"
+        then:
+          - throw: { name: BadCustomer, message: "cus_bad is refused" }
+"#;
+
+#[tokio::test]
+async fn events_come_with_their_runs_in_one_request() {
+    use crate::webhooks::{deliver, envelope, settled, signed};
+    let dir = project(&[("c.yaml", CUSTOMERS)]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
+    let mut settings = Settings::new(dir.path().join("workflows"), dir.path().join("p.db"))
+        .with_sandbox(paywire::stripe::sandbox::SandboxConfig {
+            base_url: base,
+            webhook_url: None,
+            webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
+            retry: paywire::stripe::sandbox::default_retry(),
+        });
+    settings.event_retry = paywire::inbox::EventRetry {
+        attempts: 2,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+    };
+    settings.admin_open_without_token = true;
+    let server = crate::common::TestServer::start_on(listener, dir, settings).await;
+    for (id, event_type, customer) in [
+        ("evt_good", "customer.updated", "cus_good"),
+        ("evt_bad", "customer.updated", "cus_bad"),
+        ("evt_other", "customer.created", "cus_good"),
+    ] {
+        let payload = envelope(
+            id,
+            event_type,
+            json!({"id": customer, "object": "customer"}),
+        );
+        assert_eq!(deliver(&server, &payload, signed(&payload)).await.0, 200);
+    }
+    settled(&server).await;
+
+    let listed = server.get("/_paywire/api/events?include=runs").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let events = listed.body["events"].as_array().unwrap();
+    let event = |id: &str| events.iter().find(|e| e["id"] == id).unwrap().clone();
+    let names = |e: &Value| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = e["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert_eq!(r["trigger_event"], e["id"]);
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let good = event("evt_good");
+    assert_eq!(good["state"], "done");
+    assert_eq!(
+        names(&good),
+        [
+            ("customer-check".to_string(), "succeeded".to_string()),
+            ("customer-log".to_string(), "succeeded".to_string()),
+        ]
+    );
+    // The failing event: two attempts of the workflow that fails, and the
+    // one that succeeded on the first attempt is not run again.
+    let bad = event("evt_bad");
+    assert_eq!(bad["state"], "failed");
+    assert_eq!(
+        names(&bad),
+        [
+            ("customer-check".to_string(), "failed".to_string()),
+            ("customer-check".to_string(), "failed".to_string()),
+            ("customer-log".to_string(), "succeeded".to_string()),
+        ]
+    );
+    let other = event("evt_other");
+    assert_eq!(other["state"], "ignored");
+    assert_eq!(other["runs"], json!([]));
+    // The same runs as the one-event endpoint gives, in the same order.
+    for id in ["evt_good", "evt_bad"] {
+        let one = server.get(&format!("/_paywire/api/events/{id}")).await;
+        assert_eq!(one.body["runs"], event(id)["runs"], "{id}");
+    }
+    // Without `include`, no runs; with another value, a 400 that says so.
+    let plain = server.get("/_paywire/api/events").await;
+    assert!(plain.body["events"][0].get("runs").is_none());
+    let wrong = server.get("/_paywire/api/events?include=steps").await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(
+        wrong.body["error"]["message"],
+        "`include` is `runs`, not `steps`"
+    );
+    // The other filters still apply.
+    let failed = server
+        .get("/_paywire/api/events?include=runs&state=failed")
+        .await;
+    let failed = failed.body["events"].as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["id"], "evt_bad");
+    assert_eq!(failed[0]["runs"].as_array().unwrap().len(), 3);
+    server.stop().await;
+}
+
+/// Loops in loops: three outer iterations, two inner ones each, and a call
+/// inside the inner loop.
+const LOOPS: &str = r#"
+functions:
+  twice:
+    params: { n: { type: integer } }
+    steps:
+      - return: "{{ context.parameters.n * 2 }}"
+apis:
+  loops:
+    method: POST
+    path: /loops
+    steps:
+      - set: total
+        value: 0
+      - for_each: "[1, 2, 3]"
+        as: outer
+        steps:
+          - set: round
+            value: 0
+          - while: "vars.round < 2"
+            max_iterations: 5
+            steps:
+              - id: doubled
+                call: twice
+                with: { n: "{{ outer }}" }
+              - set: total
+                value: "{{ vars.total + steps.doubled }}"
+              - set: round
+                value: "{{ vars.round + 1 }}"
+      - response: { body: { total: "{{ vars.total }}" } }
+"#;
+
+#[tokio::test]
+async fn a_run_s_steps_name_their_node_and_loop_iterations() {
+    let server = open_project(&[("l.yaml", LOOPS)]).await;
+    let reply = server.post("/loops", json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["total"], 24);
+    let run = server
+        .get(&format!("/_paywire/api/runs/{}", reply.run_id()))
+        .await;
+    let steps = run.body["steps"].as_array().unwrap();
+    let diagram = server.get("/_paywire/api/diagram/api/loops").await;
+    let mut keys = BTreeSet::new();
+    diagram_keys(&diagram.body["steps"], &mut keys);
+    let mut seen = BTreeSet::new();
+    for step in steps {
+        let key = step["key"].as_str().unwrap();
+        let node = step["node"].as_str().unwrap();
+        let iterations: Vec<u64> = step["iterations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap())
+            .collect();
+        // The key is the node with one `#N` per loop around it.
+        let rebuilt: String = std::iter::once(node.to_string())
+            .chain(iterations.iter().map(|i| format!("#{i}")))
+            .collect();
+        assert_eq!(rebuilt, key);
+        if !node.starts_with("twice/") {
+            assert!(keys.contains(node), "{node} is not on the diagram");
+        }
+        seen.insert((node.to_string(), iterations));
+    }
+    let has =
+        |node: &str, iterations: &[u64]| seen.contains(&(node.to_string(), iterations.to_vec()));
+    // The outer loop ran once, its body three times; the inner loop three
+    // times, its body twice in each.
+    assert!(has("steps[1]", &[]));
+    for outer in 0..3 {
+        assert!(has("steps[1].steps[0]", &[outer]));
+        assert!(has("steps[1].steps[1]", &[outer]));
+        for inner in 0..2 {
+            assert!(has("steps[1].steps[1].steps[0]", &[outer, inner]));
+            assert!(has("twice/steps[0]", &[outer, inner]));
+        }
+        assert!(!has("steps[1].steps[1].steps[0]", &[outer, 2]));
+    }
+    assert!(!has("steps[1].steps[0]", &[3]));
+    let outer_loop = steps.iter().find(|s| s["key"] == "steps[1]").unwrap();
+    assert_eq!(outer_loop["output"]["iterations"], 3);
+    let inner_loops: Vec<&Value> = steps
+        .iter()
+        .filter(|s| s["node"] == "steps[1].steps[1]")
+        .collect();
+    assert_eq!(inner_loops.len(), 3);
+    assert!(inner_loops.iter().all(|s| s["output"]["iterations"] == 2));
     server.stop().await;
 }

@@ -201,28 +201,6 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRecord>, StoreErro
     .map_err(db_error)
 }
 
-/// The runs of several events at once, oldest first.
-pub fn runs_of_events(conn: &Connection, ids: &[String]) -> Result<Vec<RunRecord>, StoreError> {
-    let mut runs = Vec::new();
-    // SQLite takes at most 32,766 parameters; batches stay far below that.
-    for chunk in ids.chunks(500) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM _paywire_runs WHERE trigger_event IN ({marks})
-                 ORDER BY started_at, id"
-            ))
-            .map_err(db_error)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(chunk), run_from_row)
-            .map_err(db_error)?;
-        for run in rows {
-            runs.push(run.map_err(db_error)?);
-        }
-    }
-    Ok(runs)
-}
-
 pub fn runs_of(conn: &Connection, event_id: &str) -> Result<Vec<RunRecord>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
@@ -230,6 +208,25 @@ pub fn runs_of(conn: &Connection, event_id: &str) -> Result<Vec<RunRecord>, Stor
         ))
         .map_err(db_error)?;
     let rows = stmt.query_map([event_id], run_from_row).map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+/// The runs of every event in `event_ids`, grouped by event and oldest
+/// first within each. The ids go in as one JSON array bound to one
+/// parameter, so that any number of them makes one statement.
+pub fn runs_of_many(conn: &Connection, event_ids: &[String]) -> Result<Vec<RunRecord>, StoreError> {
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = Value::from(event_ids.to_vec()).to_string();
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM _paywire_runs
+             WHERE trigger_event IN (SELECT value FROM json_each(?1))
+             ORDER BY trigger_event, started_at, id"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map([ids], run_from_row).map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 

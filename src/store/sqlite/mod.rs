@@ -332,6 +332,10 @@ impl Store for SqliteStore {
         });
     }
 
+    fn count_rows(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, Vec<u64>> {
+        self.read(move |conn| tables::count_rows(conn, &tables))
+    }
+
     fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>> {
         self.read(move |conn| runs::list_runs(conn, &filter))
     }
@@ -373,7 +377,7 @@ impl Store for SqliteStore {
     }
 
     fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
-        self.read(move |conn| events::runs_of_events(conn, &event_ids))
+        self.read(move |conn| events::runs_of_many(conn, &event_ids))
     }
 
     fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>> {

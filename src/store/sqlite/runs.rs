@@ -199,12 +199,23 @@ pub fn list_runs(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunRecord>
         .prepare_cached(&format!(
             "SELECT {RUN_COLUMNS} FROM _paywire_runs
              WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?4 IS NULL OR started_at >= ?4)
              ORDER BY started_at DESC, id DESC LIMIT ?3"
         ))
         .map_err(db_error)?;
+    // Start times are stored as RFC 3339 in UTC with milliseconds, so the
+    // bound written the same way compares correctly as text.
+    let since = filter
+        .since
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     let rows = stmt
         .query_map(
-            params![filter.name, filter.status.map(RunStatus::as_str), limit],
+            params![
+                filter.name,
+                filter.status.map(RunStatus::as_str),
+                limit,
+                since
+            ],
             run_from_row,
         )
         .map_err(db_error)?;

@@ -523,6 +523,35 @@ fn select(
     })
 }
 
+/// How many rows each table holds, in the order given. A table the
+/// database does not have (yet) counts as empty rather than failing the
+/// whole answer.
+pub fn count_rows(conn: &Connection, tables: &[Arc<Table>]) -> Result<Vec<u64>, StoreError> {
+    let mut counts = Vec::with_capacity(tables.len());
+    for table in tables {
+        let exists: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            )
+            .map_err(db_error)?
+            .query_row([&table.name], |r| r.get(0))
+            .map_err(db_error)?;
+        if !exists {
+            counts.push(0);
+            continue;
+        }
+        let rows: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {}", quote(&table.name)),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_error)?;
+        counts.push(u64::try_from(rows).unwrap_or(0));
+    }
+    Ok(counts)
+}
+
 pub fn execute(conn: &Connection, op: &TableOp) -> Result<Value, StoreError> {
     match op {
         TableOp::Select {

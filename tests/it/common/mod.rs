@@ -111,16 +111,44 @@ impl TestServer {
         edit: impl FnOnce(&mut Settings),
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        TestServer::examples_in(examples_dir(), dir, deliver_to_self, edit).await
+    }
+
+    /// Serves a copy of the example project with `extra` files (name, YAML)
+    /// beside it, as [`TestServer::examples_configured`] does: for a test
+    /// that needs a workflow of its own next to the examples.
+    pub async fn examples_plus(
+        extra: &[(&str, &str)],
+        edit: impl FnOnce(&mut Settings),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("workflows");
+        std::fs::create_dir_all(&copy).unwrap();
+        for entry in std::fs::read_dir(examples_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        write_project(dir.path(), extra);
+        TestServer::examples_in(copy, dir, false, edit).await
+    }
+
+    async fn examples_in(
+        project: PathBuf,
+        dir: TempDir,
+        deliver_to_self: bool,
+        edit: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let settings = Settings::new(examples_dir(), dir.path().join("paywire.db")).with_sandbox(
-            SandboxConfig {
+        let settings =
+            Settings::new(project, dir.path().join("paywire.db")).with_sandbox(SandboxConfig {
                 base_url: format!("http://{address}/_stripe"),
                 webhook_url: deliver_to_self.then(|| format!("http://{address}/webhooks/stripe")),
                 webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
                 retry: default_retry(),
-            },
-        );
+            });
         let mut settings = settings;
         edit(&mut settings);
         TestServer::start_on(listener, dir, settings).await
