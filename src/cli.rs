@@ -154,7 +154,8 @@ pub struct RunsArgs {
     /// Only runs of this API or workflow.
     #[arg(long)]
     pub name: Option<String>,
-    /// Only runs with this status: running, succeeded or failed.
+    /// Only runs with this status: running, succeeded, failed, or retrying
+    /// (failed, and its event will be tried again).
     #[arg(long)]
     pub status: Option<String>,
 }
@@ -414,12 +415,13 @@ async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         }
         Some(RunsAction::Retry { id, server }) => return retry(&id, &server).await,
         None => {
-            let status = match args.status.as_deref() {
-                None => None,
+            let (status, retrying) = match args.status.as_deref() {
+                None => (None, None),
+                Some("retrying") => (Some(RunStatus::Failed), Some(true)),
                 Some(text) => match RunStatus::parse(text) {
-                    Some(status) => Some(status),
+                    Some(status) => (Some(status), None),
                     None => {
-                        eprintln!("--status is running, succeeded or failed, not {text}");
+                        eprintln!("--status is running, succeeded, failed or retrying, not {text}");
                         return Ok(ExitCode::FAILURE);
                     }
                 },
@@ -427,6 +429,7 @@ async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
             let filter = RunFilter {
                 name: args.name,
                 status,
+                retrying,
                 since: None,
                 limit: args.limit,
             };
@@ -816,7 +819,11 @@ pub fn format_runs(runs: &[RunRecord]) -> String {
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default(),
             run.name,
-            run.status.as_str(),
+            if run.retrying {
+                "retrying"
+            } else {
+                run.status.as_str()
+            },
             run.response_status
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),

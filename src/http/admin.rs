@@ -163,12 +163,20 @@ async fn list_runs(
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, AdminError> {
     authorize(&app, &headers)?;
-    let status = filter(
-        "status",
-        query.status.as_deref(),
-        RunStatus::parse,
-        "one of running, succeeded, failed",
-    )?;
+    // `retrying` is a failed run whose event will be tried again; `failed`
+    // takes those too.
+    let (status, retrying) = match query.status.as_deref() {
+        Some("retrying") => (Some(RunStatus::Failed), Some(true)),
+        other => (
+            filter(
+                "status",
+                other,
+                RunStatus::parse,
+                "one of running, succeeded, failed, retrying",
+            )?,
+            None,
+        ),
+    };
     let since = filter(
         "since",
         query.since.as_deref(),
@@ -180,6 +188,7 @@ async fn list_runs(
         .list_runs(RunFilter {
             name: query.name,
             status,
+            retrying,
             since,
             limit: query.limit.unwrap_or(50),
         })

@@ -293,6 +293,7 @@ impl Runner {
             started_at: now_text(),
             finished_at: None,
             duration_ms: None,
+            retrying: false,
         });
         let mut frame = Frame::new(&context, String::new(), 0);
         let result = self.exec_steps(&mut run, &mut frame, steps).await;

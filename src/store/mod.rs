@@ -208,6 +208,9 @@ pub struct RunRecord {
     pub started_at: String,
     pub finished_at: Option<String>,
     pub duration_ms: Option<f64>,
+    /// Failed, and the event that started it will be tried again: not
+    /// stored, but read from the event's state.
+    pub retrying: bool,
 }
 
 /// How a run ended.
@@ -282,6 +285,9 @@ pub struct RunDetail {
 pub struct RunFilter {
     pub name: Option<String>,
     pub status: Option<RunStatus>,
+    /// Only runs that are (or are not) failed runs whose event will be
+    /// tried again.
+    pub retrying: Option<bool>,
     /// Only runs that started at or after this time.
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     pub limit: u32,

@@ -304,7 +304,7 @@ async fn the_admin_api_and_runs_retry_run_a_failed_run_again() {
     for (path, message) in [
         (
             "/runs?status=done",
-            "`status` is one of running, succeeded, failed, not `done`",
+            "`status` is one of running, succeeded, failed, retrying, not `done`",
         ),
         (
             "/events?state=paid",

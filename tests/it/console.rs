@@ -448,6 +448,7 @@ fn old_run(id: &str, age: chrono::TimeDelta) -> paywire::store::RunRecord {
         started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_at: Some(started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         duration_ms: Some(1.0),
+        retrying: false,
     }
 }
 
@@ -568,9 +569,9 @@ workflows:
           - throw: { name: BadCustomer, message: "cus_bad is refused" }
 "#;
 
-#[tokio::test]
-async fn events_come_with_their_runs_in_one_request() {
-    use crate::webhooks::{deliver, envelope, settled, signed};
+/// The CUSTOMERS project on the sandbox, open to the admin API, with its
+/// events retried as `retry` says.
+async fn customers_server(retry: paywire::inbox::EventRetry) -> TestServer {
     let dir = project(&[("c.yaml", CUSTOMERS)]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
@@ -581,13 +582,20 @@ async fn events_come_with_their_runs_in_one_request() {
             webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
             retry: paywire::stripe::sandbox::default_retry(),
         });
-    settings.event_retry = paywire::inbox::EventRetry {
+    settings.event_retry = retry;
+    settings.admin_open_without_token = true;
+    TestServer::start_on(listener, dir, settings).await
+}
+
+#[tokio::test]
+async fn events_come_with_their_runs_in_one_request() {
+    use crate::webhooks::{deliver, envelope, settled, signed};
+    let server = customers_server(paywire::inbox::EventRetry {
         attempts: 2,
         first_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(10),
-    };
-    settings.admin_open_without_token = true;
-    let server = crate::common::TestServer::start_on(listener, dir, settings).await;
+    })
+    .await;
     for (id, event_type, customer) in [
         ("evt_good", "customer.updated", "cus_good"),
         ("evt_bad", "customer.updated", "cus_bad"),
@@ -760,5 +768,72 @@ async fn a_run_s_steps_name_their_node_and_loop_iterations() {
         .collect();
     assert_eq!(inner_loops.len(), 3);
     assert!(inner_loops.iter().all(|s| s["output"]["iterations"] == 2));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_run_whose_event_will_be_tried_again_is_retrying() {
+    use crate::webhooks::{deliver, envelope, signed};
+    // The second attempt is far off: the first failure stays `retrying`.
+    let server = customers_server(paywire::inbox::EventRetry {
+        attempts: 3,
+        first_delay: Duration::from_secs(600),
+        max_delay: Duration::from_secs(600),
+    })
+    .await;
+    let payload = envelope(
+        "evt_later",
+        "customer.updated",
+        json!({"id": "cus_bad", "object": "customer"}),
+    );
+    assert_eq!(deliver(&server, &payload, signed(&payload)).await.0, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let retrying = loop {
+        let reply = server.get("/_paywire/api/runs?status=retrying").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let runs = reply.body["runs"].as_array().unwrap().clone();
+        if !runs.is_empty() {
+            break runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run became retrying"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(retrying.len(), 1, "{retrying:?}");
+    assert_eq!(
+        (
+            &retrying[0]["name"],
+            &retrying[0]["status"],
+            &retrying[0]["retrying"]
+        ),
+        (&json!("customer-check"), &json!("failed"), &json!(true))
+    );
+    // `failed` takes retrying runs too; the run that succeeded is neither.
+    let failed = server.get("/_paywire/api/runs?status=failed").await;
+    assert_eq!(run_ids(&failed), vec![retrying[0]["id"].as_str().unwrap()]);
+    let all = server.get("/_paywire/api/runs").await;
+    let log = all.body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "customer-log")
+        .expect("the other workflow ran")
+        .clone();
+    assert_eq!(
+        (&log["status"], &log["retrying"]),
+        (&json!("succeeded"), &json!(false))
+    );
+    let bad = server.get("/_paywire/api/runs?status=later").await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retrying"),
+        "{}",
+        bad.body
+    );
     server.stop().await;
 }

@@ -482,6 +482,7 @@ fn run_record(id: &str) -> paywire::store::RunRecord {
         started_at: "2026-11-23T10:00:00.000Z".into(),
         finished_at: None,
         duration_ms: None,
+        retrying: false,
     }
 }
 

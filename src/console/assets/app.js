@@ -190,7 +190,7 @@ async function runsView() {
   const p = await showProblems();
   const names = p ? [...p.apis.map((a) => a.name), ...p.workflows.map((w) => w.name), ...p.functions.map((f) => f.name)] : [];
   const nameSel = h("select", { id: "f-name" }, h("option", { value: "" }, "all"), names.map((n) => h("option", { value: n, selected: n === name ? "" : null }, n)));
-  const statusSel = h("select", { id: "f-status" }, ["", "running", "succeeded", "failed"].map((s) => h("option", { value: s, selected: s === status ? "" : null }, s || "all")));
+  const statusSel = h("select", { id: "f-status" }, ["", "running", "succeeded", "failed", "retrying"].map((s) => h("option", { value: s, selected: s === status ? "" : null }, s || "all")));
   // The server filters by start time (`since` takes an age or an RFC 3339
   // time), so the list holds the newest runs of that window, not a subset
   // of the newest runs overall.
@@ -212,7 +212,7 @@ async function runsView() {
     const { runs } = await api("/runs?" + qs);
     body.replaceChildren(...runs.map((r) => h("tr", {},
       h("td.mono", {}, h("a", { href: "#/run/" + encodeURIComponent(r.id) }, r.id)),
-      h("td", {}, r.name), h("td", {}, r.kind), h("td", {}, badge(r.status)),
+      h("td", {}, r.name), h("td", {}, r.kind), h("td", {}, badge(r.retrying ? "retrying" : r.status)),
       h("td", {}, when(r.started_at)), h("td.num", {}, ms(r.duration_ms)),
       h("td.num", {}, r.response_status || ""), h("td", {}, r.error ? (r.error.message || "") : ""))));
     if (!runs.length) body.replaceChildren(h("tr", {}, h("td", { colspan: "8" }, h("span.muted", {}, "No runs match."))));
@@ -291,12 +291,12 @@ async function runView(id) {
     if (again) again.click(); else { panel.hidden = true; selected = null; }
   }
   ctx.setPick = setPick;
-  const retry = run.status === "failed" ? h("button", { onclick: async () => {
+  const retry = run.status === "failed" && !run.retrying ? h("button", { onclick: async () => {
     try { const r = await api(`/runs/${encodeURIComponent(id)}/retry`, { method: "POST" }); location.hash = "#/run/" + r.run_id; } catch (e) { alert(e.message); }
   } }, "Retry") : null;
   const other = detail.steps.filter((s) => stepNode(s).node.includes("/"));
   setView(
-    h("h1", {}, "Run ", h("span.mono", {}, run.id), " ", badge(run.status), " ", retry),
+    h("h1", {}, "Run ", h("span.mono", {}, run.id), " ", badge(run.retrying ? "retrying" : run.status), " ", retry),
     h("p", {}, `${run.kind} `, h("a", { href: `#/diagram/${kind}/${encodeURIComponent(run.name)}` }, run.name),
       ` · started ${when(run.started_at)} · ${ms(run.duration_ms)}`, run.response_status ? ` · HTTP ${run.response_status}` : "",
       run.retry_of ? [" · retries ", h("a", { href: "#/run/" + run.retry_of }, run.retry_of)] : "",

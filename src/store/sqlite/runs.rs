@@ -164,7 +164,21 @@ pub(super) fn insert_step(conn: &Connection, step: &StepRecord) -> Result<(), St
     Ok(())
 }
 
-pub(super) const RUN_COLUMNS: &str = "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event";
+/// Whether a run (of `_paywire_runs`, unaliased) failed and its event waits
+/// for another attempt. A macro so that `concat!` can build the columns.
+macro_rules! retrying {
+    () => {
+        "(status = 'failed' AND EXISTS (SELECT 1 FROM _paywire_events e
+            WHERE e.id = _paywire_runs.trigger_event AND e.state = 'pending'))"
+    };
+}
+const RETRYING: &str = retrying!();
+
+/// The columns [`run_from_row`] reads, from `_paywire_runs` unaliased.
+pub(super) const RUN_COLUMNS: &str = concat!(
+    "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event, ",
+    retrying!()
+);
 
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(1)?;
@@ -186,6 +200,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         duration_ms: row.get(9)?,
         retry_of: row.get(10)?,
         trigger_event: row.get(11)?,
+        retrying: row.get(12)?,
     })
 }
 
@@ -199,7 +214,7 @@ pub fn list_runs(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunRecord>
         .prepare_cached(&format!(
             "SELECT {RUN_COLUMNS} FROM _paywire_runs
              WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?4 IS NULL OR started_at >= ?4)
+               AND (?4 IS NULL OR started_at >= ?4) AND (?5 IS NULL OR {RETRYING} = ?5)
              ORDER BY started_at DESC, id DESC LIMIT ?3"
         ))
         .map_err(db_error)?;
@@ -214,7 +229,8 @@ pub fn list_runs(conn: &Connection, filter: &RunFilter) -> Result<Vec<RunRecord>
                 filter.name,
                 filter.status.map(RunStatus::as_str),
                 limit,
-                since
+                since,
+                filter.retrying
             ],
             run_from_row,
         )
@@ -284,6 +300,7 @@ mod tests {
         )
         .unwrap();
         create_schema(&conn).unwrap();
+        super::super::events::create_schema(&conn).unwrap();
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
