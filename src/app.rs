@@ -356,7 +356,7 @@ impl App {
             finished_at: None,
         };
         self.store.event_update(update).await?;
-        self.inbox.wake();
+        self.inbox.rescan();
         Ok(EventRecord {
             state: EventState::Pending,
             attempts: 0,

@@ -11,7 +11,8 @@
 //! recorded results of actions that already succeeded and the same Stripe
 //! idempotency keys.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -51,17 +52,30 @@ impl EventRetry {
     }
 }
 
-/// How many due events the worker takes at a time.
-const BATCH: u32 = 256;
+/// How many due events the worker reads at a time.
+const READ_BATCH: u32 = 256;
+/// How many events may be running at once. Their writes share commits, so
+/// more in flight means more events per fsync.
+const MAX_IN_FLIGHT: usize = 1024;
 
-/// Wakes the worker when an event arrives.
+/// Wakes the worker when an event arrives or is put back.
 #[derive(Default)]
 pub struct Inbox {
     arrived: Notify,
+    /// Set when an event that arrived long ago is pending again (a replay),
+    /// which reading only newer arrivals would miss.
+    rescan: AtomicBool,
 }
 
 impl Inbox {
+    /// A new event is stored.
     pub fn wake(&self) {
+        self.arrived.notify_one();
+    }
+
+    /// An event stored earlier is pending again.
+    pub fn rescan(&self) {
+        self.rescan.store(true, Ordering::SeqCst);
         self.arrived.notify_one();
     }
 }
@@ -113,117 +127,182 @@ pub fn listeners<'a>(
 /// Runs the worker until the app is gone.
 pub fn spawn_worker(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(app);
-    let inbox = app.inbox().clone();
-    tokio::spawn(async move {
+    tokio::spawn(async move { Dispatcher::default().run(weak).await })
+}
+
+/// The worker's state. Events run side by side, up to [`MAX_IN_FLIGHT`],
+/// except that the events about one Stripe object run one after another in
+/// order of arrival: an event whose object is busy waits behind it here.
+/// There is no round of events to wait for: an event starts as soon as it
+/// is read and its object is free, so the writes of many events share each
+/// commit.
+///
+/// Only events that arrived after the newest one read so far are read
+/// (`cursor`); every older pending event is running, waiting here, or
+/// scheduled for a retry, which a rescan at its time picks up.
+#[derive(Default)]
+struct Dispatcher {
+    /// Events running or waiting, by id: what a rescan must not take twice.
+    known: HashSet<String>,
+    /// Objects with an event running, and the events waiting behind it.
+    busy: HashMap<String, VecDeque<(EventRecord, Vec<RunRecord>)>>,
+    running: tokio::task::JoinSet<Option<i64>>,
+    /// The event (and its object) each running task carries.
+    tasks: HashMap<tokio::task::Id, (String, Option<String>)>,
+    cursor: i64,
+    /// Whether there may be due events not read yet.
+    unread: bool,
+    /// The earliest time a rescheduled event is due (Unix ms).
+    retry_at: Option<i64>,
+}
+
+impl Dispatcher {
+    async fn run(mut self, weak: Weak<App>) {
+        self.unread = true;
         loop {
-            let wait = match work(&weak).await {
-                Some(wait) => wait,
+            let wait = {
+                let Some(app) = weak.upgrade() else { return };
+                if app.inbox().rescan.swap(false, Ordering::SeqCst) {
+                    self.cursor = 0;
+                    self.unread = true;
+                }
+                let now = now_ms();
+                if self.retry_at.is_some_and(|at| at <= now) {
+                    self.retry_at = None;
+                    self.cursor = 0;
+                    self.unread = true;
+                }
+                if let Err(e) = self.read(&app, now).await {
+                    tracing::error!(error = %e, "the inbox could not read its events");
+                    self.unread = true;
+                    Duration::from_secs(1)
+                } else {
+                    self.wait_for_retries(&app, now).await
+                }
+            };
+            let inbox = match weak.upgrade() {
+                Some(app) => app.inbox().clone(),
                 None => return,
             };
             tokio::select! {
-                _ = inbox.arrived.notified() => {}
+                Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    self.finished(done, &weak);
+                }
+                _ = inbox.arrived.notified() => self.unread = true,
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-    })
-}
+    }
 
-/// Runs every due event; returns how long to sleep before the next one is
-/// due, or `None` once the app is gone.
-async fn work(app: &Weak<App>) -> Option<Duration> {
-    loop {
-        let app = app.upgrade()?;
-        let now = now_ms();
-        let reading = std::time::Instant::now();
-        let due = match app.store().due_events(now, BATCH).await {
-            Ok(due) => due,
+    /// Reads due events while there are some and room to run them.
+    async fn read(&mut self, app: &Arc<App>, now: i64) -> Result<(), StoreError> {
+        while self.unread && self.running.len() < MAX_IN_FLIGHT {
+            let started = std::time::Instant::now();
+            let due = app.store().due_events(now, self.cursor, READ_BATCH).await?;
+            self.unread = due.len() == READ_BATCH as usize;
+            let fresh: Vec<EventRecord> = due
+                .into_iter()
+                .inspect(|e| self.cursor = self.cursor.max(e.seq))
+                .filter(|e| !self.known.contains(&e.id))
+                .collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            // The runs these events already caused (an earlier attempt, or
+            // one cut short by a crash) say what is left to do.
+            let ids = fresh.iter().map(|e| e.id.clone()).collect();
+            let mut earlier: HashMap<String, Vec<RunRecord>> = HashMap::new();
+            for run in app.store().runs_of_events(ids).await? {
+                if let Some(event) = run.trigger_event.clone() {
+                    earlier.entry(event).or_default().push(run);
+                }
+            }
+            tracing::debug!(
+                events = fresh.len(),
+                running = self.running.len(),
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "the inbox read due events"
+            );
+            for event in fresh {
+                let runs = earlier.remove(&event.id).unwrap_or_default();
+                self.known.insert(event.id.clone());
+                match event.object_id.as_ref().and_then(|o| self.busy.get_mut(o)) {
+                    Some(waiting) => waiting.push_back((event, runs)),
+                    None => self.start(app, event, runs),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, app: &Arc<App>, event: EventRecord, earlier: Vec<RunRecord>) {
+        if let Some(object) = &event.object_id {
+            self.busy.entry(object.clone()).or_default();
+        }
+        let app = app.clone();
+        let carried = (event.id.clone(), event.object_id.clone());
+        // The task says when its event is due again, if it is still pending.
+        let task = self.running.spawn(async move {
+            let event_id = event.id.clone();
+            match process(&app, event, earlier).await {
+                Ok(update) => {
+                    (update.state == EventState::Pending).then_some(update.next_attempt_at)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, event = %event_id, "the inbox could not record an event's progress");
+                    Some(now_ms() + 1_000)
+                }
+            }
+        });
+        self.tasks.insert(task.id(), carried);
+    }
+
+    /// An event's task ended: its object's next event, if one waits, runs.
+    fn finished(
+        &mut self,
+        done: Result<(tokio::task::Id, Option<i64>), tokio::task::JoinError>,
+        weak: &Weak<App>,
+    ) {
+        let (task, retry_at) = match done {
+            Ok(done) => done,
             Err(e) => {
-                tracing::error!(error = %e, "the inbox could not read its events");
-                return Some(Duration::from_secs(1));
+                // The event is still pending: taken up again a second later.
+                tracing::error!(error = %e, "an event's task ended abnormally");
+                (e.id(), Some(now_ms() + 1_000))
             }
         };
-        if due.is_empty() {
-            let next = app.store().next_event_due().await.ok().flatten();
-            let wait = match next {
-                Some(at) => Duration::from_millis((at - now).clamp(10, 5_000) as u64),
-                None => Duration::from_secs(5),
-            };
-            return Some(wait);
+        let Some((event_id, object_id)) = self.tasks.remove(&task) else {
+            return;
+        };
+        self.known.remove(&event_id);
+        if let Some(at) = retry_at {
+            self.retry_at = Some(self.retry_at.map_or(at, |t| t.min(at)));
         }
-        tracing::debug!(
-            events = due.len(),
-            ms = reading.elapsed().as_secs_f64() * 1000.0,
-            "the inbox read its due events"
-        );
-        if let Err(e) = run_batch(&app, due).await {
-            tracing::error!(error = %e, "the inbox could not record an event's progress");
-            return Some(Duration::from_secs(1));
+        let Some(object) = object_id else { return };
+        let next = self.busy.get_mut(&object).and_then(VecDeque::pop_front);
+        match (next, weak.upgrade()) {
+            (Some((event, runs)), Some(app)) => self.start(&app, event, runs),
+            _ => {
+                self.busy.remove(&object);
+            }
         }
     }
-}
 
-/// Runs a batch of due events: the events about one object in order of
-/// arrival, the objects side by side, so that their writes share commits
-/// (one fsync for many events) while an object never sees its events out
-/// of the order they came in.
-async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreError> {
-    let started = std::time::Instant::now();
-    let count = due.len();
-    // Runs an event already caused (an earlier attempt, or one cut short by
-    // a crash) decide what is left to do; one query finds them for the batch.
-    let ids = due.iter().map(|e| e.id.clone()).collect();
-    let mut earlier: HashMap<String, Vec<RunRecord>> = HashMap::new();
-    for run in app.store().runs_of_events(ids).await? {
-        if let Some(event) = run.trigger_event.clone() {
-            earlier.entry(event).or_default().push(run);
+    /// How long to sleep when nothing else happens: until the next retry.
+    async fn wait_for_retries(&mut self, app: &Arc<App>, now: i64) -> Duration {
+        // Retries of events run here are known from their tasks; the store is
+        // asked only when idle, for those scheduled before a restart.
+        if self.retry_at.is_none()
+            && self.running.is_empty()
+            && let Ok(Some(at)) = app.store().next_event_due(now).await
+        {
+            self.retry_at = Some(at);
+        }
+        match self.retry_at {
+            Some(at) => Duration::from_millis((at - now).clamp(5, 5_000) as u64),
+            None => Duration::from_secs(5),
         }
     }
-    let mut lanes: Vec<(Option<String>, Vec<EventRecord>)> = Vec::new();
-    let mut lane_of: HashMap<String, usize> = HashMap::new();
-    for event in due {
-        match event.object_id.as_ref().and_then(|o| lane_of.get(o)) {
-            Some(&lane) => lanes[lane].1.push(event),
-            None => {
-                if let Some(object) = &event.object_id {
-                    lane_of.insert(object.clone(), lanes.len());
-                }
-                lanes.push((event.object_id.clone(), vec![event]));
-            }
-        }
-    }
-    let mut running = tokio::task::JoinSet::new();
-    for (_, events) in lanes {
-        let app = app.clone();
-        let events: Vec<_> = events
-            .into_iter()
-            .map(|e| {
-                let runs = earlier.remove(&e.id).unwrap_or_default();
-                (e, runs)
-            })
-            .collect();
-        running.spawn(async move {
-            for (event, runs) in events {
-                process(&app, event, runs).await?;
-            }
-            Ok::<(), StoreError>(())
-        });
-    }
-    let lanes = running.len();
-    let mut outcome = Ok(());
-    while let Some(done) = running.join_next().await {
-        match done {
-            Ok(Err(e)) => outcome = Err(e),
-            Err(e) => tracing::error!(error = %e, "an event's task ended abnormally"),
-            Ok(Ok(())) => {}
-        }
-    }
-    tracing::debug!(
-        events = count,
-        lanes,
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "the inbox ran a batch"
-    );
-    outcome
 }
 
 /// Runs the matching workflows of one event and records where it stands.
@@ -232,7 +311,11 @@ async fn run_batch(app: &Arc<App>, due: Vec<EventRecord>) -> Result<(), StoreErr
 /// The event stays `pending` while its workflows run: should the process
 /// stop meanwhile, it is taken up again, and `earlier` then says which
 /// workflows finished and what the others already did.
-async fn process(app: &App, event: EventRecord, earlier: Vec<RunRecord>) -> Result<(), StoreError> {
+async fn process(
+    app: &App,
+    event: EventRecord,
+    earlier: Vec<RunRecord>,
+) -> Result<EventUpdate, StoreError> {
     let store = app.store();
     let mut update = EventUpdate {
         id: event.id.clone(),
@@ -249,7 +332,8 @@ async fn process(app: &App, event: EventRecord, earlier: Vec<RunRecord>) -> Resu
     if matching.is_empty() {
         update.state = EventState::Ignored;
         update.finished_at = Some(now_text());
-        return store.event_update(update).await;
+        store.event_update(update.clone()).await?;
+        return Ok(update);
     }
     let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
     let recorded = recorded_event_context(&payload);
@@ -300,7 +384,8 @@ async fn process(app: &App, event: EventRecord, earlier: Vec<RunRecord>) -> Resu
         update.last_error = Some(failures.join("; "));
         update.next_attempt_at = now_ms() + wait.as_millis() as i64;
     }
-    store.event_update(update).await
+    store.event_update(update.clone()).await?;
+    Ok(update)
 }
 
 pub fn now_ms() -> i64 {

@@ -157,10 +157,10 @@ impl Store for NullStore {
     fn event_received(&self, _: NewEvent) -> StoreFuture<'_, bool> {
         ready(true)
     }
-    fn due_events(&self, _: i64, _: u32) -> StoreFuture<'_, Vec<EventRecord>> {
+    fn due_events(&self, _: i64, _: i64, _: u32) -> StoreFuture<'_, Vec<EventRecord>> {
         ready(Vec::new())
     }
-    fn next_event_due(&self) -> StoreFuture<'_, Option<i64>> {
+    fn next_event_due(&self, _: i64) -> StoreFuture<'_, Option<i64>> {
         ready(None)
     }
     fn event_update(&self, _: EventUpdate) -> StoreFuture<'_, ()> {

@@ -43,7 +43,11 @@ impl Server {
             .arg(db)
             .args(["--host", "127.0.0.1", "--port", "0"])
             .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env("PAYWIRE_LOG", "info")
+            // PAYWIRE_LOG=paywire::inbox=debug,info shows the inbox's batches.
+            .env(
+                "PAYWIRE_LOG",
+                std::env::var("PAYWIRE_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env_remove("STRIPE_SECRET_KEY")
             .env_remove("STRIPE_API_BASE")
             .env_remove("PAYWIRE_ENV")

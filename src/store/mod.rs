@@ -496,10 +496,11 @@ pub trait Store: Send + Sync + 'static {
     /// (a duplicate delivery), in which case nothing changes.
     fn event_received(&self, event: NewEvent) -> StoreFuture<'_, bool>;
     /// Pending events whose time has come (`now` in Unix ms), in order of
-    /// arrival.
-    fn due_events(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<EventRecord>>;
-    /// When the next pending event is due, if any is pending.
-    fn next_event_due(&self) -> StoreFuture<'_, Option<i64>>;
+    /// arrival, of those that arrived after the event numbered `after_seq`.
+    fn due_events(&self, now: i64, after_seq: i64, limit: u32)
+    -> StoreFuture<'_, Vec<EventRecord>>;
+    /// When the next pending event that is not due at `now` becomes due.
+    fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>>;
     fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()>;
     fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>>;
     fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>>;

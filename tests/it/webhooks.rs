@@ -486,3 +486,104 @@ async fn a_failing_workflow_is_retried_then_failed_then_replayed_without_repeati
     assert_eq!(again.status().as_u16(), 409);
     server.stop().await;
 }
+
+/// Each object's events, appended to its row by a read and a write: a
+/// lost update or a swapped order shows in the list.
+const TRAIL: &str = r#"
+tables:
+  trail:
+    columns:
+      id: { type: text, primary_key: true }
+      events: { type: json }
+apis:
+  trail:
+    method: GET
+    path: /trail
+    steps:
+      - id: rows
+        action: table.select
+        with: { table: trail, order: id }
+      - response: { body: "{{ steps.rows }}" }
+workflows:
+  follow:
+    trigger: { event: stripe.event, types: [customer.updated] }
+    steps:
+      - id: row
+        action: table.select
+        with: { table: trail, id: "{{ context.event.object.id }}" }
+      - action: table.insert
+        with:
+          table: trail
+          on_conflict: update
+          values:
+            id: "{{ context.event.object.id }}"
+            events: '{{ (if type_of(steps.row) == "()" { [] } else { steps.row.events }) + [context.event.id] }}'
+"#;
+
+#[tokio::test]
+async fn each_object_s_events_run_one_at_a_time_in_the_order_they_came() {
+    let server = TestServer::with_sandbox(&[("trail.yaml", TRAIL)], None).await;
+    let customers = ["cus_a", "cus_b", "cus_c"];
+    // Delivered all at once, so that the inbox finds many due together; the
+    // order of arrival is the order the store numbered them.
+    let mut deliveries = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let payload = envelope(
+            &format!("evt_trail_{i:02}"),
+            "customer.updated",
+            json!({"id": customers[i % 3], "object": "customer"}),
+        );
+        let (client, url) = (
+            server.client.clone(),
+            format!("{}/webhooks/stripe", server.base),
+        );
+        deliveries.spawn(async move {
+            let response = client
+                .post(url)
+                .header("stripe-signature", signed(&payload).unwrap())
+                .body(payload)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+        });
+    }
+    while let Some(done) = deliveries.join_next().await {
+        done.unwrap();
+    }
+    settled(&server).await;
+    let mut events = server
+        .app
+        .store()
+        .list_events(EventFilter {
+            limit: 1000,
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 60);
+    assert!(
+        events.iter().all(|e| e.state == EventState::Done),
+        "{events:?}"
+    );
+    events.sort_by_key(|e| e.seq);
+    let expected: Vec<Vec<String>> = customers
+        .iter()
+        .map(|c| {
+            events
+                .iter()
+                .filter(|e| e.object_id.as_deref() == Some(*c))
+                .map(|e| e.id.clone())
+                .collect()
+        })
+        .collect();
+    let rows = server.get("/trail").await.body;
+    let trails: Vec<Vec<String>> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| serde_json::from_value(row["events"].clone()).unwrap())
+        .collect();
+    assert_eq!(trails, expected);
+    server.stop().await;
+}

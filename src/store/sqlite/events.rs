@@ -126,25 +126,31 @@ pub fn insert(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-pub fn due(conn: &Connection, now: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+pub fn due(
+    conn: &Connection,
+    now: i64,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<EventRecord>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
-             WHERE e.state = 'pending' AND e.next_attempt_at <= ?1 ORDER BY e.seq LIMIT ?2"
+             WHERE e.state = 'pending' AND e.next_attempt_at <= ?1 AND e.seq > ?2
+             ORDER BY e.seq LIMIT ?3"
         ))
         .map_err(db_error)?;
     let rows = stmt
-        .query_map(params![now, limit], event_from_row)
+        .query_map(params![now, after_seq, limit], event_from_row)
         .map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    conn.query_row(
-        "SELECT MIN(next_attempt_at) FROM _paywire_events WHERE state = 'pending'",
-        [],
-        |r| r.get(0),
+pub fn next_due(conn: &Connection, now: i64) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached(
+        "SELECT MIN(next_attempt_at) FROM _paywire_events WHERE state = 'pending' AND next_attempt_at > ?1",
     )
+    .map_err(db_error)?
+    .query_row([now], |r| r.get(0))
     .map_err(db_error)
 }
 
@@ -291,7 +297,7 @@ mod tests {
         create_schema(&conn).unwrap();
         let event = get(&conn, "evt_old").unwrap().unwrap();
         assert_eq!(event.payload, r#"{"id":"evt_old"}"#);
-        assert_eq!(due(&conn, 1, 10).unwrap().len(), 1);
+        assert_eq!(due(&conn, 1, 0, 10).unwrap().len(), 1);
         // Opening again changes nothing, and new events go in as before.
         create_schema(&conn).unwrap();
         let new = NewEvent {
@@ -311,7 +317,7 @@ mod tests {
         assert_eq!(stored.state, EventState::Ignored);
         assert_eq!(stored.finished_at.as_deref(), Some("2026-01-01T00:00:01Z"));
         assert_eq!(
-            due(&conn, 1, 10).unwrap().len(),
+            due(&conn, 1, 0, 10).unwrap().len(),
             1,
             "ignored events are not due"
         );

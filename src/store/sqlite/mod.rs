@@ -352,12 +352,17 @@ impl Store for SqliteStore {
         self.write(move |conn| events::insert(conn, &event))
     }
 
-    fn due_events(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<EventRecord>> {
-        self.read(move |conn| events::due(conn, now, limit))
+    fn due_events(
+        &self,
+        now: i64,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<EventRecord>> {
+        self.read(move |conn| events::due(conn, now, after_seq, limit))
     }
 
-    fn next_event_due(&self) -> StoreFuture<'_, Option<i64>> {
-        self.read(events::next_due)
+    fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>> {
+        self.read(move |conn| events::next_due(conn, now))
     }
 
     fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()> {
