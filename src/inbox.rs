@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
 use crate::app::App;
@@ -81,29 +81,53 @@ impl Inbox {
 }
 
 /// What `context.event` holds for a Stripe event.
-pub fn event_context(event: &Value) -> Value {
-    let mut context = recorded_event_context(event);
-    context["event"]["raw"] = event.clone();
-    context
+///
+/// Built by moving and cloning values rather than with `json!`, which would
+/// copy the event (kilobytes) through serde twice.
+pub fn event_context(event: Value) -> Value {
+    let data = &event["data"];
+    let object = data["object"].clone();
+    let previous_attributes = data
+        .get("previous_attributes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let event_type = event["type"].as_str().unwrap_or_default();
+    let mut fields = Map::new();
+    fields.insert("id".into(), event["id"].clone());
+    fields.insert("type".into(), Value::from(event_type));
+    fields.insert("action".into(), Value::from(event_action(event_type)));
+    fields.insert(
+        "status".into(),
+        object.get("status").cloned().unwrap_or(Value::Null),
+    );
+    fields.insert("previous_attributes".into(), previous_attributes);
+    for key in ["created", "livemode", "api_version"] {
+        fields.insert(key.into(), event[key].clone());
+    }
+    fields.insert("object".into(), object);
+    fields.insert("raw".into(), event);
+    let mut context = Map::new();
+    context.insert("parameters".into(), Value::Object(Map::new()));
+    context.insert("event".into(), Value::Object(fields));
+    Value::Object(context)
 }
 
-/// What a run started by `event` records of its context: all of it but
-/// `raw`, the event's payload again, which the event's own record keeps.
-fn recorded_event_context(event: &Value) -> Value {
-    let event_type = event["type"].as_str().unwrap_or_default();
-    let object = &event["data"]["object"];
+/// What a run started by an event records of its context: which event,
+/// and what the trigger matched on. The payload itself is kept once, with
+/// the event (`paywire events ID`, the console's event page), rather than
+/// again in every run it starts.
+fn recorded_event_context(context: &Value) -> Value {
+    let event = &context["event"];
     json!({
         "parameters": {},
         "event": {
             "id": event["id"],
-            "type": event_type,
-            "action": event_action(event_type),
-            "status": object.get("status").cloned().unwrap_or(Value::Null),
-            "object": object,
-            "previous_attributes": event["data"].get("previous_attributes").cloned().unwrap_or(Value::Null),
+            "type": event["type"],
+            "action": event["action"],
+            "status": event["status"],
+            "object": {"id": event["object"]["id"], "object": event["object"]["object"]},
             "created": event["created"],
             "livemode": event["livemode"],
-            "api_version": event["api_version"],
         }
     })
 }
@@ -336,9 +360,8 @@ async fn process(
         return Ok(update);
     }
     let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
-    let recorded = recorded_event_context(&payload);
-    let mut context = recorded.clone();
-    context["event"]["raw"] = payload;
+    let context = event_context(payload);
+    let recorded = recorded_event_context(&context);
     let mut failures = Vec::new();
     for workflow in matching {
         let runs: Vec<_> = earlier.iter().filter(|r| r.name == workflow.name).collect();
@@ -407,15 +430,23 @@ mod tests {
             "data": {"object": {"id": "sub_1", "object": "subscription", "status": "active"},
                      "previous_attributes": {"status": "trialing"}}
         });
-        let context = event_context(&event);
+        let context = event_context(event);
         let e = &context["event"];
         assert_eq!(e["action"], "updated");
         assert_eq!(e["status"], "active");
         assert_eq!(e["previous_attributes"]["status"], "trialing");
         assert_eq!(e["object"]["id"], "sub_1");
         assert_eq!(e["raw"]["id"], "evt_1");
+        // A run records which event it ran for, not the payload again.
+        let recorded = recorded_event_context(&context);
+        assert_eq!(
+            recorded["event"],
+            json!({"id": "evt_1", "type": "customer.subscription.updated", "action": "updated",
+                   "status": "active", "object": {"id": "sub_1", "object": "subscription"},
+                   "created": 1700000000, "livemode": false})
+        );
         let no_status = event_context(
-            &json!({"id": "evt_2", "type": "product.created", "data": {"object": {"object": "product"}}}),
+            json!({"id": "evt_2", "type": "product.created", "data": {"object": {"object": "product"}}}),
         );
         assert_eq!(no_status["event"]["status"], Value::Null);
     }

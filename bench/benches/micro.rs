@@ -38,7 +38,7 @@ fn event_scope(context: &Value) -> Scope<'static> {
 
 fn expressions(c: &mut Criterion) {
     let evaluator = Evaluator::new(ExprLimits::default());
-    let context = event_context(&event());
+    let context = event_context(event());
     let mut scope = event_scope(&context);
     let mut group = c.benchmark_group("expr");
     let field = evaluator
@@ -71,7 +71,7 @@ fn expressions(c: &mut Criterion) {
 
 fn templates(c: &mut Criterion) {
     let evaluator = Evaluator::new(ExprLimits::default());
-    let context = event_context(&event());
+    let context = event_context(event());
     let mut scope = event_scope(&context);
     let expr = |source: &str| evaluator.compile(source, &["context"]).unwrap();
     let mut group = c.benchmark_group("template");
@@ -265,7 +265,7 @@ fn runner(c: &mut Criterion) {
     // An event's run: the whole event context, a switch with a set in it,
     // and two sets (the context is converted to Rhai once per run).
     let workflow = project.workflows["on-checkout-session"].clone();
-    let context = event_context(&event());
+    let context = event_context(event());
     group.bench_function("event_switch_and_2_sets", |b| {
         b.iter(|| {
             let outcome = rt.block_on(runner.run_workflow(

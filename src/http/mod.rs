@@ -187,30 +187,34 @@ async fn serve_api(
     let parameters = params::validate(&api.params, &gathered, InputSource::Json)
         .map_err(ApiError::InvalidParams)?;
 
-    let header_map = |redact: bool| -> Value {
-        let mut map = Map::new();
-        for (name, value) in &headers {
-            let text = if redact && SECRET_HEADERS.contains(&name.as_str()) {
-                "[redacted]".to_string()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            map.insert(name.as_str().to_string(), Value::String(text));
+    // Built by moving values in; `json!` would copy each through serde. The
+    // record is the context with secret headers redacted.
+    let mut header_fields = Map::new();
+    for (name, value) in &headers {
+        header_fields.insert(
+            name.as_str().to_string(),
+            Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        );
+    }
+    let mut request = Map::new();
+    request.insert("method".into(), Value::from(method.as_str()));
+    request.insert("path".into(), Value::from(path));
+    request.insert("params".into(), Value::Object(path_params));
+    request.insert("query".into(), Value::Object(query));
+    request.insert("headers".into(), Value::Object(header_fields));
+    request.insert("body".into(), body_json);
+    let mut context = Map::new();
+    context.insert("parameters".into(), Value::Object(parameters));
+    context.insert("request".into(), Value::Object(request));
+    let context = Value::Object(context);
+    let mut recorded = context.clone();
+    if let Some(Value::Object(fields)) = recorded.pointer_mut("/request/headers") {
+        for name in SECRET_HEADERS {
+            if let Some(value) = fields.get_mut(*name) {
+                *value = Value::String("[redacted]".into());
+            }
         }
-        Value::Object(map)
-    };
-    let request = |redact: bool| {
-        json!({
-            "method": method.as_str(),
-            "path": path,
-            "params": path_params,
-            "query": query,
-            "headers": header_map(redact),
-            "body": body_json,
-        })
-    };
-    let context = json!({ "parameters": parameters, "request": request(false) });
-    let recorded = json!({ "parameters": parameters, "request": request(true) });
+    }
 
     let run_id = new_run_id();
     let (reply_tx, reply_rx) = oneshot::channel();
