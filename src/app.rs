@@ -228,8 +228,8 @@ impl App {
                     .run_workflow(
                         RunIdentity::new(),
                         workflow.clone(),
+                        &context,
                         context.clone(),
-                        context,
                     )
                     .await;
                 if let Some(e) = outcome.error {
@@ -312,7 +312,7 @@ impl App {
                 let (reply, _) = tokio::sync::oneshot::channel();
                 deployment
                     .runner
-                    .run_api(identity, api, context.clone(), context, reply)
+                    .run_api(identity, api, &context, context.clone(), reply)
                     .await
             }
             RunKind::Workflow => {
@@ -324,7 +324,7 @@ impl App {
                     .ok_or_else(gone)?;
                 deployment
                     .runner
-                    .run_workflow(identity, workflow, context.clone(), context)
+                    .run_workflow(identity, workflow, &context, context.clone())
                     .await
             }
         };

@@ -178,23 +178,29 @@ struct Dispatcher {
     unread: bool,
     /// The earliest time a rescheduled event is due (Unix ms).
     retry_at: Option<i64>,
+    /// Whether the reads under way started from the oldest event (at start,
+    /// for a replay or a retry) rather than from the newest read.
+    rescanning: bool,
+    /// When this worker started (RFC 3339): events received before may have
+    /// runs from a process that stopped.
+    started_at: String,
 }
 
 impl Dispatcher {
     async fn run(mut self, weak: Weak<App>) {
         self.unread = true;
+        self.rescanning = true;
+        self.started_at = now_text();
         loop {
             let wait = {
                 let Some(app) = weak.upgrade() else { return };
-                if app.inbox().rescan.swap(false, Ordering::SeqCst) {
-                    self.cursor = 0;
-                    self.unread = true;
-                }
                 let now = now_ms();
-                if self.retry_at.is_some_and(|at| at <= now) {
+                let replayed = app.inbox().rescan.swap(false, Ordering::SeqCst);
+                if replayed || self.retry_at.is_some_and(|at| at <= now) {
                     self.retry_at = None;
                     self.cursor = 0;
                     self.unread = true;
+                    self.rescanning = true;
                 }
                 if let Err(e) = self.read(&app, now).await {
                     tracing::error!(error = %e, "the inbox could not read its events");
@@ -223,7 +229,9 @@ impl Dispatcher {
         while self.unread && self.running.len() < MAX_IN_FLIGHT {
             let started = std::time::Instant::now();
             let due = app.store().due_events(now, self.cursor, READ_BATCH).await?;
+            let rescanning = self.rescanning;
             self.unread = due.len() == READ_BATCH as usize;
+            self.rescanning &= self.unread;
             let fresh: Vec<EventRecord> = due
                 .into_iter()
                 .inspect(|e| self.cursor = self.cursor.max(e.seq))
@@ -232,13 +240,21 @@ impl Dispatcher {
             if fresh.is_empty() {
                 continue;
             }
-            // The runs these events already caused (an earlier attempt, or
-            // one cut short by a crash) say what is left to do.
-            let ids = fresh.iter().map(|e| e.id.clone()).collect();
+            // The runs these events already caused (an earlier attempt, a
+            // replayed failure, or one cut short by a crash) say what is left
+            // to do. An event that arrived since this worker started and was
+            // never tried has none, and needs no lookup.
+            let ids: Vec<String> = fresh
+                .iter()
+                .filter(|e| rescanning || e.attempts > 0 || e.received_at < self.started_at)
+                .map(|e| e.id.clone())
+                .collect();
             let mut earlier: HashMap<String, Vec<RunRecord>> = HashMap::new();
-            for run in app.store().runs_of_events(ids).await? {
-                if let Some(event) = run.trigger_event.clone() {
-                    earlier.entry(event).or_default().push(run);
+            if !ids.is_empty() {
+                for run in app.store().runs_of_events(ids).await? {
+                    if let Some(event) = run.trigger_event.clone() {
+                        earlier.entry(event).or_default().push(run);
+                    }
                 }
             }
             tracing::debug!(
@@ -378,12 +394,7 @@ async fn process(
         };
         let outcome = deployment
             .runner
-            .run_workflow(
-                identity,
-                workflow.clone(),
-                context.clone(),
-                recorded.clone(),
-            )
+            .run_workflow(identity, workflow.clone(), &context, recorded.clone())
             .await;
         if let Some(e) = outcome.error {
             failures.push(format!("{}: {}: {}", workflow.name, e.name, e.message));

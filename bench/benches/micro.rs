@@ -271,7 +271,7 @@ fn runner(c: &mut Criterion) {
             let outcome = rt.block_on(runner.run_workflow(
                 RunIdentity::new(),
                 workflow.clone(),
-                context.clone(),
+                &context,
                 Value::Null,
             ));
             assert!(outcome.error.is_none(), "{:?}", outcome.error);
@@ -290,7 +290,7 @@ fn runner(c: &mut Criterion) {
                     .run_api(
                         RunIdentity::new(),
                         api.clone(),
-                        context.clone(),
+                        &context,
                         Value::Null,
                         reply,
                     )

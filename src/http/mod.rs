@@ -231,7 +231,7 @@ async fn serve_api(
                     trigger_event: None,
                 },
                 api,
-                context,
+                &context,
                 recorded,
                 reply_tx,
             )

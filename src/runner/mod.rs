@@ -214,7 +214,7 @@ impl Runner {
         &self,
         run: RunIdentity,
         api: Arc<Api>,
-        context: Value,
+        context: &Value,
         recorded_input: Value,
         reply: oneshot::Sender<ApiReply>,
     ) -> RunOutcome {
@@ -235,7 +235,7 @@ impl Runner {
         &self,
         run: RunIdentity,
         workflow: Arc<Workflow>,
-        context: Value,
+        context: &Value,
         recorded_input: Value,
     ) -> RunOutcome {
         self.run(
@@ -257,7 +257,7 @@ impl Runner {
         kind: RunKind,
         name: &str,
         steps: &[Step],
-        context: Value,
+        context: &Value,
         recorded_input: Value,
         reply: Option<oneshot::Sender<ApiReply>>,
     ) -> RunOutcome {
@@ -295,7 +295,7 @@ impl Runner {
             duration_ms: None,
             retrying: false,
         });
-        let mut frame = Frame::new(&context, String::new(), 0);
+        let mut frame = Frame::new(context, String::new(), 0);
         let result = self.exec_steps(&mut run, &mut frame, steps).await;
         let error = result.err();
         let reply = run.reply.take().map(|reply| {
@@ -783,7 +783,7 @@ impl Runner {
                             RunKind::Workflow,
                             &target.name,
                             &target.steps,
-                            context,
+                            &context,
                             recorded,
                             None,
                         )
