@@ -15,6 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's option number for `arena_eager_commit` (mimalloc.h; the
 /// crate names no constant for it).
+#[cfg(target_os = "linux")]
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// By default mimalloc commits its arenas whole on systems that overcommit,
@@ -22,12 +23,14 @@ const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 /// more than with the option off (BENCHMARKS.md). The option must be set
 /// before the first allocation, which Rust's runtime makes before `main`, so
 /// this runs as an ELF constructor, before the runtime starts.
+#[cfg(target_os = "linux")]
 extern "C" fn configure_allocator() {
     // SAFETY: setting an option is a plain store into mimalloc's option
     // table, and nothing else runs this early.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
 }
 
+#[cfg(target_os = "linux")]
 #[used]
 #[unsafe(link_section = ".init_array")]
 static CONFIGURE_ALLOCATOR: extern "C" fn() = configure_allocator;
