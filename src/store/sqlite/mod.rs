@@ -408,6 +408,42 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn runs_wait_for_room_while_the_writer_is_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        // Records written give their room back once written.
+        store.record(RunRecords {
+            end: Some(crate::store::RunEnd {
+                id: "run_none".into(),
+                status: crate::store::RunStatus::Succeeded,
+                error: None,
+                response_status: None,
+                finished_at: "2026-11-23T10:00:00.000Z".into(),
+                duration_ms: 1.0,
+            }),
+            ..RunRecords::default()
+        });
+        store.flush().await.unwrap();
+        assert_eq!(store.record_room.available_permits(), RECORD_BACKLOG);
+        // With every place taken, a new run waits until one is given back.
+        let taken = store
+            .record_room
+            .clone()
+            .try_acquire_many_owned(RECORD_BACKLOG as u32)
+            .unwrap();
+        let waiting = tokio::time::timeout(Duration::from_millis(50), store.records_room()).await;
+        assert!(
+            waiting.is_err(),
+            "a run started with no room for its records"
+        );
+        drop(taken);
+        tokio::time::timeout(Duration::from_secs(5), store.records_room())
+            .await
+            .expect("room came back")
+            .unwrap();
+    }
+
+    #[tokio::test]
     async fn a_failing_job_rolls_back_only_itself() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
