@@ -178,6 +178,9 @@ struct Dispatcher {
     unread: bool,
     /// The earliest time a rescheduled event is due (Unix ms).
     retry_at: Option<i64>,
+    /// Whether to ask the store when the next rescheduled event is due: at
+    /// start, and after a rescan, which forgets the time it was for.
+    refresh_retries: bool,
     /// Whether the reads under way started from the oldest event (at start,
     /// for a replay or a retry) rather than from the newest read.
     rescanning: bool,
@@ -190,6 +193,7 @@ impl Dispatcher {
     async fn run(mut self, weak: Weak<App>) {
         self.unread = true;
         self.rescanning = true;
+        self.refresh_retries = true;
         self.started_at = now_text();
         loop {
             let wait = {
@@ -198,6 +202,7 @@ impl Dispatcher {
                 let replayed = app.inbox().rescan.swap(false, Ordering::SeqCst);
                 if replayed || self.retry_at.is_some_and(|at| at <= now) {
                     self.retry_at = None;
+                    self.refresh_retries = true;
                     self.cursor = 0;
                     self.unread = true;
                     self.rescanning = true;
@@ -331,12 +336,14 @@ impl Dispatcher {
     /// How long to sleep when nothing else happens: until the next retry.
     async fn wait_for_retries(&mut self, app: &Arc<App>, now: i64) -> Duration {
         // Retries of events run here are known from their tasks; the store is
-        // asked only when idle, for those scheduled before a restart.
-        if self.retry_at.is_none()
-            && self.running.is_empty()
-            && let Ok(Some(at)) = app.store().next_event_due(now).await
+        // asked after a rescan (which forgot the next time) and when idle.
+        if (self.refresh_retries || (self.retry_at.is_none() && self.running.is_empty()))
+            && let Ok(next) = app.store().next_event_due(now).await
         {
-            self.retry_at = Some(at);
+            self.refresh_retries = false;
+            if let Some(at) = next {
+                self.retry_at = Some(self.retry_at.map_or(at, |t| t.min(at)));
+            }
         }
         match self.retry_at {
             Some(at) => Duration::from_millis((at - now).clamp(5, 5_000) as u64),
