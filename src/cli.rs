@@ -527,7 +527,7 @@ async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
             eprintln!("no event {id}");
             return Ok(ExitCode::FAILURE);
         };
-        let runs = store.event_runs(id).await?;
+        let runs = store.runs_of_events(vec![id]).await?;
         if args.json {
             let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
             let shown = serde_json::json!({ "event": event, "payload": payload, "runs": runs });

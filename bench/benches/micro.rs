@@ -172,9 +172,6 @@ impl Store for NullStore {
     fn get_event(&self, _: String) -> StoreFuture<'_, Option<EventRecord>> {
         ready(None)
     }
-    fn event_runs(&self, _: String) -> StoreFuture<'_, Vec<RunRecord>> {
-        ready(Vec::new())
-    }
     fn runs_of_events(&self, _: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
         ready(Vec::new())
     }

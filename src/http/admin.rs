@@ -327,7 +327,7 @@ async fn show_event(
     let Some(event) = app.store().get_event(id.clone()).await? else {
         return Err(AdminError::NotFound(format!("there is no event `{id}`")));
     };
-    let runs = app.store().event_runs(id).await?;
+    let runs = app.store().runs_of_events(vec![id]).await?;
     let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
     Ok(axum::Json(json!({ "event": event, "payload": payload, "runs": runs })).into_response())
 }

@@ -504,10 +504,9 @@ pub trait Store: Send + Sync + 'static {
     fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()>;
     fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>>;
     fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>>;
-    /// The runs an event started, oldest first.
-    fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>>;
-    /// The runs each of several events started, oldest first, in one read:
-    /// what a list of events shows beside each event.
+    /// The runs each of these events started, oldest first for each event,
+    /// in one read: what the inbox resumes from, and what the event list and
+    /// an event's page show.
     fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>>;
     /// The output of a step that succeeded under `key` in run `root` or in a
     /// run retrying it: what a retry reuses instead of doing an effect again.

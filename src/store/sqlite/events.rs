@@ -207,20 +207,10 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRecord>, StoreErro
     .map_err(db_error)
 }
 
-pub fn runs_of(conn: &Connection, event_id: &str) -> Result<Vec<RunRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS} FROM _paywire_runs WHERE trigger_event = ?1 ORDER BY started_at, id"
-        ))
-        .map_err(db_error)?;
-    let rows = stmt.query_map([event_id], run_from_row).map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
-}
-
-/// The runs of every event in `event_ids`, grouped by event and oldest
-/// first within each. The ids go in as one JSON array bound to one
-/// parameter, so that any number of them makes one statement.
-pub fn runs_of_many(conn: &Connection, event_ids: &[String]) -> Result<Vec<RunRecord>, StoreError> {
+pub fn runs_of_events(
+    conn: &Connection,
+    event_ids: &[String],
+) -> Result<Vec<RunRecord>, StoreError> {
     if event_ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -377,12 +377,8 @@ impl Store for SqliteStore {
         self.read(move |conn| events::get(conn, &id))
     }
 
-    fn event_runs(&self, event_id: String) -> StoreFuture<'_, Vec<RunRecord>> {
-        self.read(move |conn| events::runs_of(conn, &event_id))
-    }
-
     fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
-        self.read(move |conn| events::runs_of_many(conn, &event_ids))
+        self.read(move |conn| events::runs_of_events(conn, &event_ids))
     }
 
     fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>> {
