@@ -10,7 +10,7 @@ use rhai::Scope;
 use serde_json::{Value, json};
 
 use paywire::actions::{ActionCall, ActionError, ActionExecutor, ActionFuture};
-use paywire::expr::{Evaluator, ExprLimits, Part, Template, read_only_shared, to_dynamic};
+use paywire::expr::{Evaluator, ExprLimits, Part, Template, context_to_dynamic, read_only_shared};
 use paywire::inbox::event_context;
 use paywire::model::load_project_files;
 use paywire::runner::{RunIdentity, Runner};
@@ -32,7 +32,7 @@ fn event() -> Value {
 /// event's context, converted once and shared.
 fn event_scope(context: &Value) -> Scope<'static> {
     let mut scope = Scope::new();
-    scope.push_constant_dynamic("context", read_only_shared(to_dynamic(context)));
+    scope.push_constant_dynamic("context", read_only_shared(context_to_dynamic(context)));
     scope
 }
 
@@ -64,7 +64,7 @@ fn expressions(c: &mut Criterion) {
     });
     // What a run pays once: the event's context as a Rhai value.
     group.bench_function("context_to_dynamic", |b| {
-        b.iter(|| read_only_shared(to_dynamic(&context)))
+        b.iter(|| read_only_shared(context_to_dynamic(&context)))
     });
     group.finish();
 }

@@ -149,6 +149,16 @@ impl Figure {
         }
     }
 
+    /// Records the server's CPU time per request (µs) since `cpu_before`
+    /// (from [`Server::cpu_seconds`]), over `requests`.
+    fn cpu_per_request(&mut self, server: &Server, cpu_before: f64, requests: u64) {
+        if requests == 0 {
+            return;
+        }
+        let us = (server.cpu_seconds() - cpu_before) * 1e6 / requests as f64;
+        self.extra.insert("server_cpu_us".into(), number(us));
+    }
+
     fn target(&mut self, what: impl Into<String>, met: bool) {
         self.targets.push(Target {
             what: what.into(),
@@ -225,8 +235,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ => unreachable!(),
         }
         .with_context(|| format!("scenario {name}"))?;
+        let cpu = figure
+            .extra
+            .get("server_cpu_us")
+            .and_then(Value::as_f64)
+            .map_or(String::new(), |us| format!(", server CPU {us:.1} µs each"));
         println!(
-            "   {:.0} {} p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms, peak RSS {:.1} MB ({:.1} s)",
+            "   {:.0} {} p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms, peak RSS {:.1} MB{cpu} ({:.1} s)",
             figure.throughput,
             figure.unit,
             figure.p50_ms,
@@ -411,6 +426,7 @@ async fn baseline_scenario(cx: &Bench, answer: &mut Option<Value>) -> anyhow::Re
         bail!("the baseline answered {status}");
     }
     *answer = Some(serde_json::from_slice(&body)?);
+    let cpu_before = server.cpu_seconds();
     let outcome = load::drive(
         server.addr,
         &closed_loop(cx),
@@ -418,7 +434,8 @@ async fn baseline_scenario(cx: &Bench, answer: &mut Option<Value>) -> anyhow::Re
         None,
     )
     .await;
-    let figure = Figure::from_outcome(&outcome, "req/s", server.peak_rss_mb());
+    let mut figure = Figure::from_outcome(&outcome, "req/s", server.peak_rss_mb());
+    figure.cpu_per_request(&server, cpu_before, outcome.ok_total);
     server.check_alive(&cx.log("baseline"))?;
     server.stop().await;
     Ok(figure)
@@ -448,6 +465,7 @@ async fn api_scenario(cx: &Bench, baseline: Option<&Value>) -> anyhow::Result<Fi
         bail!("paywire answered {answer}, the baseline {baseline}: they must answer the same");
     }
     let make = fixed(server.addr, "POST", "/quote", projects::QUOTE_REQUEST);
+    let cpu_before = server.cpu_seconds();
     let peak = load::drive(server.addr, &closed_loop(cx), make.clone(), None).await;
     let peak_rss = server.peak_rss_mb();
     server.check_alive(&cx.log("api"))?;
@@ -462,6 +480,8 @@ async fn api_scenario(cx: &Bench, baseline: Option<&Value>) -> anyhow::Result<Fi
         Duration::from_secs(120),
     )
     .await?;
+    // Answering and writing the records, per request.
+    let peak_cpu_us = (server.cpu_seconds() - cpu_before) * 1e6 / peak.ok_total.max(1) as f64;
     // The latency target is at half the peak rate, on a fixed schedule.
     let half = peak.throughput() / 2.0;
     println!(
@@ -487,6 +507,9 @@ async fn api_scenario(cx: &Bench, baseline: Option<&Value>) -> anyhow::Result<Fi
     )
     .await?;
     let mut figure = Figure::from_outcome(&peak, "req/s", server.peak_rss_mb());
+    figure
+        .extra
+        .insert("server_cpu_us".into(), number(peak_cpu_us));
     let half_p99 = paced.percentile_ms(0.99);
     figure.extra.insert(
         "half_rate_records_lag_s".into(),
@@ -527,8 +550,10 @@ async fn api_scenario(cx: &Bench, baseline: Option<&Value>) -> anyhow::Result<Fi
 async fn api_insert_scenario(cx: &Bench) -> anyhow::Result<Figure> {
     let (mut server, db) = start_paywire(cx, "api_insert", &one_file(projects::API_INSERT)).await?;
     let make = fixed(server.addr, "POST", "/payments", projects::INSERT_REQUEST);
+    let cpu_before = server.cpu_seconds();
     let outcome = load::drive(server.addr, &closed_loop(cx), make, None).await;
     let mut figure = Figure::from_outcome(&outcome, "req/s", server.peak_rss_mb());
+    figure.cpu_per_request(&server, cpu_before, outcome.ok_total);
     server.check_alive(&cx.log("api_insert"))?;
     server.stop().await;
     // Every 201 was answered after its row's commit.
@@ -564,8 +589,10 @@ fn signed_events(addr: std::net::SocketAddr, tag: String, issued: Arc<AtomicU64>
 async fn ingest_scenario(cx: &Bench) -> anyhow::Result<Figure> {
     let (mut server, db) = start_paywire(cx, "webhook_ingest", &one_file(projects::INGEST)).await?;
     let make = signed_events(server.addr, format!("{}i", cx.tag), Arc::default());
+    let cpu_before = server.cpu_seconds();
     let outcome = load::drive(server.addr, &closed_loop(cx), make, None).await;
     let mut figure = Figure::from_outcome(&outcome, "events/s", server.peak_rss_mb());
+    figure.cpu_per_request(&server, cpu_before, outcome.ok_total);
     server.check_alive(&cx.log("webhook_ingest"))?;
     server.stop().await;
     let stored = count(&db, "SELECT count(*) FROM _paywire_events")?;
@@ -619,6 +646,7 @@ async fn end_to_end_scenario(cx: &Bench) -> anyhow::Result<Figure> {
         warmup: Duration::ZERO,
         ..closed_loop(cx)
     };
+    let cpu_before = server.cpu_seconds();
     let sent = load::drive(server.addr, &plan, make, Some(gate)).await;
     let acknowledged = sent.ok_total;
     let first_sent = sent
@@ -630,6 +658,7 @@ async fn end_to_end_scenario(cx: &Bench) -> anyhow::Result<Figure> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let all_done = Instant::now();
+    let cpu_us = (server.cpu_seconds() - cpu_before) * 1e6 / acknowledged.max(1) as f64;
     stop.store(true, Ordering::Relaxed);
     poller
         .join()
@@ -683,6 +712,7 @@ async fn end_to_end_scenario(cx: &Bench) -> anyhow::Result<Figure> {
     e.insert("orders_paid".into(), json!(paid));
     e.insert("runs_succeeded".into(), json!(runs));
     e.insert("elapsed_s".into(), number(elapsed));
+    e.insert("server_cpu_us".into(), number(cpu_us));
     e.insert("send_failures".into(), json!(sent.failed));
     e.insert(
         "ack_rate".into(),

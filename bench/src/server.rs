@@ -134,6 +134,27 @@ impl Server {
         proc_status_kb(self.pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0
     }
 
+    /// The CPU time the process has used so far, all threads, user and
+    /// system, in seconds. On a machine shared with the load generator and
+    /// other work, CPU time per request is steadier than requests per second.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return 0.0;
+        };
+        // The fields after the command's name, which is in parentheses and
+        // may hold spaces: utime and stime are the 14th and 15th of the line.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: u64 = after_name
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|field| field.parse::<u64>().ok())
+            .sum();
+        // Linux reports them in USER_HZ, which is 100 on every architecture
+        // it supports for user space.
+        ticks as f64 / 100.0
+    }
+
     /// Fails when the server has exited (it must live through a scenario).
     pub fn check_alive(&mut self, log: &Path) -> anyhow::Result<()> {
         match self.child.try_wait() {

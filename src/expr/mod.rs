@@ -290,6 +290,50 @@ pub fn to_dynamic(value: &serde_json::Value) -> Dynamic {
     }
 }
 
+/// Converts a run's `context`. A Stripe event's object is in it twice, as
+/// `event.object` and inside the event as Stripe sent it,
+/// `event.raw.data.object` (see `inbox::event_context`); it is most of the
+/// event, so when the two are equal it is converted once and both places
+/// hold the same read-only shared value, which expressions read as any
+/// other (and cannot assign to, as the rest of `context`).
+pub fn context_to_dynamic(context: &serde_json::Value) -> Dynamic {
+    let event = &context["event"];
+    let object = &event["object"];
+    let raw = &event["raw"];
+    let data = &raw["data"];
+    let (Some(context_fields), Some(event_fields), Some(raw_fields), Some(data_fields), true) = (
+        context.as_object(),
+        event.as_object(),
+        raw.as_object(),
+        data.as_object(),
+        object.is_object() && object == &data["object"],
+    ) else {
+        return to_dynamic(context);
+    };
+    let object = read_only_shared(to_dynamic(object));
+    let mut data = convert_fields_except(data_fields, &["object"]);
+    data.insert("object".into(), object.clone());
+    let mut raw = convert_fields_except(raw_fields, &["data"]);
+    raw.insert("data".into(), Dynamic::from_map(data));
+    let mut event = convert_fields_except(event_fields, &["object", "raw"]);
+    event.insert("object".into(), object);
+    event.insert("raw".into(), Dynamic::from_map(raw));
+    let mut context = convert_fields_except(context_fields, &["event"]);
+    context.insert("event".into(), Dynamic::from_map(event));
+    Dynamic::from_map(context)
+}
+
+fn convert_fields_except(
+    fields: &serde_json::Map<String, serde_json::Value>,
+    skipped: &[&str],
+) -> rhai::Map {
+    fields
+        .iter()
+        .filter(|(k, _)| !skipped.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+        .collect()
+}
+
 /// Makes `value` a shared value that expressions can read but not assign to.
 /// The runner keeps a clone of the handle to update it (e.g. `steps`).
 pub fn read_only_shared(value: Dynamic) -> Dynamic {
@@ -411,6 +455,62 @@ mod tests {
             .unwrap();
         let mut scope = scope_with_context(json!({"event": {"object": {"amount": 1250}}}));
         assert_eq!(evaluator.eval_json(&expr, &mut scope).unwrap(), json!(12));
+    }
+
+    #[test]
+    fn an_event_s_object_converted_once_reads_at_both_places_and_stays_read_only() {
+        let object =
+            json!({"id": "cs_1", "amount_total": 1250, "lines": [1, 2], "status": "complete"});
+        let context = json!({
+            "parameters": {},
+            "event": {
+                "id": "evt_1",
+                "object": object,
+                "raw": {"id": "evt_1", "data": {"object": object, "previous_attributes": {"a": 1}}},
+            }
+        });
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("context", read_only_shared(context_to_dynamic(&context)));
+        let eval = |source: &str, scope: &mut Scope<'static>| {
+            let expr = evaluator.compile(source, &["context"]).unwrap();
+            evaluator.eval_json(&expr, scope)
+        };
+        for (source, expected) in [
+            ("context.event.object.amount_total / 100", json!(12)),
+            ("context.event.raw.data.object.id", json!("cs_1")),
+            ("context.event.raw.data.previous_attributes.a", json!(1)),
+            ("context.event.object[\"status\"]", json!("complete")),
+            ("context.event.object.keys().len()", json!(4)),
+            ("\"lines\" in context.event.object", json!(true)),
+            ("context.event.object.lines[1]", json!(2)),
+            // A copy taken with `let` is the expression's own to change.
+            ("let o = context.event.object; o.id = 5; o.id", json!(5)),
+            ("context.event.object.id", json!("cs_1")),
+            ("context", context.clone()),
+        ] {
+            assert_eq!(eval(source, &mut scope).unwrap(), expected, "{source}");
+        }
+        for source in [
+            "context.event.object.id = 5",
+            "context.event.raw.data.object.amount_total += 1",
+            "context.event.object.lines.push(3)",
+            "context.event.object.lines[0] = 9",
+        ] {
+            let error = eval(source, &mut scope).unwrap_err();
+            assert!(error.message.contains("constant"), "{source}: {error:?}");
+        }
+        assert_eq!(
+            eval("context.event.object.id", &mut scope).unwrap(),
+            json!("cs_1")
+        );
+        // Contexts without the pair, or where the two differ, convert as any value.
+        for other in [
+            json!({"parameters": {"a": 1}}),
+            json!({"event": {"object": {"id": 1}, "raw": {"data": {"object": {"id": 2}}}}}),
+        ] {
+            assert_eq!(to_json(&context_to_dynamic(&other)).unwrap(), other);
+        }
     }
 
     #[test]

@@ -19,7 +19,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use crate::actions::{ActionCall, ActionExecutor};
-use crate::expr::{Evaluator, Template, insert_into_read_only, read_only_shared, to_dynamic};
+use crate::expr::{
+    Evaluator, Template, context_to_dynamic, insert_into_read_only, read_only_shared, to_dynamic,
+};
 use crate::model::params::{self, InputSource};
 use crate::model::{Api, LogLevel, Project, Step, StepKind, Workflow};
 use crate::store::{
@@ -118,7 +120,7 @@ impl Frame {
         let steps = read_only_shared(Dynamic::from_map(rhai::Map::new()));
         let vars = read_only_shared(Dynamic::from_map(rhai::Map::new()));
         let mut scope = Scope::new();
-        scope.push_constant_dynamic("context", read_only_shared(to_dynamic(context)));
+        scope.push_constant_dynamic("context", read_only_shared(context_to_dynamic(context)));
         scope.push_constant_dynamic("steps", steps.clone());
         scope.push_constant_dynamic("vars", vars.clone());
         Frame {

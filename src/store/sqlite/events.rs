@@ -15,6 +15,12 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     // runs that have none (every API run), which would only make each
     // insert touch two more B-trees. (Schema 2 indexed them whole.)
     //
+    // The inbox reads pending events in the order they arrived, from where
+    // it stopped: the index of pending events by `seq` lets it read just
+    // those, and their payloads, where an index by state and due time had
+    // SQLite read every pending event's payload and sort them all to take
+    // the first few (with a backlog of a thousand events, per read).
+    //
     // An event's payload sits in a table of its own, keyed like the event:
     // the inbox rewrites an event's row when its state changes, and SQLite
     // logs whole pages, so a narrow row (many to a page) keeps those writes
@@ -39,7 +45,9 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
             seq INTEGER PRIMARY KEY,
             payload TEXT NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS _paywire_events_due ON _paywire_events (state, next_attempt_at);
+        DROP INDEX IF EXISTS _paywire_events_due;
+        CREATE INDEX IF NOT EXISTS _paywire_events_pending ON _paywire_events (seq, next_attempt_at)
+            WHERE state = 'pending';
         DROP INDEX IF EXISTS _paywire_runs_by_event;
         DROP INDEX IF EXISTS _paywire_runs_by_retry;
         CREATE INDEX IF NOT EXISTS _paywire_runs_of_event ON _paywire_runs (trigger_event)
@@ -126,19 +134,21 @@ pub fn insert(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
     Ok(true)
 }
 
+fn due_query() -> String {
+    format!(
+        "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
+         WHERE e.state = 'pending' AND e.next_attempt_at <= ?1 AND e.seq > ?2
+         ORDER BY e.seq LIMIT ?3"
+    )
+}
+
 pub fn due(
     conn: &Connection,
     now: i64,
     after_seq: i64,
     limit: u32,
 ) -> Result<Vec<EventRecord>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
-             WHERE e.state = 'pending' AND e.next_attempt_at <= ?1 AND e.seq > ?2
-             ORDER BY e.seq LIMIT ?3"
-        ))
-        .map_err(db_error)?;
+    let mut stmt = conn.prepare_cached(&due_query()).map_err(db_error)?;
     let rows = stmt
         .query_map(params![now, after_seq, limit], event_from_row)
         .map_err(db_error)?;
@@ -226,12 +236,24 @@ pub fn runs_of_events(
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
+/// The output of the first succeeded step at `key` among the attempts of
+/// the run `root` (itself and the runs that retry it), oldest first
+/// (`element.key` is the step's place in its array).
 pub fn step_output(conn: &Connection, root: &str, key: &str) -> Result<Option<Value>, StoreError> {
     let text: Option<String> = conn
         .prepare_cached(
-            "SELECT s.output FROM _paywire_steps s JOIN _paywire_runs r ON r.id = s.run_id
-             WHERE (r.id = ?1 OR r.retry_of = ?1) AND s.key = ?2 AND s.status = 'succeeded'
-             ORDER BY r.started_at LIMIT 1",
+            "WITH attempts AS (
+                 SELECT id, started_at, steps FROM _paywire_runs WHERE id = ?1 OR retry_of = ?1
+             ),
+             stored AS (
+                 SELECT started_at, 0 AS first_seq, steps FROM attempts WHERE steps IS NOT NULL
+                 UNION ALL
+                 SELECT a.started_at, b.first_seq, b.steps
+                 FROM attempts a JOIN _paywire_step_batches b ON b.run_id = a.id
+             )
+             SELECT element.value -> '$.output' FROM stored, json_each(stored.steps) element
+             WHERE element.value ->> '$.key' = ?2 AND element.value ->> '$.status' = 'succeeded'
+             ORDER BY stored.started_at, stored.first_seq, element.key LIMIT 1",
         )
         .map_err(db_error)?
         .query_row(params![root, key], |r| r.get(0))
@@ -267,6 +289,24 @@ pub fn recover(conn: &Connection, now_text: &str) -> Result<Recovery, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn due_events_are_read_in_order_from_the_index_of_pending_ones() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::runs::create_schema(&conn).unwrap();
+        create_schema(&conn).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", due_query()))
+            .unwrap()
+            .query_map(params![0, 0, 10], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("_paywire_events_pending"), "{plan}");
+        // Sorting would mean reading every pending event to return a few.
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
 
     #[test]
     fn a_schema_2_database_moves_its_payloads_to_their_own_table() {

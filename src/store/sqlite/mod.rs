@@ -1,9 +1,10 @@
 //! The embedded SQLite store: every SQL statement of paywire lives below here.
 //!
 //! Writes go to one writer thread that owns the only writing connection. It
-//! takes every job waiting in its queue, runs each inside its own savepoint,
-//! and commits them all in one transaction (group commit): one fsync for many
-//! writes, and a failing job rolls back only itself. A job's caller hears of
+//! takes every job waiting in its queue, runs each inside its own savepoint
+//! (unless the job is a single statement, which SQLite applies whole or not
+//! at all by itself), and commits them all in one transaction (group commit):
+//! one fsync for many writes, and a failing job rolls back only itself. A job's caller hears of
 //! its result after the commit, so "done" means "on disk". Reads run on
 //! tokio's blocking threads with their own connections (WAL lets them read
 //! while the writer writes). No SQLite call ever runs on an async thread.
@@ -42,10 +43,22 @@ const RECORD_BACKLOG: usize = 4096;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A write: runs against the writer's connection inside a savepoint and says
-/// whether it succeeded, and whom to tell once the transaction is over. Given
-/// no connection, it does not run and only hands back whom to tell.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+
+/// What a job does: see [`Job`].
+type Work = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+
+/// A write: runs against the writer's connection and says whether it
+/// succeeded, and whom to tell once the transaction is over. Given no
+/// connection, it does not run and only hands back whom to tell.
+struct Job {
+    /// Whether the work needs a savepoint of its own to be undone alone.
+    /// A job of one statement does not: SQLite undoes a failed statement
+    /// itself, and a savepoint per job copies every page the job touches
+    /// into the savepoint's journal first (a few percent of the API
+    /// server's CPU when every request is a job).
+    savepoint: bool,
+    work: Work,
+}
 
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
@@ -141,15 +154,37 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'_, T> {
+        self.write_with(true, work)
+    }
+
+    /// [`Self::write`], for work that undoes itself whole when it fails (one
+    /// statement, or none): it runs without a savepoint of its own.
+    fn write_atomic<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        self.write_with(false, work)
+    }
+
+    /// `savepoint`: see [`Job::savepoint`].
+    fn write_with<T: Send + 'static>(
+        &self,
+        savepoint: bool,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = conn.map(work);
-            let ok = matches!(result, Some(Ok(_)));
-            let reply: Reply = Box::new(move |committed| {
-                let _ = tx.send(committed.and_then(|()| result.unwrap_or(Err(StoreError::Closed))));
-            });
-            (ok, reply)
-        });
+        let job = Job {
+            savepoint,
+            work: Box::new(move |conn| {
+                let result = conn.map(work);
+                let ok = matches!(result, Some(Ok(_)));
+                let reply: Reply = Box::new(move |committed| {
+                    let _ =
+                        tx.send(committed.and_then(|()| result.unwrap_or(Err(StoreError::Closed))));
+                });
+                (ok, reply)
+            }),
+        };
         let sent = self.jobs.send(job);
         Box::pin(async move {
             sent.map_err(|_| StoreError::Closed)?;
@@ -158,21 +193,26 @@ impl SqliteStore {
     }
 
     /// Queues a write whose result nobody waits for; failures are logged.
+    /// `savepoint`: see [`Job::savepoint`].
     fn write_detached(
         &self,
         what: &'static str,
+        savepoint: bool,
         work: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     ) {
-        let job: Job = Box::new(move |conn| {
-            let result = conn.map(work).unwrap_or(Err(StoreError::Closed));
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |committed| {
-                if let Err(e) = committed.and(result) {
-                    tracing::error!(error = %e, "could not record {what}");
-                }
-            });
-            (ok, reply)
-        });
+        let job = Job {
+            savepoint,
+            work: Box::new(move |conn| {
+                let result = conn.map(work).unwrap_or(Err(StoreError::Closed));
+                let ok = result.is_ok();
+                let reply: Reply = Box::new(move |committed| {
+                    if let Err(e) = committed.and(result) {
+                        tracing::error!(error = %e, "could not record {what}");
+                    }
+                });
+                (ok, reply)
+            }),
+        };
         if self.jobs.send(job).is_err() {
             tracing::error!("could not record {what}: the store is shut down");
         }
@@ -241,15 +281,20 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let error = db_error(e);
             for job in batch {
-                let (_, reply) = job(None);
+                let (_, reply) = (job.work)(None);
                 reply(Err(error.clone()));
             }
             continue;
         }
         let mut replies = Vec::with_capacity(batch.len());
         for job in batch {
+            if !job.savepoint {
+                let (_, reply) = (job.work)(Some(&conn));
+                replies.push((reply, None));
+                continue;
+            }
             let savepoint = run_cached(&conn, "SAVEPOINT job");
-            let (ok, reply) = job(Some(&conn));
+            let (ok, reply) = (job.work)(Some(&conn));
             let closed = if ok {
                 run_cached(&conn, "RELEASE job")
             } else {
@@ -286,7 +331,12 @@ impl Store for SqliteStore {
         }
         // The outer result is the job's (its earlier records kept); the inner
         // one is the operation's, undone with its step's record on failure.
-        let committed = self.write(move |conn| {
+        // The job needs a savepoint of its own only when writing the earlier
+        // records is more than one statement.
+        let savepoint = step
+            .as_ref()
+            .is_some_and(|step| !runs::writes_in_one_statement(&step.earlier));
+        let committed = self.write_with(savepoint, move |conn| {
             if let Some(step) = &step {
                 runs::write_records(conn, &step.earlier)?;
             }
@@ -300,7 +350,7 @@ impl Store for SqliteStore {
                 {
                     record.output = output.clone();
                     record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-                    runs::insert_step(conn, &record)?;
+                    runs::insert_steps(conn, std::slice::from_ref(&record))?;
                 }
                 Ok(output)
             }))
@@ -325,7 +375,8 @@ impl Store for SqliteStore {
         // Over the limit (runs already under way when it filled), records
         // are still queued: a run's record is never dropped for want of room.
         let permit = self.record_room.clone().try_acquire_owned().ok();
-        self.write_detached("a run's records", move |conn| {
+        let savepoint = !runs::writes_in_one_statement(&records);
+        self.write_detached("a run's records", savepoint, move |conn| {
             let result = runs::write_records(conn, &records);
             drop(permit);
             result
@@ -345,7 +396,7 @@ impl Store for SqliteStore {
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
-        self.write(|_| Ok(()))
+        self.write_atomic(|_| Ok(()))
     }
 
     fn event_received(&self, event: NewEvent) -> StoreFuture<'_, bool> {
@@ -366,7 +417,7 @@ impl Store for SqliteStore {
     }
 
     fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()> {
-        self.write(move |conn| events::update(conn, &update))
+        self.write_atomic(move |conn| events::update(conn, &update))
     }
 
     fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
@@ -456,9 +507,20 @@ mod tests {
                 .map_err(db_error)?;
             c.execute("INSERT INTO t VALUES (1)", []).map_err(db_error)
         });
-        let (good, bad) = tokio::join!(good, bad);
+        // A job of one statement runs without a savepoint: SQLite undoes
+        // the whole statement (row 3 too) when row 1 clashes.
+        let bad_statement = store.write_atomic(|c| {
+            c.execute("INSERT INTO t VALUES (3), (1)", [])
+                .map_err(db_error)
+        });
+        let good_after =
+            store.write_atomic(|c| c.execute("INSERT INTO t VALUES (4)", []).map_err(db_error));
+        let (good, bad, bad_statement, good_after) =
+            tokio::join!(good, bad, bad_statement, good_after);
         assert_eq!(good.unwrap(), 1);
         assert!(bad.is_err());
+        assert!(bad_statement.is_err());
+        assert_eq!(good_after.unwrap(), 1);
         let rows: Vec<i64> = store
             .read(|c| {
                 let mut stmt = c.prepare("SELECT x FROM t ORDER BY x").map_err(db_error)?;
@@ -467,6 +529,6 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(rows, vec![1]);
+        assert_eq!(rows, vec![1, 4]);
     }
 }
