@@ -149,13 +149,10 @@ impl Figure {
         }
     }
 
-    /// Records the server's CPU time per request (µs) since `cpu_before`
-    /// (from [`Server::cpu_seconds`]), over `requests`.
+    /// Records the server's CPU time per request (µs): see
+    /// [`Server::cpu_us_per_request`].
     fn cpu_per_request(&mut self, server: &Server, cpu_before: f64, requests: u64) {
-        if requests == 0 {
-            return;
-        }
-        let us = (server.cpu_seconds() - cpu_before) * 1e6 / requests as f64;
+        let us = server.cpu_us_per_request(cpu_before, requests);
         self.extra.insert("server_cpu_us".into(), number(us));
     }
 
@@ -481,7 +478,7 @@ async fn api_scenario(cx: &Bench, baseline: Option<&Value>) -> anyhow::Result<Fi
     )
     .await?;
     // Answering and writing the records, per request.
-    let peak_cpu_us = (server.cpu_seconds() - cpu_before) * 1e6 / peak.ok_total.max(1) as f64;
+    let peak_cpu_us = server.cpu_us_per_request(cpu_before, peak.ok_total);
     // The latency target is at half the peak rate, on a fixed schedule.
     let half = peak.throughput() / 2.0;
     println!(
@@ -658,7 +655,7 @@ async fn end_to_end_scenario(cx: &Bench) -> anyhow::Result<Figure> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let all_done = Instant::now();
-    let cpu_us = (server.cpu_seconds() - cpu_before) * 1e6 / acknowledged.max(1) as f64;
+    let cpu_us = server.cpu_us_per_request(cpu_before, acknowledged);
     stop.store(true, Ordering::Relaxed);
     poller
         .join()

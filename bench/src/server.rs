@@ -155,6 +155,12 @@ impl Server {
         ticks as f64 / 100.0
     }
 
+    /// The CPU time (µs) used since `cpu_before` (from [`Self::cpu_seconds`])
+    /// per one of `requests`.
+    pub fn cpu_us_per_request(&self, cpu_before: f64, requests: u64) -> f64 {
+        (self.cpu_seconds() - cpu_before) * 1e6 / requests.max(1) as f64
+    }
+
     /// Fails when the server has exited (it must live through a scenario).
     pub fn check_alive(&mut self, log: &Path) -> anyhow::Result<()> {
         match self.child.try_wait() {
