@@ -521,5 +521,10 @@ mod tests {
         let detail = get_run(&conn, "run_1").unwrap().unwrap();
         assert_eq!(detail.run.status, RunStatus::Succeeded);
         assert_eq!(detail.steps, (0..5).map(step).collect::<Vec<_>>());
+        // What a retry reuses is found in the run's row and in its batches.
+        let output = |key: &str| super::super::events::step_output(&conn, "run_1", key).unwrap();
+        assert_eq!(output("steps[1]"), Some(step(1).output));
+        assert_eq!(output("steps[3]"), Some(step(3).output));
+        assert_eq!(output("steps[9]"), None);
     }
 }
