@@ -12,10 +12,12 @@
 //! idempotency keys.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
@@ -289,7 +291,17 @@ impl Dispatcher {
         // The task says when its event is due again, if it is still pending.
         let task = self.running.spawn(async move {
             let event_id = event.id.clone();
-            match process(&app, event, earlier).await {
+            let processed = match AssertUnwindSafe(process(&app, &event, earlier))
+                .catch_unwind()
+                .await
+            {
+                Ok(processed) => processed,
+                Err(_) => {
+                    tracing::error!(event = %event_id, "processing an event panicked");
+                    settle_after_panic(&app, &event).await
+                }
+            };
+            match processed {
                 Ok(update) => {
                     (update.state == EventState::Pending).then_some(update.next_attempt_at)
                 }
@@ -360,7 +372,7 @@ impl Dispatcher {
 /// workflows finished and what the others already did.
 async fn process(
     app: &App,
-    event: EventRecord,
+    event: &EventRecord,
     earlier: Vec<RunRecord>,
 ) -> Result<EventUpdate, StoreError> {
     let store = app.store();
@@ -407,8 +419,20 @@ async fn process(
             failures.push(format!("{}: {}: {}", workflow.name, e.name, e.message));
         }
     }
+    settle(&mut update, event, failures, &app.settings().event_retry);
+    store.event_update(update.clone()).await?;
+    Ok(update)
+}
+
+/// Counts an attempt of `event` whose workflows failed as `failures` say
+/// (none: they all succeeded), and decides what comes next.
+fn settle(
+    update: &mut EventUpdate,
+    event: &EventRecord,
+    failures: Vec<String>,
+    retry: &EventRetry,
+) {
     update.attempts = event.attempts + 1;
-    let retry = &app.settings().event_retry;
     if failures.is_empty() {
         update.state = EventState::Done;
         update.last_error = None;
@@ -425,7 +449,28 @@ async fn process(
         update.last_error = Some(failures.join("; "));
         update.next_attempt_at = now_ms() + wait.as_millis() as i64;
     }
-    store.event_update(update.clone()).await?;
+}
+
+/// Records a failed attempt of an event whose processing panicked, so that
+/// the attempt counts as any failure does and the event cannot be taken up
+/// again for ever.
+async fn settle_after_panic(app: &App, event: &EventRecord) -> Result<EventUpdate, StoreError> {
+    let mut update = EventUpdate {
+        id: event.id.clone(),
+        state: EventState::Pending,
+        attempts: event.attempts,
+        next_attempt_at: event.next_attempt_at,
+        last_error: event.last_error.clone(),
+        finished_at: None,
+    };
+    let failure = "InternalError: an internal error stopped the event's workflows; the details are in the server's log";
+    settle(
+        &mut update,
+        event,
+        vec![failure.to_string()],
+        &app.settings().event_retry,
+    );
+    app.store().event_update(update.clone()).await?;
     Ok(update)
 }
 

@@ -137,6 +137,12 @@ pub fn prepare(
         )));
     }
     for (name, value) in params.iter_mut() {
+        if let Some(field) = catalogue::too_deep_for_a_form(name, value) {
+            return Err(input_error(format!(
+                "`{field}` nests deeper than Stripe's parameters go ({} keys at most)",
+                catalogue::MAX_FORM_DEPTH
+            )));
+        }
         check_amounts(name, value)?;
     }
     for (name, value) in endpoint.fixed {
@@ -378,6 +384,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("found a string"), "{}", e.message);
+    }
+
+    #[test]
+    fn inputs_nested_deeper_than_stripe_s_form_are_refused_by_name() {
+        let intent = spec("stripe.create_payment_intent");
+        let e = prepare(
+            intent,
+            &json!({"amount": 100, "currency": "usd", "metadata": {"a": {"b": {"c": {"d": {"e": {"f": "x"}}}}}}}),
+            "k".into(),
+        )
+        .unwrap_err();
+        assert_eq!((e.name.as_str(), e.status), ("StripeInputError", Some(400)));
+        assert!(
+            e.message
+                .starts_with("`metadata[a][b][c][d][e][f]` nests deeper"),
+            "{}",
+            e.message
+        );
+        let e = prepare(
+            intent,
+            &json!({"amount": 100, "currency": "usd", "metadata": [[[[[["x"]]]]]]}),
+            "k".into(),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.starts_with("`metadata[0][0][0][0][0][0]`"),
+            "{}",
+            e.message
+        );
+        // Six keys deep is as far as Stripe's parameters go, and is sent.
+        let call = prepare(
+            intent,
+            &json!({"amount": 100, "currency": "usd", "metadata": {"a": {"b": {"c": {"d": {"e": "x"}}}}}}),
+            "k".into(),
+        )
+        .unwrap();
+        assert_eq!(call.params["metadata"]["a"]["b"]["c"]["d"]["e"], "x");
     }
 
     #[test]

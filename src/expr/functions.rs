@@ -50,12 +50,32 @@ pub fn register(engine: &mut Engine) {
     engine.register_fn("to_major_units", |amount: i64, currency: &str| -> f64 {
         amount as f64 / minor_units_per_major(currency) as f64
     });
-    engine.register_fn("to_minor_units", |amount: f64, currency: &str| -> i64 {
-        (amount * minor_units_per_major(currency) as f64).round() as i64
-    });
-    engine.register_fn("to_minor_units", |amount: i64, currency: &str| -> i64 {
-        amount * minor_units_per_major(currency)
-    });
+    // Out of range is an error, never a clamp: a wrong amount must not be
+    // charged quietly.
+    engine.register_fn(
+        "to_minor_units",
+        |amount: f64, currency: &str| -> FnResult<i64> {
+            let minor = (amount * minor_units_per_major(currency) as f64).round();
+            if minor.is_finite() && (-9.2e18..9.2e18).contains(&minor) {
+                Ok(minor as i64)
+            } else {
+                fail(format!(
+                    "to_minor_units: {amount} {currency} is out of range"
+                ))
+            }
+        },
+    );
+    engine.register_fn(
+        "to_minor_units",
+        |amount: i64, currency: &str| -> FnResult<i64> {
+            match amount.checked_mul(minor_units_per_major(currency)) {
+                Some(minor) => Ok(minor),
+                None => fail(format!(
+                    "to_minor_units: {amount} {currency} is out of range"
+                )),
+            }
+        },
+    );
     engine.register_fn("format_amount", |amount: i64, currency: &str| -> String {
         let code = currency.to_ascii_uppercase();
         let per = minor_units_per_major(currency);
@@ -115,6 +135,22 @@ mod tests {
         assert_eq!(eval("to_major_units(1999, \"usd\")"), json!(19.99));
         assert_eq!(eval("to_minor_units(19.99, \"usd\")"), json!(1999));
         assert_eq!(eval("to_minor_units(500, \"jpy\")"), json!(500));
+    }
+
+    #[test]
+    fn arithmetic_that_overflows_is_an_error_never_a_wrap_or_a_clamp() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        for source in [
+            "9223372036854775807 + 1",
+            "9223372036854775807 * 2",
+            "-9223372036854775807 - 2",
+            "to_minor_units(9223372036854775807, \"usd\")",
+            "to_minor_units(1e300, \"usd\")",
+        ] {
+            let expr = evaluator.compile(source, &[]).unwrap();
+            let e = evaluator.eval_json(&expr, &mut Scope::new()).unwrap_err();
+            assert!(!e.message.is_empty(), "{source}");
+        }
     }
 
     #[test]

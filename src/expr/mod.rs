@@ -7,6 +7,7 @@
 //! holding `context`, `steps`, `vars` and loop or catch variables.
 
 mod functions;
+mod lane;
 mod template;
 
 use std::cell::Cell;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
 
+pub use lane::RunBudget;
 pub use template::{Part, RawPart, RawTemplate, Template, split_template};
 
 /// How much one expression may do before it is stopped.
@@ -28,6 +30,11 @@ pub struct ExprLimits {
     pub max_expr_depth: usize,
     /// Wall-clock time one evaluation may take.
     pub deadline: Duration,
+    /// Wall-clock time all the evaluations of one run may take together.
+    pub run_budget: Duration,
+    /// Operations an evaluation may run on an I/O thread before it is moved
+    /// to the compute lane (see `lane`).
+    pub inline_operations: u64,
 }
 
 impl Default for ExprLimits {
@@ -40,6 +47,8 @@ impl Default for ExprLimits {
             max_call_levels: 32,
             max_expr_depth: 64,
             deadline: Duration::from_millis(1_000),
+            run_budget: Duration::from_secs(10),
+            inline_operations: 20_000,
         }
     }
 }
@@ -81,17 +90,46 @@ pub struct EvalError {
     pub message: String,
     /// True when a sandbox limit (time, operations, sizes) stopped it.
     pub limit: bool,
+    /// Stopped inline to be run again on the compute lane; never seen
+    /// outside [`Evaluator::compute`].
+    moved: bool,
+}
+
+impl EvalError {
+    fn failed(message: String) -> EvalError {
+        EvalError {
+            message,
+            limit: false,
+            moved: false,
+        }
+    }
+}
+
+/// The token the progress hook stops an evaluation with, which says why.
+const STOPPED_AT_DEADLINE: &str = "deadline";
+const STOPPED_AT_RUN_BUDGET: &str = "run budget";
+const STOPPED_TO_MOVE: &str = "move to the compute lane";
+
+/// The deadline of the evaluation running on this thread, and whether it is
+/// the run's budget rather than the expression's own limit.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    of_run: bool,
 }
 
 thread_local! {
-    // The deadline of the evaluation running on this thread. Evaluation is
-    // synchronous, so a thread-local is exactly as wide as one evaluation.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    // Evaluation is synchronous, so a thread-local is exactly as wide as one
+    // evaluation (the deadline) or one piece of `compute` work (its allowance).
+    static DEADLINE: Cell<Option<Deadline>> = const { Cell::new(None) };
+    static ALLOWANCE: Cell<lane::Allowance> = Cell::new(lane::Allowance::default());
 }
 
 pub struct Evaluator {
     engine: Engine,
     limits: ExprLimits,
+    /// The compute lane's permits (see `lane`).
+    lane: tokio::sync::Semaphore,
 }
 
 impl Evaluator {
@@ -105,24 +143,43 @@ impl Evaluator {
             .set_max_call_levels(limits.max_call_levels)
             .set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth)
             .set_strict_variables(true);
-        engine.on_progress(|operations| {
+        // `eval` runs code built at run time, which no load-time check has
+        // seen, and `import` reads `.rhai` files from anywhere on the server.
+        // Disabled, both are compile errors, so a project using them does
+        // not load (the loader's hint says why).
+        engine.disable_symbol("eval");
+        engine.disable_symbol("import");
+        engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        let inline_operations = limits.inline_operations;
+        engine.on_progress(move |operations| {
             // Reading the clock on every operation would cost more than the
             // operations themselves; every 256th is precise enough.
-            if operations % 256 == 0 {
-                let expired =
-                    DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline));
-                if expired {
-                    return Some(Dynamic::from("deadline"));
-                }
+            if operations % 256 != 0 {
+                return None;
             }
-            None
+            if operations >= inline_operations && ALLOWANCE.with(|a| a.get().inline) {
+                return Some(Dynamic::from(STOPPED_TO_MOVE));
+            }
+            let deadline = DEADLINE.with(Cell::get)?;
+            if Instant::now() < deadline.at {
+                return None;
+            }
+            Some(Dynamic::from(if deadline.of_run {
+                STOPPED_AT_RUN_BUDGET
+            } else {
+                STOPPED_AT_DEADLINE
+            }))
         });
         // `print` and `debug` would write to the server's console; a builder
         // uses the `log` step instead.
         engine.on_print(|_| {});
         engine.on_debug(|_, _, _| {});
         functions::register(&mut engine);
-        Evaluator { engine, limits }
+        Evaluator {
+            engine,
+            limits,
+            lane: lane::new_lane(),
+        }
     }
 
     pub fn limits(&self) -> &ExprLimits {
@@ -157,7 +214,18 @@ impl Evaluator {
     /// dropped afterwards, so one expression cannot leak names into the next.
     pub fn eval(&self, expr: &Expr, scope: &mut Scope<'static>) -> Result<Dynamic, EvalError> {
         let length = scope.len();
-        DEADLINE.with(|d| d.set(Some(Instant::now() + self.limits.deadline)));
+        let own = Instant::now() + self.limits.deadline;
+        let deadline = match ALLOWANCE.with(Cell::get).run_deadline {
+            Some(run) if run < own => Deadline {
+                at: run,
+                of_run: true,
+            },
+            _ => Deadline {
+                at: own,
+                of_run: false,
+            },
+        };
+        DEADLINE.with(|d| d.set(Some(deadline)));
         let result = self.engine.eval_ast_with_scope::<Dynamic>(scope, &expr.ast);
         DEADLINE.with(|d| d.set(None));
         scope.rewind(length);
@@ -177,13 +245,12 @@ impl Evaluator {
     /// Evaluates `expr` as a condition: it must give a boolean.
     pub fn eval_bool(&self, expr: &Expr, scope: &mut Scope<'static>) -> Result<bool, EvalError> {
         let value = self.eval(expr, scope)?;
-        value.as_bool().map_err(|type_name| EvalError {
-            message: format!(
+        value.as_bool().map_err(|type_name| {
+            EvalError::failed(format!(
                 "the condition `{}` gave {} instead of true or false",
                 expr.source(),
                 friendly_type(type_name)
-            ),
-            limit: false,
+            ))
         })
     }
 
@@ -229,12 +296,26 @@ impl Evaluator {
         let limit = |message: String| EvalError {
             message,
             limit: true,
+            moved: false,
         };
         match error {
-            EvalAltResult::ErrorTerminated(..) => limit(format!(
-                "the expression ran past its time limit of {} ms and was stopped",
-                self.limits.deadline.as_millis()
-            )),
+            EvalAltResult::ErrorTerminated(token, _) => {
+                match token
+                    .read_lock::<rhai::ImmutableString>()
+                    .as_deref()
+                    .map(|s| s.as_str())
+                {
+                    Some(STOPPED_TO_MOVE) => EvalError {
+                        moved: true,
+                        ..limit("moved to the compute lane".into())
+                    },
+                    Some(STOPPED_AT_RUN_BUDGET) => self.run_budget_spent(),
+                    _ => limit(format!(
+                        "the expression ran past its time limit of {} ms and was stopped",
+                        self.limits.deadline.as_millis()
+                    )),
+                }
+            }
             EvalAltResult::ErrorTooManyOperations(..) => limit(format!(
                 "the expression ran more than {} operations and was stopped",
                 self.limits.max_operations
@@ -248,20 +329,54 @@ impl Evaluator {
             EvalAltResult::ErrorFunctionNotFound(signature, position)
                 if signature.contains("()") =>
             {
-                EvalError {
-                    message: format!(
-                        "`{signature}` was called with an empty value (null) {position}: a field it reads is missing or null; \
+                EvalError::failed(format!(
+                    "`{signature}` was called with an empty value (null) {position}: a field it reads is missing or null; \
                      give it a default with `??`, e.g. `(x ?? 0)`"
-                    ),
-                    limit: false,
-                }
+                ))
             }
-            other => EvalError {
-                message: other.to_string(),
-                limit: false,
-            },
+            other => EvalError::failed(other.to_string()),
         }
     }
+}
+
+/// How deep a JSON value that paywire accepts from outside (an API's body,
+/// a webhook event) may nest: objects and arrays inside each other, the
+/// outermost counted. Stripe's deepest events nest about a dozen levels;
+/// what a run's context wraps around a body or an event stays well inside
+/// the parser's and the converters' own limits, so whatever is accepted can
+/// also run.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether the JSON text `bytes` nests deeper than [`MAX_JSON_DEPTH`]. A scan
+/// of the bytes that stops at the first level too deep, so that refusing a
+/// hostile body costs less than parsing it.
+pub fn json_too_deep(bytes: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Converts JSON to a Rhai value (null becomes `()`; whole numbers that fit
@@ -370,9 +485,10 @@ pub fn to_json(value: &Dynamic) -> Result<serde_json::Value, EvalError> {
     if let Ok(f) = value.as_float() {
         return serde_json::Number::from_f64(f)
             .map(Value::Number)
-            .ok_or_else(|| EvalError {
-                message: format!("the expression gave {f}, which is not a number JSON can hold"),
-                limit: false,
+            .ok_or_else(|| {
+                EvalError::failed(format!(
+                    "the expression gave {f}, which is not a number JSON can hold"
+                ))
             });
     }
     if let Ok(c) = value.as_char() {
@@ -400,13 +516,10 @@ pub fn to_json(value: &Dynamic) -> Result<serde_json::Value, EvalError> {
             bytes.iter().map(|b| Value::from(*b)).collect(),
         ));
     }
-    Err(EvalError {
-        message: format!(
-            "the expression gave a value that is not plain data ({})",
-            friendly_type(value.type_name())
-        ),
-        limit: false,
-    })
+    Err(EvalError::failed(format!(
+        "the expression gave a value that is not plain data ({})",
+        friendly_type(value.type_name())
+    )))
 }
 
 fn append_display(text: &mut String, value: &Dynamic) -> Result<(), EvalError> {
@@ -511,6 +624,16 @@ mod tests {
         ] {
             assert_eq!(to_json(&context_to_dynamic(&other)).unwrap(), other);
         }
+    }
+
+    #[test]
+    fn json_depth_is_counted_outside_strings() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(!json_too_deep(nest(MAX_JSON_DEPTH).as_bytes()));
+        assert!(json_too_deep(nest(MAX_JSON_DEPTH + 1).as_bytes()));
+        let quoted = format!(r#"{{"a": "{}", "b": "\\\" [[["}}"#, "[".repeat(500));
+        assert!(!json_too_deep(quoted.as_bytes()), "{quoted}");
+        assert!(!json_too_deep(b"{\"a\": [1, {\"b\": []}]}"));
     }
 
     #[test]

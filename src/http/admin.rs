@@ -4,23 +4,21 @@
 //! event. It is what `paywire runs retry` and `paywire replay` call, and what
 //! the console reads.
 //!
-//! Access: with `PAYWIRE_ADMIN_TOKEN` set, every request must carry it as a
-//! bearer token. Without one, the admin API is open only when paywire runs on
-//! its sandbox and listens on loopback (a builder's own machine), and off
-//! otherwise.
+//! Who may call it is decided by `auth` (every handler takes its `Admin`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Admin;
 use crate::app::{App, ReplayError, RetryError};
 use crate::console::diagram::split_key;
 use crate::store::{EventFilter, EventState, RunFilter, RunRecord, RunStatus};
@@ -39,10 +37,6 @@ pub fn routes() -> Router<Arc<App>> {
 /// the problem without revealing anything secret.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("the admin API is off: set PAYWIRE_ADMIN_TOKEN to use it")]
-    Off,
-    #[error("the admin API needs the admin token as `Authorization: Bearer …`")]
-    Unauthorized,
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -56,25 +50,12 @@ pub enum AdminError {
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         let (status, kind) = match self {
-            AdminError::Off => (StatusCode::FORBIDDEN, "admin_off"),
-            AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AdminError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AdminError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        let mut response = (
-            status,
-            axum::Json(json!({"error": {"type": kind, "message": self.to_string()}})),
-        )
-            .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
+        super::error_body(status, kind, &self.to_string())
     }
 }
 
@@ -83,23 +64,6 @@ impl From<crate::store::StoreError> for AdminError {
         tracing::error!(error = %e, "the admin API could not read the store");
         AdminError::Internal
     }
-}
-
-/// Lets the request through if the admin API is open to it: the bearer
-/// token, or the console's sign-in cookie (see `console.rs`), or no token
-/// at all on the loopback sandbox.
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), AdminError> {
-    match super::console::access(app, headers) {
-        super::console::Access::Open => Ok(()),
-        super::console::Access::SignIn => Err(AdminError::Unauthorized),
-        super::console::Access::Off => Err(AdminError::Off),
-    }
-}
-
-/// Compares without stopping at the first difference, so that the time
-/// taken says nothing about how much of a guess was right.
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A query's filter value read with `parse`, or a 400 that names the
@@ -159,10 +123,9 @@ struct RunsQuery {
 
 async fn list_runs(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, AdminError> {
-    authorize(&app, &headers)?;
     // `retrying` is a failed run whose event will be tried again; `failed`
     // takes those too.
     let (status, retrying) = match query.status.as_deref() {
@@ -198,10 +161,9 @@ async fn list_runs(
 
 async fn show_run(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
-    authorize(&app, &headers)?;
     app.store().flush().await?;
     let Some(detail) = app.store().get_run(id.clone()).await? else {
         return Err(AdminError::NotFound(format!("there is no run `{id}`")));
@@ -226,10 +188,9 @@ async fn show_run(
 
 async fn retry_run(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
-    authorize(&app, &headers)?;
     app.store().flush().await?;
     let outcome = app.retry_run(&id).await.map_err(|e| match e {
         RetryError::NotFound(_) | RetryError::Gone { .. } => AdminError::NotFound(e.to_string()),
@@ -266,10 +227,9 @@ struct EventsQuery {
 
 async fn list_events(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, AdminError> {
-    authorize(&app, &headers)?;
     let state = filter(
         "state",
         query.state.as_deref(),
@@ -319,10 +279,9 @@ async fn list_events(
 
 async fn show_event(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
-    authorize(&app, &headers)?;
     app.store().flush().await?;
     let Some(event) = app.store().get_event(id.clone()).await? else {
         return Err(AdminError::NotFound(format!("there is no event `{id}`")));
@@ -334,10 +293,9 @@ async fn show_event(
 
 async fn replay_event(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
-    authorize(&app, &headers)?;
     let event = app.replay_event(&id).await.map_err(|e| match e {
         ReplayError::NotFound(_) => AdminError::NotFound(e.to_string()),
         ReplayError::NotFailed { .. } => AdminError::Conflict(e.to_string()),
@@ -348,7 +306,7 @@ async fn replay_event(
 
 #[cfg(test)]
 mod tests {
-    use super::{constant_time_eq, parse_since};
+    use super::parse_since;
     use chrono::{DateTime, Utc};
 
     #[test]
@@ -382,13 +340,5 @@ mod tests {
         ] {
             assert_eq!(at(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
     }
 }

@@ -3,19 +3,12 @@
 //! (`/_paywire/api/project`, `/diagram/{kind}/{name}`, `/tables/{name}`).
 //! Runs and events come from the admin API itself.
 //!
-//! Access follows the admin API: with `PAYWIRE_ADMIN_TOKEN` set, the pages
-//! ask for the token once (a sign-in form) and then recognise a cookie, and
-//! the data API takes the bearer token or that cookie. Without a token the
-//! console is open only on the sandbox on loopback, and off otherwise.
-//!
-//! The cookie `paywire_console` holds an HMAC-SHA256 of a fixed label keyed
-//! with the token, never the token itself: it is worthless once the token
-//! changes and does not reveal it. It is `HttpOnly`, `SameSite=Strict` (so
-//! other sites cannot make a browser retry runs or replay events with it) and
-//! `Secure`, except when the request reached a loopback host over plain HTTP
-//! (paywire speaks plain HTTP; a `Secure` cookie would be dropped there by
-//! some browsers, and loopback traffic never leaves the machine). Behind a
-//! TLS proxy, `X-Forwarded-Proto: https` keeps it `Secure`.
+//! Access follows the admin API (see `auth`): with `PAYWIRE_ADMIN_TOKEN`
+//! set, the pages ask for the token once (a sign-in form, limited in how
+//! fast it may be tried) and then recognise the session cookie it gives,
+//! until it expires or signs out; the data API takes the bearer token or
+//! that cookie. The cookie is `HttpOnly`, `SameSite=Strict` and `Secure`
+//! except on plain loopback.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,18 +18,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
+use super::auth::{self, Admin, AuthError, Session, SignInLimit};
 use crate::app::App;
 use crate::console::{assets, diagram};
 use crate::store::{Direction, RunFilter, RunStatus, Selector, TableOp};
 
-use super::admin::constant_time_eq;
-
-pub const COOKIE: &str = "paywire_console";
 /// How many recent runs the overview counts.
 const RECENT_RUNS: u32 = 500;
 /// The most rows one table page holds.
@@ -51,6 +40,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console/app.css", get(style))
         .route("/console/login", post(login))
         .route("/console/logout", post(logout))
+        .layer(axum::Extension(Arc::new(SignInLimit::default())))
         .route("/_paywire/api/project", get(project))
         .route("/_paywire/api/diagram/{kind}/{name}", get(show_diagram))
         .route("/_paywire/api/tables/{name}", get(table_rows))
@@ -60,14 +50,6 @@ pub fn routes() -> Router<Arc<App>> {
 /// the problem without revealing anything secret.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
-    #[error(
-        "the console is off: set PAYWIRE_ADMIN_TOKEN to use it, or serve the sandbox on loopback"
-    )]
-    Off,
-    #[error(
-        "the console needs the admin token, as `Authorization: Bearer …` or by signing in at /console"
-    )]
-    Unauthorized,
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -79,23 +61,11 @@ pub enum ConsoleError {
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let (status, kind) = match self {
-            ConsoleError::Off => (StatusCode::FORBIDDEN, "console_off"),
-            ConsoleError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ConsoleError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ConsoleError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ConsoleError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        let mut response = (
-            status,
-            axum::Json(json!({"error": {"type": kind, "message": self.to_string()}})),
-        )
-            .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
+        super::error_body(status, kind, &self.to_string())
     }
 }
 
@@ -107,96 +77,6 @@ impl From<crate::store::StoreError> for ConsoleError {
         tracing::error!(error = %e, "the console could not read the store");
         ConsoleError::Internal
     }
-}
-
-/// Whether the console is open to this request.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Access {
-    Open,
-    /// A token is configured and the request does not carry it.
-    SignIn,
-    Off,
-}
-
-/// The cookie value for `token`: an HMAC of a fixed label, keyed with it.
-pub fn cookie_value(token: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(token.as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(b"paywire console session v1");
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn cookie_from(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.trim().to_string())
-}
-
-/// Who may use the console (and the admin API): the bearer token, or the
-/// console's cookie; without a token, open only on the loopback sandbox.
-pub fn access(app: &App, headers: &HeaderMap) -> Access {
-    let settings = app.settings();
-    let Some(token) = &settings.admin_token else {
-        return if settings.admin_open_without_token {
-            Access::Open
-        } else {
-            Access::Off
-        };
-    };
-    let token = token.expose();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if let Some(given) = bearer
-        && constant_time_eq(given.as_bytes(), token.as_bytes())
-    {
-        return Access::Open;
-    }
-    if let Some(given) = cookie_from(headers)
-        && constant_time_eq(given.as_bytes(), cookie_value(token).as_bytes())
-    {
-        return Access::Open;
-    }
-    Access::SignIn
-}
-
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ConsoleError> {
-    match access(app, headers) {
-        Access::Open => Ok(()),
-        Access::SignIn => Err(ConsoleError::Unauthorized),
-        Access::Off => Err(ConsoleError::Off),
-    }
-}
-
-/// Whether the request reached a loopback host over plain HTTP, the one case
-/// where the cookie goes without `Secure`.
-fn plain_loopback(headers: &HeaderMap) -> bool {
-    let forwarded_https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
-    if forwarded_https {
-        return false;
-    }
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -254,10 +134,11 @@ fn off_page() -> String {
 }
 
 async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    match access(&app, &headers) {
-        Access::Open => html(StatusCode::OK, assets::INDEX_HTML.to_string()),
-        Access::SignIn => html(StatusCode::UNAUTHORIZED, sign_in_page(false)),
-        Access::Off => html(StatusCode::FORBIDDEN, off_page()),
+    match auth::check(&app, &axum::http::Method::GET, &headers).await {
+        Ok(()) => html(StatusCode::OK, assets::INDEX_HTML.to_string()),
+        Err(AuthError::Unauthorized) => html(StatusCode::UNAUTHORIZED, sign_in_page(false)),
+        Err(AuthError::Off) => html(StatusCode::FORBIDDEN, off_page()),
+        Err(other) => other.into_response(),
     }
 }
 
@@ -289,42 +170,50 @@ struct LoginForm {
 
 async fn login(
     State(app): State<Arc<App>>,
+    axum::Extension(limit): axum::Extension<Arc<SignInLimit>>,
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
-) -> Response {
+) -> Result<Response, AuthError> {
+    auth::same_origin(&axum::http::Method::POST, &headers)?;
     let settings = app.settings();
     let Some(token) = &settings.admin_token else {
-        return if settings.admin_open_without_token {
-            redirect_to_console(None)
-        } else {
-            html(StatusCode::FORBIDDEN, off_page())
-        };
+        return auth::check(&app, &axum::http::Method::POST, &headers)
+            .await
+            .map(|()| redirect_to_console(None))
+            .or_else(|e| match e {
+                AuthError::Off => Ok(html(StatusCode::FORBIDDEN, off_page())),
+                other => Err(other),
+            });
     };
+    limit.admit()?;
     let token = token.expose();
-    if !constant_time_eq(form.token.trim().as_bytes(), token.as_bytes()) {
-        return html(StatusCode::UNAUTHORIZED, sign_in_page(true));
+    if !auth::same_secret(form.token.trim(), token) {
+        limit.failed();
+        return Ok(html(StatusCode::UNAUTHORIZED, sign_in_page(true)));
     }
-    let secure = if plain_loopback(&headers) {
-        ""
-    } else {
-        "; Secure"
-    };
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-        cookie_value(token)
-    );
-    redirect_to_console(Some(cookie))
+    let session = Session::new(chrono::Utc::now().timestamp());
+    Ok(redirect_to_console(Some(auth::set_cookie(
+        &headers,
+        Some((&session, token)),
+    ))))
 }
 
-async fn logout(headers: HeaderMap) -> Response {
-    let secure = if plain_loopback(&headers) {
-        ""
-    } else {
-        "; Secure"
-    };
-    redirect_to_console(Some(format!(
-        "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
-    )))
+/// Ends the session of the request's cookie: its id is recorded as signed
+/// out, so that the cookie is refused even where a copy of it survives.
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, AuthError> {
+    auth::same_origin(&axum::http::Method::POST, &headers)?;
+    if let Some(token) = &app.settings().admin_token
+        && let Some(session) = auth::session_of(&headers, token.expose())
+    {
+        app.store()
+            .sign_out_session(session.id, session.expires_at)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not record a console sign-out");
+                AuthError::Internal
+            })?;
+    }
+    Ok(redirect_to_console(Some(auth::set_cookie(&headers, None))))
 }
 
 fn redirect_to_console(cookie: Option<String>) -> Response {
@@ -345,11 +234,7 @@ struct Counts {
     last_run_at: Option<String>,
 }
 
-async fn project(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-) -> Result<Response, ConsoleError> {
-    authorize(&app, &headers)?;
+async fn project(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ConsoleError> {
     app.store().flush().await?;
     let runs = app
         .store()
@@ -435,10 +320,9 @@ async fn project(
 
 async fn show_diagram(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Path((kind, name)): Path<(String, String)>,
 ) -> Result<Response, ConsoleError> {
-    authorize(&app, &headers)?;
     if !matches!(kind.as_str(), "api" | "workflow" | "function") {
         return Err(ConsoleError::BadRequest(format!(
             "the kind is one of api, workflow, function, not `{kind}`"
@@ -458,11 +342,10 @@ struct PageQuery {
 
 async fn table_rows(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Admin,
     Path(name): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, ConsoleError> {
-    authorize(&app, &headers)?;
     let deployment = app.current();
     let Some(table) = deployment.project.tables.get(&name).cloned() else {
         return Err(ConsoleError::NotFound(format!(
@@ -502,47 +385,4 @@ async fn table_rows(
         "has_more": has_more,
     }))
     .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cookie_is_not_the_token() {
-        let v = cookie_value("secret-token");
-        assert_ne!(v, "secret-token");
-        assert!(!v.contains("secret-token"));
-        assert_eq!(v.len(), 64);
-        assert_eq!(v, cookie_value("secret-token"));
-        assert_ne!(v, cookie_value("secret-token2"));
-    }
-
-    #[test]
-    fn loopback_hosts_over_plain_http() {
-        let with = |host: &str, proto: Option<&str>| {
-            let mut h = HeaderMap::new();
-            h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
-            if let Some(p) = proto {
-                h.insert("x-forwarded-proto", HeaderValue::from_str(p).unwrap());
-            }
-            plain_loopback(&h)
-        };
-        assert!(with("127.0.0.1:8080", None));
-        assert!(with("localhost:3000", None));
-        assert!(with("[::1]:3000", None));
-        assert!(!with("localhost:3000", Some("https")));
-        assert!(!with("pay.example.com", None));
-        assert!(!with("10.0.0.2:80", None));
-    }
-
-    #[test]
-    fn the_cookie_is_found_among_others() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; paywire_console=abc ; b=2"),
-        );
-        assert_eq!(cookie_from(&h).as_deref(), Some("abc"));
-    }
 }

@@ -135,3 +135,13 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// The body every error of paywire's own endpoints has,
+/// `{"error": {"type": KIND, "message": MESSAGE}}`, with its status.
+pub fn error_body(status: StatusCode, kind: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"type": kind, "message": message}})),
+    )
+        .into_response()
+}

@@ -6,6 +6,7 @@
 //! request, so a reload takes effect without a restart.
 
 mod admin;
+mod auth;
 mod console;
 mod error;
 mod webhook;
@@ -32,6 +33,7 @@ use crate::runner::{ApiReply, HttpAnswer, new_run_id};
 pub use admin::AdminError;
 pub use console::ConsoleError;
 pub use error::ApiError;
+use error::error_body;
 pub use webhook::WebhookError;
 
 /// Request headers whose values never reach a run's record.
@@ -297,6 +299,12 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<ParsedBody, ApiError
         }
         Some("application/x-www-form-urlencoded") => {}
         Some(kind) => return Err(ApiError::UnsupportedMediaType(kind.to_string())),
+    }
+    if crate::expr::json_too_deep(bytes) {
+        return Err(ApiError::MalformedJson(format!(
+            "the body nests deeper than {} levels",
+            crate::expr::MAX_JSON_DEPTH
+        )));
     }
     serde_json::from_slice(bytes)
         .map(ParsedBody::Json)

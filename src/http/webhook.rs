@@ -81,6 +81,14 @@ pub async fn receive(
         settings.tolerance_seconds,
         chrono::Utc::now().timestamp(),
     )?;
+    // An event the inbox could never run must not be acknowledged: Stripe,
+    // having had its 2xx, would never send it again.
+    if crate::expr::json_too_deep(&body) {
+        return Err(WebhookError::Malformed(format!(
+            "the event nests deeper than {} levels, which no workflow can read",
+            crate::expr::MAX_JSON_DEPTH
+        )));
+    }
     let mut event = parse_event(&body)?;
     let id = event.id.clone();
     let deployment = app.current();

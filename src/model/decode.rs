@@ -1839,7 +1839,22 @@ impl<'e> FileDecoder<'e> {
         if let Some(entries) = with.and_then(Node::as_map) {
             if spec.family == Family::Stripe {
                 for entry in entries {
-                    ok &= self.check_nested_amounts(&entry.value, &join(&with_path, &entry.key));
+                    let input_path = join(&with_path, &entry.key);
+                    ok &= self.check_nested_amounts(&entry.value, &input_path);
+                    if !is_dynamic(&entry.value)
+                        && let Some(field) =
+                            catalogue::too_deep_for_a_form(&entry.key, &entry.value.to_json())
+                    {
+                        self.err(
+                            entry.value.pos,
+                            &input_path,
+                            format!(
+                                "`{field}` nests deeper than Stripe's parameters go ({} keys at most)",
+                                catalogue::MAX_FORM_DEPTH
+                            ),
+                        );
+                        ok = false;
+                    }
                 }
             }
             if !spec.requires_one_of.is_empty()

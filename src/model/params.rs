@@ -136,6 +136,16 @@ pub fn validate(
             InputSource::Text => coerce_text(param.ty, value),
             InputSource::Json => value.clone(),
         };
+        let value = match param.ty {
+            ParamType::Integer => match whole_number(value) {
+                Ok(value) => value,
+                Err(problem) => {
+                    errors.push(FieldError::new(&param.name, problem));
+                    continue;
+                }
+            },
+            _ => value,
+        };
         match check(param, &value) {
             Ok(()) => {
                 out.insert(param.name.clone(), value);
@@ -178,12 +188,45 @@ pub fn gather(
     out
 }
 
+/// The range of paywire's integers (64-bit), as a message says it.
+const INTEGER_RANGE: &str = "-9223372036854775808 to 9223372036854775807";
+
+/// An integer parameter's value as a 64-bit integer. JSON has one kind of
+/// number, so a number without a fraction (`2.0`, `-0`) is the integer it
+/// equals; one outside the 64-bit range is refused as such rather than
+/// rounded, and a fraction is refused as one.
+fn whole_number(value: Value) -> Result<Value, String> {
+    let Value::Number(number) = &value else {
+        return Ok(value);
+    };
+    if number.is_i64() {
+        return Ok(value);
+    }
+    let out_of_range = || format!("is out of range: integers go from {INTEGER_RANGE}");
+    if number.is_u64() {
+        return Err(out_of_range());
+    }
+    let f = number.as_f64().unwrap_or(f64::NAN);
+    if f.fract() != 0.0 || !f.is_finite() {
+        return Ok(value);
+    }
+    // 2^63 is the first whole f64 past i64::MAX; i64::MIN is -2^63 itself.
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) {
+        return Err(out_of_range());
+    }
+    Ok(Value::from(f as i64))
+}
+
 fn coerce_text(ty: ParamType, value: &Value) -> Value {
     let Value::String(text) = value else {
         return value.clone();
     };
     let parsed = match ty {
-        ParamType::Integer => text.parse::<i64>().ok().map(Value::from),
+        // Through JSON's number, so that `99999999999999999999` is found
+        // out of range rather than called text.
+        ParamType::Integer => serde_json::from_str::<serde_json::Number>(text.trim())
+            .ok()
+            .map(Value::Number),
         ParamType::Number => text
             .parse::<f64>()
             .ok()
@@ -335,6 +378,43 @@ mod tests {
         ];
         let out = validate(&params, &input(json!({"extra": true})), InputSource::Json).unwrap();
         assert_eq!(Value::Object(out), json!({"quantity": 1, "email": null}));
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_out_of_range_and_whole_numbers_are_integers() {
+        let params = [param("n", ParamType::Integer)];
+        let problem = |value: Value| {
+            let input: Map<String, Value> = [("n".to_string(), value)].into_iter().collect();
+            match validate(&params, &input, InputSource::Json) {
+                Ok(out) => Ok(out["n"].clone()),
+                Err(errors) => Err(errors[0].problem.clone()),
+            }
+        };
+        let huge: Value = serde_json::from_str("9223372036854775808").unwrap();
+        let two_to_64: Value = serde_json::from_str("18446744073709551616").unwrap();
+        for value in [huge, two_to_64, json!(-1e19), json!(1e300)] {
+            let e = problem(value.clone()).unwrap_err();
+            assert!(e.starts_with("is out of range"), "{value}: {e}");
+        }
+        let minus_zero: Value = serde_json::from_str("-0").unwrap();
+        assert_eq!(problem(minus_zero), Ok(json!(0)));
+        assert_eq!(problem(json!(2.0)), Ok(json!(2)));
+        assert_eq!(problem(json!(i64::MIN)), Ok(json!(i64::MIN)));
+        assert_eq!(problem(json!(i64::MAX)), Ok(json!(i64::MAX)));
+        assert_eq!(
+            problem(json!(1.5)),
+            Err("must be an integer, got a number with a fraction".into())
+        );
+        let text = |t: &str| {
+            let input: Map<String, Value> = [("n".to_string(), json!(t))].into_iter().collect();
+            validate(&params, &input, InputSource::Text).map_err(|e| e[0].problem.clone())
+        };
+        assert!(
+            text("99999999999999999999")
+                .unwrap_err()
+                .starts_with("is out of range")
+        );
+        assert_eq!(text("42").unwrap()["n"], json!(42));
     }
 
     #[test]

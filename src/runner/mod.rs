@@ -9,24 +9,28 @@
 mod error;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
+use futures_util::FutureExt;
 use rhai::{Dynamic, Scope};
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use crate::actions::{ActionCall, ActionExecutor};
 use crate::expr::{
-    Evaluator, Template, context_to_dynamic, insert_into_read_only, read_only_shared, to_dynamic,
+    EvalError, Evaluator, Expr, RunBudget, Template, context_to_dynamic, insert_into_read_only,
+    read_only_shared, to_dynamic,
 };
 use crate::model::params::{self, InputSource};
 use crate::model::{Api, LogLevel, Project, Step, StepKind, Workflow};
 use crate::store::{
     RunEnd, RunKind, RunRecord, RunRecords, RunStatus, StepRecord, StepStatus, Store,
 };
+use crate::stripe::client::mask_secrets;
 
 pub use error::WorkflowError;
 
@@ -91,6 +95,8 @@ struct Run {
     /// Records made since the last hand-over to the store (see
     /// [`RunRecords`]): a run that only computes is written once, at its end.
     unwritten: RunRecords,
+    /// The expression time the run may still spend.
+    budget: RunBudget,
 }
 
 impl Run {
@@ -281,24 +287,63 @@ impl Runner {
             final_answer: None,
             answered: None,
             unwritten: RunRecords::default(),
+            budget: RunBudget::new(self.evaluator.limits().run_budget),
         };
-        run.unwritten.start = Some(RunRecord {
+        let start = RunRecord {
             id: run.id.clone(),
             retry_of: identity.retry_of.clone(),
             trigger_event: identity.trigger_event,
             kind,
             name: name.to_string(),
             status: RunStatus::Running,
-            input: recorded_input,
+            input: Value::Null,
             error: None,
             response_status: None,
             started_at: now_text(),
             finished_at: None,
             duration_ms: None,
             retrying: false,
+        };
+        // What a panic would leave of the run's row: all but its input.
+        let start_without_input = start.clone();
+        run.unwritten.start = Some(RunRecord {
+            input: recorded_input,
+            ..start
         });
         let mut frame = Frame::new(context, String::new(), 0);
-        let result = self.exec_steps(&mut run, &mut frame, steps).await;
+        // A panic is a bug, never an answer to input, but should one happen
+        // it ends this run as failed, counted and on record like any other
+        // failure, instead of leaving it `running` and its caller or event
+        // waiting for ever.
+        let result = AssertUnwindSafe(self.exec_steps(&mut run, &mut frame, steps))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let detail = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(run = %run.id, name, panic = %mask_secrets(&detail), "a run panicked");
+                // The panic may have dropped records that were on their way
+                // to the store, the run's row among them; written again, it
+                // is ignored if it was not lost.
+                if run.unwritten.start.is_none() {
+                    self.store.record(RunRecords {
+                        start: Some(start_without_input),
+                        ..RunRecords::default()
+                    });
+                }
+                Err(WorkflowError {
+                    public: false,
+                    status: Some(500),
+                    ..WorkflowError::new(
+                        "InternalError",
+                        "an internal error stopped the run; the details are in the server's log",
+                        "",
+                    )
+                })
+            });
         let error = result.err();
         let reply = run.reply.take().map(|reply| {
             let answer = match (run.final_answer.take(), &error) {
@@ -391,7 +436,7 @@ impl Runner {
         };
 
         if let Some(when) = &step.when {
-            match self.evaluator.eval_bool(when, &mut frame.scope) {
+            match self.eval_bool(run, frame, when).await {
                 Ok(true) => {}
                 Ok(false) => {
                     record.status = StepStatus::Skipped;
@@ -461,17 +506,50 @@ impl Runner {
         self.finish(run, record, started);
     }
 
-    fn render(
+    /// Renders a template against the frame's scope, within the run's
+    /// budget of expression time.
+    async fn render(
         &self,
         template: &Template,
+        run: &mut Run,
         frame: &mut Frame,
         what: &str,
     ) -> Result<Value, WorkflowError> {
+        let scope = &mut frame.scope;
         self.evaluator
-            .render(template, &mut frame.scope)
+            .compute(&mut run.budget, |evaluator| {
+                evaluator.render(template, scope)
+            })
+            .await
             .map_err(|e| {
                 WorkflowError::new("ExpressionError", format!("{what}: {}", e.message), "")
             })
+    }
+
+    async fn eval(
+        &self,
+        run: &mut Run,
+        frame: &mut Frame,
+        expr: &Expr,
+    ) -> Result<Dynamic, EvalError> {
+        let scope = &mut frame.scope;
+        self.evaluator
+            .compute(&mut run.budget, |evaluator| evaluator.eval(expr, scope))
+            .await
+    }
+
+    async fn eval_bool(
+        &self,
+        run: &mut Run,
+        frame: &mut Frame,
+        expr: &Expr,
+    ) -> Result<bool, EvalError> {
+        let scope = &mut frame.scope;
+        self.evaluator
+            .compute(&mut run.budget, |evaluator| {
+                evaluator.eval_bool(expr, scope)
+            })
+            .await
     }
 
     async fn exec_kind(
@@ -488,7 +566,7 @@ impl Runner {
         };
         match &step.kind {
             StepKind::Action { action, input } => {
-                let input = self.render(input, frame, "`with`")?;
+                let input = self.render(input, run, frame, "`with`").await?;
                 record.input = input.clone();
                 if run.resumes && action.has_effect() {
                     let done = self
@@ -533,8 +611,8 @@ impl Runner {
                 otherwise,
             } => {
                 let taken = self
-                    .evaluator
-                    .eval_bool(condition, &mut frame.scope)
+                    .eval_bool(run, frame, condition)
+                    .await
                     .map_err(|e| expr_error("`if`", e))?;
                 record.input = json!({ "condition": taken });
                 let branch = if taken { then } else { otherwise };
@@ -546,8 +624,8 @@ impl Runner {
             }
             StepKind::Switch { on, cases, default } => {
                 let value = self
-                    .evaluator
-                    .eval(on, &mut frame.scope)
+                    .eval(run, frame, on)
+                    .await
                     .map_err(|e| expr_error("`switch`", e))?;
                 let text = case_text(&value);
                 record.input = json!({ "value": text });
@@ -572,8 +650,8 @@ impl Runner {
                 steps,
             } => {
                 let value = self
-                    .evaluator
-                    .eval(items, &mut frame.scope)
+                    .eval(run, frame, items)
+                    .await
                     .map_err(|e| expr_error("`for_each`", e))?;
                 let Some(list) = value.clone().try_cast::<rhai::Array>() else {
                     return Err(WorkflowError::new(
@@ -589,6 +667,9 @@ impl Runner {
                 record.input = json!({ "count": list.len() });
                 let base = frame.scope.len();
                 for (i, item) in list.into_iter().enumerate() {
+                    // A long loop of quick steps gives the thread back now
+                    // and then, so that it cannot hold it from other requests.
+                    tokio::task::consume_budget().await;
                     frame.scope.push_constant_dynamic(item_name.clone(), item);
                     frame.scope.push_constant(index_name.clone(), i as i64);
                     frame.iterations.push(i);
@@ -609,9 +690,10 @@ impl Runner {
             } => {
                 let mut count: u64 = 0;
                 loop {
+                    tokio::task::consume_budget().await;
                     let go = self
-                        .evaluator
-                        .eval_bool(condition, &mut frame.scope)
+                        .eval_bool(run, frame, condition)
+                        .await
                         .map_err(|e| expr_error("`while`", e))?;
                     if !go {
                         break;
@@ -659,9 +741,9 @@ impl Runner {
                 cause,
                 status,
             } => {
-                let message = self.render(message, frame, "`throw`")?;
-                let name = self.render(name, frame, "`throw`")?;
-                let cause = self.render(cause, frame, "`throw`")?;
+                let message = self.render(message, run, frame, "`throw`").await?;
+                let name = self.render(name, run, frame, "`throw`").await?;
+                let cause = self.render(cause, run, frame, "`throw`").await?;
                 let mut error =
                     WorkflowError::new(&display_text(&name), display_text(&message), "");
                 error.cause = cause;
@@ -675,7 +757,7 @@ impl Runner {
                 body,
                 keep_running,
             } => {
-                let answer = self.answer(frame, status, headers, body)?;
+                let answer = self.answer(run, frame, status, headers, body).await?;
                 record.input = json!({ "status": answer.status, "body": answer.body });
                 if run.reply.is_none() || run.final_answer.is_some() {
                     return Err(WorkflowError::new(
@@ -700,17 +782,17 @@ impl Runner {
                 Ok((Flow::Next, output))
             }
             StepKind::Return { value } => {
-                let value = self.render(value, frame, "`return`")?;
+                let value = self.render(value, run, frame, "`return`").await?;
                 Ok((Flow::Return(value.clone()), value))
             }
             StepKind::Set { var, value } => {
-                let value = self.render(value, frame, "`set`")?;
+                let value = self.render(value, run, frame, "`set`").await?;
                 frame.set_var(var, &value);
                 record.input = json!({ "var": var });
                 Ok((Flow::Next, value))
             }
             StepKind::Log { level, message } => {
-                let message = display_text(&self.render(message, frame, "`log`")?);
+                let message = display_text(&self.render(message, run, frame, "`log`").await?);
                 match level {
                     LogLevel::Debug => {
                         tracing::debug!(target: "paywire::workflow", run = %run.id, "{message}")
@@ -728,7 +810,7 @@ impl Runner {
                 Ok((Flow::Next, Value::String(message)))
             }
             StepKind::Wait { milliseconds } => {
-                let value = self.render(milliseconds, frame, "`wait`")?;
+                let value = self.render(milliseconds, run, frame, "`wait`").await?;
                 let ms = value.as_u64().ok_or_else(|| {
                     WorkflowError::new(
                         "ExpressionError",
@@ -753,13 +835,13 @@ impl Runner {
                 Ok((Flow::Next, Value::Null))
             }
             StepKind::Call { function, input } => {
-                let input = self.render(input, frame, "`with`")?;
+                let input = self.render(input, run, frame, "`with`").await?;
                 record.input = input.clone();
                 let output = self.call(run, frame, function, input).await?;
                 Ok((Flow::Next, output))
             }
             StepKind::Start { workflow, input } => {
-                let input = self.render(input, frame, "`with`")?;
+                let input = self.render(input, run, frame, "`with`").await?;
                 record.input = input.clone();
                 let Some(target) = self.project.workflows.get(workflow).cloned() else {
                     return Err(WorkflowError::new(
@@ -799,14 +881,15 @@ impl Runner {
         }
     }
 
-    fn answer(
+    async fn answer(
         &self,
+        run: &mut Run,
         frame: &mut Frame,
         status: &Template,
         headers: &Template,
         body: &Template,
     ) -> Result<HttpAnswer, WorkflowError> {
-        let status_value = self.render(status, frame, "`response.status`")?;
+        let status_value = self.render(status, run, frame, "`response.status`").await?;
         let status = status_value
             .as_u64()
             .filter(|s| (100..=599).contains(s))
@@ -817,14 +900,17 @@ impl Runner {
                     "",
                 )
             })? as u16;
-        let headers = match self.render(headers, frame, "`response.headers`")? {
+        let headers = match self
+            .render(headers, run, frame, "`response.headers`")
+            .await?
+        {
             Value::Object(map) => map
                 .into_iter()
                 .map(|(k, v)| (k, display_text(&v)))
                 .collect(),
             _ => Vec::new(),
         };
-        let body = self.render(body, frame, "`response.body`")?;
+        let body = self.render(body, run, frame, "`response.body`").await?;
         Ok(HttpAnswer {
             status,
             headers,

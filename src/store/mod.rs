@@ -515,6 +515,13 @@ pub trait Store: Send + Sync + 'static {
     /// events left running are pending again.
     fn recover(&self) -> StoreFuture<'_, Recovery>;
 
+    /// Records that the console session `id` signed out. Its cookie is
+    /// refused from then on; the record can go once the session would have
+    /// expired anyway (`expires_at`, Unix seconds).
+    fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()>;
+    /// Whether the console session `id` signed out.
+    fn session_signed_out(&self, id: String) -> StoreFuture<'_, bool>;
+
     /// Everything the Stripe sandbox kept.
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot>;
     /// Commits what one sandbox request changed.

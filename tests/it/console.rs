@@ -203,7 +203,7 @@ async fn without_a_token_the_console_is_off_unless_on_the_loopback_sandbox() {
     );
     let api = server.get("/_paywire/api/project").await;
     assert_eq!(api.status, 403);
-    assert_eq!(api.body["error"]["type"], "console_off");
+    assert_eq!(api.body["error"]["type"], "admin_off");
     server.stop().await;
 }
 

@@ -310,7 +310,7 @@ async fn the_cart_prices_lines_with_loops_calls_and_a_switch() {
     assert_eq!(bad.status, 422);
     assert_eq!(
         bad.body,
-        json!({"error": "z needs a quantity of at least 1", "kind": "BadLine"})
+        json!({"error": "z needs a whole quantity from 1 to 10000", "kind": "BadLine"})
     );
 
     let empty = server.post("/cart/price", json!({"lines": []})).await;

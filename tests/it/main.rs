@@ -10,6 +10,7 @@ mod control_flow;
 mod crash;
 mod diagnostics;
 mod flows;
+mod hardening;
 mod http_api;
 mod reload;
 mod sandbox;

@@ -124,9 +124,47 @@ impl InputKind {
 
 /// Why `value` is not an amount in the smallest currency unit, if it is not.
 /// A float with no fraction (`2000.0`, what arithmetic often yields) passes.
+/// How many keys deep a Stripe parameter may nest, its own name included:
+/// `metadata[a][b][c][d][e]` is six. Stripe's form encoding (serde_qs inside
+/// async-stripe) refuses anything deeper, and no Stripe parameter goes
+/// further than that.
+pub const MAX_FORM_DEPTH: usize = 6;
+
+/// The first place in `value`, the parameter `name`, that nests deeper than
+/// [`MAX_FORM_DEPTH`], in Stripe's bracket notation.
+pub fn too_deep_for_a_form(name: &str, value: &serde_json::Value) -> Option<String> {
+    fn walk(path: String, value: &serde_json::Value, depth: usize) -> Option<String> {
+        let children: Box<dyn Iterator<Item = (String, &serde_json::Value)>> = match value {
+            serde_json::Value::Object(map) => {
+                Box::new(map.iter().map(|(k, v)| (format!("{path}[{k}]"), v)))
+            }
+            serde_json::Value::Array(items) => Box::new(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("{path}[{i}]"), v)),
+            ),
+            _ => return None,
+        };
+        for (child_path, child) in children {
+            if depth >= MAX_FORM_DEPTH {
+                return Some(child_path);
+            }
+            if let Some(found) = walk(child_path, child, depth + 1) {
+                return Some(found);
+            }
+        }
+        None
+    }
+    walk(name.to_string(), value, 1)
+}
+
 pub fn amount_problem(value: &serde_json::Value) -> Option<String> {
     match value {
-        serde_json::Value::Number(n) if n.is_u64() => None,
+        serde_json::Value::Number(n) if n.is_u64() && n.as_i64().is_some() => None,
+        serde_json::Value::Number(n) if n.is_u64() => Some(format!(
+            "an amount must fit in 64 bits (at most 9223372036854775807), found {n}"
+        )),
         serde_json::Value::Number(n) if n.is_i64() => {
             Some(format!("an amount cannot be negative, found {n}"))
         }
@@ -138,6 +176,10 @@ pub fn amount_problem(value: &serde_json::Value) -> Option<String> {
                 ))
             } else if f < 0.0 {
                 Some(format!("an amount cannot be negative, found {n}"))
+            } else if f >= 9_223_372_036_854_775_808.0 {
+                Some(format!(
+                    "an amount must fit in 64 bits (at most 9223372036854775807), found {n}"
+                ))
             } else {
                 None
             }

@@ -441,6 +441,15 @@ impl Store for SqliteStore {
         self.write(move |conn| events::recover(conn, &now))
     }
 
+    fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()> {
+        let now = chrono::Utc::now().timestamp();
+        self.write(move |conn| runs::sign_out_session(conn, &id, expires_at, now))
+    }
+
+    fn session_signed_out(&self, id: String) -> StoreFuture<'_, bool> {
+        self.read(move |conn| runs::session_signed_out(conn, &id))
+    }
+
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot> {
         self.read(sandbox::load)
     }

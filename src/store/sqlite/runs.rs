@@ -55,6 +55,10 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
             first_seq INTEGER NOT NULL,
             steps TEXT NOT NULL,
             PRIMARY KEY (run_id, first_seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS _paywire_signed_out_sessions (
+            id TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL
         ) WITHOUT ROWID;",
     )
     .map_err(db_error)?;
@@ -84,6 +88,38 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
         .map_err(db_error)?;
     Ok(())
+}
+
+/// Records a console session's sign-out, and forgets those whose sessions
+/// have expired by `now` (their cookies are refused for that already).
+pub fn sign_out_session(
+    conn: &Connection,
+    id: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM _paywire_signed_out_sessions WHERE expires_at < ?1",
+        params![now],
+    )
+    .map_err(db_error)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO _paywire_signed_out_sessions (id, expires_at) VALUES (?1, ?2)",
+        params![id, expires_at],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub fn session_signed_out(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.query_row(
+        "SELECT 1 FROM _paywire_signed_out_sessions WHERE id = ?1",
+        params![id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+    .map_err(db_error)
 }
 
 fn kind_name(kind: RunKind) -> &'static str {
@@ -203,7 +239,9 @@ pub fn writes_in_one_statement(records: &RunRecords) -> bool {
     records.start.is_some() || records.steps.is_empty() || records.end.is_none()
 }
 
-/// Inserts a run's row with its first steps; with `end`, as it ended.
+/// Inserts a run's row with its first steps; with `end`, as it ended. A row
+/// that exists is left as it is: the runner writes a run's row again only
+/// when a panic may have lost the first (see `Runner::run`).
 fn insert_run(
     conn: &Connection,
     run: &RunRecord,
@@ -211,7 +249,7 @@ fn insert_run(
     end: Option<&RunEnd>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event, steps)
+        "INSERT OR IGNORE INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event, steps)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )
     .map_err(db_error)?
