@@ -668,3 +668,69 @@ apis:
     );
     server.stop().await;
 }
+
+/// Issue #14: a key with a multibyte character where the sandbox cut it by
+/// bytes to mask it made the key check panic and drop the connection. On the
+/// binary, so that its log can be read for a panic.
+#[tokio::test]
+async fn a_key_with_multibyte_characters_is_refused_not_a_panic() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .arg("serve")
+        .env("PAYWIRE_DIR", crate::common::examples_dir())
+        .env("PAYWIRE_DB", dir.path().join("paywire.db"))
+        .env("PAYWIRE_PORT", port.to_string())
+        .env_remove("STRIPE_SECRET_KEY")
+        .env_remove("STRIPE_WEBHOOK_SECRET")
+        .env_remove("PAYWIRE_ENV")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("{base}/_paywire/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let credentials = base64::engine::general_purpose::STANDARD.encode("abcdefgéhijkl:");
+    for path in ["/_stripe/v1/customers", "/v1/customers"] {
+        let reply = client
+            .get(format!("{base}{path}"))
+            .header("authorization", format!("Basic {credentials}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: no answer: {e}"));
+        assert_eq!(reply.status().as_u16(), 401, "{path}");
+        let body: Value = reply.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("Invalid API Key provided: ****."),
+            "{path}: {message}"
+        );
+    }
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!log.contains("panicked"), "{log}");
+}

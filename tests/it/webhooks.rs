@@ -587,3 +587,65 @@ async fn each_object_s_events_run_one_at_a_time_in_the_order_they_came() {
     assert_eq!(trails, expected);
     server.stop().await;
 }
+
+/// Issue #14: a delivery made to have the endpoint hash its body once per
+/// signature (1 MiB, `t=1,` then 5,000 `v1` entries) is refused as malformed
+/// before any hashing, and while eight arrive at once the server keeps
+/// answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_with_thousands_of_signatures_is_refused_without_stalling_the_server() {
+    let server = TestServer::with_sandbox(&[("recorder.yaml", RECORDER)], None).await;
+    let limit = server.app.settings().max_body_bytes;
+    let head = r#"{"id":"evt_hostile","object":"event","type":"invoice.paid","pad":""#;
+    let body = format!("{head}{}\"}}", "x".repeat(limit - head.len() - 2));
+    assert_eq!(body.len(), limit);
+    let signatures: Vec<String> = (0..5_000).map(|n| format!("v1={n:064x}")).collect();
+    let header = format!("t=1,{}", signatures.join(","));
+    let hostile: Vec<_> = (0..8)
+        .map(|_| {
+            let request = server
+                .client
+                .post(format!("{}/webhooks/stripe", server.base))
+                .header("content-type", "application/json")
+                .header("stripe-signature", header.clone())
+                .body(body.clone());
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            })
+        })
+        .collect();
+    // The health check answers throughout; before the fix each delivery cost
+    // seconds of CPU and the health check waited behind them.
+    let mut slowest = Duration::ZERO;
+    while !hostile.iter().all(|task| task.is_finished()) {
+        let started = std::time::Instant::now();
+        assert_eq!(server.get("/_paywire/health").await.status, 200);
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        slowest < Duration::from_secs(2),
+        "the health check took {slowest:?}"
+    );
+    for task in hostile {
+        let (status, answer) = task.await.unwrap();
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            answer["error"]["message"],
+            "the Stripe-Signature header is malformed"
+        );
+    }
+    let stored = server
+        .app
+        .store()
+        .list_events(EventFilter::default())
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+    server.stop().await;
+}

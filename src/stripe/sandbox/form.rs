@@ -29,6 +29,13 @@ pub const MAX_DEPTH: usize = 10;
 /// Largest array index accepted, and so the longest array a body can build.
 pub const MAX_INDEX: usize = 10_000;
 
+/// Most values, objects and arrays one body may build: a key adds one for its
+/// value and one for each bracket level that no earlier key opened. Each costs
+/// an allocation, so this bounds the memory a body can make the decoder take
+/// (without it, a 1 MiB body of distinct keys ten levels deep built about
+/// 170 MiB); Stripe's real requests build at most a few thousand.
+pub const MAX_NODES: usize = 20_000;
+
 /// Most keys a metadata object may have, as Stripe enforces.
 pub const METADATA_MAX_KEYS: usize = 50;
 
@@ -67,6 +74,9 @@ pub enum FormError {
     TooDeep { param: String },
     /// An array index above [`MAX_INDEX`], or an `[]` list grown past it.
     IndexTooLarge { param: String },
+    /// A body that builds more than [`MAX_NODES`] values, objects and arrays;
+    /// `param` is the key that went past the limit.
+    TooMany { param: String },
 }
 
 /// The shape a parameter takes in a form body, used to explain conflicts.
@@ -89,7 +99,8 @@ impl FormError {
             FormError::Malformed { key } => key,
             FormError::Conflict { param, .. }
             | FormError::TooDeep { param }
-            | FormError::IndexTooLarge { param } => param,
+            | FormError::IndexTooLarge { param }
+            | FormError::TooMany { param } => param,
         }
     }
 }
@@ -111,6 +122,10 @@ impl fmt::Display for FormError {
             FormError::IndexTooLarge { param } => write!(
                 f,
                 "Invalid array index: {param} (indexes may not exceed {MAX_INDEX})"
+            ),
+            FormError::TooMany { param } => write!(
+                f,
+                "Invalid parameter {param}: the request holds more than {MAX_NODES} values, hashes and arrays"
             ),
         }
     }
@@ -142,30 +157,44 @@ impl fmt::Display for Shape {
 ///
 /// # Errors
 ///
-/// A [`FormError`] for a malformed key, a parameter given two shapes, or a
-/// key nested deeper than [`MAX_DEPTH`] or indexed beyond [`MAX_INDEX`].
+/// A [`FormError`] for a malformed key, a parameter given two shapes, a key
+/// nested deeper than [`MAX_DEPTH`] or indexed beyond [`MAX_INDEX`], or a
+/// body that builds more than [`MAX_NODES`] values.
 pub fn decode(input: &[u8]) -> Result<Map<String, Value>, FormError> {
     let mut root: BTreeMap<String, Node> = BTreeMap::new();
+    let mut built = 0;
     for (key, value) in form_urlencoded::parse(input) {
         let key = parse_key(&key)?;
-        insert_child(&mut root, key.name, &key.segments, value.into_owned()).map_err(|clash| {
-            match clash {
-                Clash::Shape {
-                    remaining,
-                    existing,
-                } => {
-                    let depth = key.segments.len() - remaining;
-                    FormError::Conflict {
-                        param: key.render(depth),
-                        first: existing,
-                        then: key.segments.get(depth).map_or(Shape::Value, Segment::shape),
-                    }
+        let placed = insert_child(
+            &mut root,
+            key.name,
+            &key.segments,
+            value.into_owned(),
+            &mut built,
+        );
+        placed.map_err(|clash| match clash {
+            Clash::Shape {
+                remaining,
+                existing,
+            } => {
+                let depth = key.segments.len() - remaining;
+                FormError::Conflict {
+                    param: key.render(depth),
+                    first: existing,
+                    then: key.segments.get(depth).map_or(Shape::Value, Segment::shape),
                 }
-                Clash::TooLong { remaining } => FormError::IndexTooLarge {
-                    param: key.render(key.segments.len() - remaining + 1),
-                },
             }
+            Clash::TooLong { remaining } => FormError::IndexTooLarge {
+                param: key.render(key.segments.len() - remaining + 1),
+            },
         })?;
+        // A key builds at most `MAX_DEPTH + 1` nodes, so checking after each
+        // one keeps the total within a key of the limit.
+        if built > MAX_NODES {
+            return Err(FormError::TooMany {
+                param: key.render(key.segments.len()),
+            });
+        }
     }
     Ok(root
         .into_iter()
@@ -288,36 +317,44 @@ impl Node {
         }
     }
 
-    /// A fresh node holding `value` at the path `rest`.
-    fn build(rest: &[Segment<'_>], value: String) -> Node {
+    /// A fresh node holding `value` at the path `rest`; `built` counts the
+    /// nodes made.
+    fn build(rest: &[Segment<'_>], value: String, built: &mut usize) -> Node {
+        *built += 1;
         match rest.split_first() {
             None => Node::Leaf(value),
             Some((Segment::Key(key), tail)) => Node::Hash(BTreeMap::from([(
                 (*key).to_owned(),
-                Node::build(tail, value),
+                Node::build(tail, value, built),
             )])),
             Some((Segment::Index(index), tail)) => {
-                Node::Indexed(BTreeMap::from([(*index, Node::build(tail, value))]))
+                Node::Indexed(BTreeMap::from([(*index, Node::build(tail, value, built))]))
             }
-            Some((Segment::Append, tail)) => Node::Appended(vec![Node::build(tail, value)]),
+            Some((Segment::Append, tail)) => Node::Appended(vec![Node::build(tail, value, built)]),
         }
     }
 
-    /// Places `value` at the path `rest` below this node.
-    fn insert(&mut self, rest: &[Segment<'_>], value: String) -> Result<(), Clash> {
+    /// Places `value` at the path `rest` below this node; `built` counts the
+    /// nodes made.
+    fn insert(
+        &mut self,
+        rest: &[Segment<'_>],
+        value: String,
+        built: &mut usize,
+    ) -> Result<(), Clash> {
         match (self, rest.split_first()) {
             (Node::Leaf(old), None) => {
                 *old = value;
                 Ok(())
             }
             (Node::Hash(children), Some((Segment::Key(key), tail))) => {
-                insert_child(children, key, tail, value)
+                insert_child(children, key, tail, value, built)
             }
             (Node::Indexed(items), Some((Segment::Index(index), tail))) => {
                 match items.get_mut(index) {
-                    Some(item) => item.insert(tail, value),
+                    Some(item) => item.insert(tail, value, built),
                     None => {
-                        items.insert(*index, Node::build(tail, value));
+                        items.insert(*index, Node::build(tail, value, built));
                         Ok(())
                     }
                 }
@@ -326,14 +363,14 @@ impl Node {
                 if let Some(last) = items.last_mut()
                     && continues(last, tail)
                 {
-                    return last.insert(tail, value);
+                    return last.insert(tail, value, built);
                 }
                 if items.len() > MAX_INDEX {
                     return Err(Clash::TooLong {
                         remaining: rest.len(),
                     });
                 }
-                items.push(Node::build(tail, value));
+                items.push(Node::build(tail, value, built));
                 Ok(())
             }
             (node, _) => Err(Clash::Shape {
@@ -365,11 +402,12 @@ fn insert_child(
     key: &str,
     rest: &[Segment<'_>],
     value: String,
+    built: &mut usize,
 ) -> Result<(), Clash> {
     match children.get_mut(key) {
-        Some(child) => child.insert(rest, value),
+        Some(child) => child.insert(rest, value, built),
         None => {
-            children.insert(key.to_owned(), Node::build(rest, value));
+            children.insert(key.to_owned(), Node::build(rest, value, built));
             Ok(())
         }
     }
@@ -1198,6 +1236,35 @@ mod tests {
             FormError::IndexTooLarge {
                 param: "a[]".to_owned()
             }
+        );
+    }
+
+    #[test]
+    fn refuses_a_body_that_builds_too_much() {
+        // Distinct keys ten levels deep build eleven nodes each.
+        let deep = |n: usize| format!("k{n}{}=", "[b]".repeat(MAX_DEPTH));
+        let fit = MAX_NODES / (MAX_DEPTH + 1);
+        let body: Vec<String> = (0..fit).map(deep).collect();
+        assert!(decode(body.join("&").as_bytes()).is_ok());
+        let body: Vec<String> = (0..=fit).map(deep).collect();
+        assert_eq!(
+            decode_error(&body.join("&")),
+            FormError::TooMany {
+                param: format!("k{fit}{}", "[b]".repeat(MAX_DEPTH))
+            }
+        );
+        // Levels that keys share are built once: `a` and `a[b]`, then a value
+        // per key.
+        let shared: Vec<String> = (0..MAX_NODES - 2)
+            .map(|n| format!("a[b][c{n}]=x"))
+            .collect();
+        assert!(decode(shared.join("&").as_bytes()).is_ok());
+        let one_more = format!("{}&a[b][last]=x", shared.join("&"));
+        assert_eq!(
+            decode_error(&one_more).to_string(),
+            format!(
+                "Invalid parameter a[b][last]: the request holds more than {MAX_NODES} values, hashes and arrays"
+            )
         );
     }
 

@@ -12,6 +12,8 @@ mod cards;
 mod delivery;
 mod error;
 mod form;
+#[cfg(test)]
+mod form_props;
 mod objects;
 mod page;
 mod resources;
@@ -29,6 +31,7 @@ use axum::routing::{any, get};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::config::Secret;
 use crate::store::{SandboxChanges, SandboxDelivery, SandboxIdempotency, Store, StoreError};
 pub use delivery::RetryPolicy;
 pub use error::StripeError;
@@ -219,11 +222,9 @@ fn api_key(headers: &HeaderMap) -> Result<String, StripeError> {
     };
     let test_key = (key.starts_with("sk_test_") || key.starts_with("rk_test_")) && key.len() >= 12;
     if !test_key {
-        let shown = if key.len() > 8 {
-            format!("{}****{}", &key[..8], &key[key.len() - 4..])
-        } else {
-            "****".to_string()
-        };
+        // Masked as every key paywire prints is: its kind (`sk_live_`) and
+        // nothing of the secret part, whatever characters the key holds.
+        let shown = Secret::new(key);
         return Err(StripeError::unauthorized(format!(
             "Invalid API Key provided: {shown}. The paywire sandbox takes test-mode secret keys (sk_test_…)."
         )));
@@ -422,4 +423,52 @@ pub fn decode_form(body: &[u8]) -> Result<Map<String, Value>, String> {
 /// Encodes JSON as a Stripe form body.
 pub fn encode_form(params: &Map<String, Value>) -> String {
     form::encode(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn refusal(authorization: &str) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(authorization).unwrap(),
+        );
+        match api_key(&headers) {
+            Ok(key) => panic!("{authorization:?} was accepted as {key:?}"),
+            Err(e) => {
+                assert_eq!(e.status, 401);
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_key_is_masked_by_its_kind_whatever_its_characters() {
+        // Issue #14: a multibyte character where the mask used to cut the key
+        // by bytes made the check panic.
+        for (key, shown) in [
+            ("abcdefgéhijkl", "****"),
+            ("ééééééééééééé", "****"),
+            ("sk_live_abcdefghijklmnop", "sk_live_****"),
+            ("sk_test_x", "sk_test_****"),
+            ("pk_test_é", "pk_test_****"),
+        ] {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+            let mut ways = vec![format!("Basic {encoded}")];
+            // A header's text is ASCII: other characters come only in Basic's base64.
+            if key.is_ascii() {
+                ways.push(format!("Bearer {key}"));
+            }
+            for authorization in ways {
+                let message = refusal(&authorization);
+                assert!(
+                    message.starts_with(&format!("Invalid API Key provided: {shown}.")),
+                    "{key}: {message}"
+                );
+            }
+        }
+    }
 }
