@@ -6,6 +6,7 @@
 //! request, so a reload takes effect without a restart.
 
 mod admin;
+mod body;
 mod console;
 mod error;
 mod webhook;
@@ -30,6 +31,7 @@ use crate::model::params::{self, InputSource};
 use crate::model::{HttpMethod, RouteMatch};
 use crate::runner::{ApiReply, HttpAnswer, new_run_id};
 pub use admin::AdminError;
+pub use body::{BodyError, read_body};
 pub use console::ConsoleError;
 pub use error::ApiError;
 pub use webhook::WebhookError;
@@ -152,9 +154,7 @@ async fn serve_api(
     let api = deployment.project.apis[api_index].clone();
 
     let limit = app.settings().max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge { limit })?;
+    let bytes = body::read_body(body, limit).await.map_err(ApiError::Body)?;
     let parsed = parse_body(&headers, &bytes)?;
 
     let path_params: Map<String, Value> = raw_params
