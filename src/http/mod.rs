@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod console;
 mod error;
+mod serve;
 mod webhook;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ pub use admin::AdminError;
 pub use body::{BodyError, read_body};
 pub use console::ConsoleError;
 pub use error::ApiError;
+pub use serve::ConnectionLimits;
 pub use webhook::WebhookError;
 
 /// Request headers whose values never reach a run's record.
@@ -88,17 +90,17 @@ fn claims(app: &App, path: &str) -> bool {
     )
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits for the
-/// requests in flight and for every queued write to reach the database.
+/// Serves `app` on `listener`, within the settings' [`ConnectionLimits`],
+/// until `shutdown` resolves, then waits for the requests in flight and for
+/// every queued write to reach the database.
 pub async fn run(
     listener: TcpListener,
     state: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store().clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let limits = state.settings().connections.clone();
+    serve::serve(listener, app(state), limits, shutdown).await;
     if let Err(e) = store.flush().await {
         tracing::error!(error = %e, "could not flush the store at shutdown");
     }
