@@ -28,6 +28,8 @@ pub struct Settings {
     pub expr_limits: ExprLimits,
     /// The largest request body an API accepts.
     pub max_body_bytes: usize,
+    /// The timeouts of slow and idle connections, and their cap.
+    pub connections: crate::http::ConnectionLimits,
     /// Serve the offline Stripe sandbox under `/_stripe`.
     pub sandbox: Option<crate::stripe::sandbox::SandboxConfig>,
     /// The Stripe API the Stripe actions call: real Stripe, the sandbox, or
@@ -81,6 +83,7 @@ impl Settings {
             db: db.into(),
             expr_limits: ExprLimits::default(),
             max_body_bytes: 1 << 20,
+            connections: crate::http::ConnectionLimits::default(),
             sandbox: None,
             stripe: None,
             admin_token: None,

@@ -101,6 +101,21 @@ pub struct ServeArgs {
     /// The largest request body, in bytes.
     #[arg(long, env = "PAYWIRE_MAX_BODY", default_value_t = 1 << 20)]
     pub max_body: usize,
+    /// Seconds a client has to send a request's head, from the opening of
+    /// its connection or from the first byte of its next request.
+    #[arg(long, env = "PAYWIRE_HEADER_TIMEOUT", default_value = "10", value_parser = seconds)]
+    pub header_timeout: Duration,
+    /// Seconds a client has to send a request's body, from its head.
+    #[arg(long, env = "PAYWIRE_BODY_TIMEOUT", default_value = "30", value_parser = seconds)]
+    pub body_timeout: Duration,
+    /// Seconds a keep-alive connection may wait for its next request.
+    #[arg(long, env = "PAYWIRE_IDLE_TIMEOUT", default_value = "60", value_parser = seconds)]
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait to be accepted until others
+    /// close.
+    #[arg(long, env = "PAYWIRE_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
     /// The environment whose connections to use: development, staging or
     /// production. Stripe keys come from STRIPE_SECRET_KEY,
     /// STRIPE_WEBHOOK_SECRET and STRIPE_API_BASE, or from the config file;
@@ -127,6 +142,18 @@ pub struct ServeArgs {
     /// doubles with each attempt, up to five minutes.
     #[arg(long, env = "PAYWIRE_EVENT_RETRY_SECONDS", default_value_t = 2.0)]
     pub event_retry_seconds: f64,
+}
+
+/// A timeout setting: a positive number of seconds, at most a day.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(value > 0.0 && value <= 86_400.0) {
+        return Err(format!("{text} seconds is not between 0 and a day"));
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 /// The admin token, read from the environment only (a flag would show in
@@ -260,6 +287,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let base = format!("http://{}", listener.local_addr()?);
     let mut settings = Settings::new(&args.dir, &args.db);
     settings.max_body_bytes = args.max_body;
+    settings.connections = crate::http::ConnectionLimits {
+        header_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections as usize,
+    };
     settings.admin_token = admin_token();
     settings.admin_open_without_token = connections.stripe.is_none() && args.host.is_loopback();
     settings.webhook.path = connections.webhook_path.clone();

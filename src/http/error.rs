@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::body::BodyError;
 use crate::model::{FieldError, HttpMethod};
 use crate::runner::WorkflowError;
 
@@ -23,9 +24,8 @@ pub enum ApiError {
     UnsupportedMethod(String),
     MalformedJson(String),
     BodyNotAnObject,
-    BodyTooLarge {
-        limit: usize,
-    },
+    /// The body could not be read: too large, too slow, or malformed.
+    Body(BodyError),
     UnsupportedMediaType(String),
     InvalidParams(Vec<FieldError>),
     Workflow {
@@ -47,7 +47,7 @@ impl ApiError {
             ApiError::MalformedJson(_) | ApiError::BodyNotAnObject | ApiError::InvalidParams(_) => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Body(e) => e.status(),
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Workflow { error, .. } => StatusCode::from_u16(error.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -79,10 +79,10 @@ impl ApiError {
                 "message": "the body must be a JSON object whose fields are the parameters",
                 "fields": [{"field": "body", "problem": "not a JSON object"}],
             }),
-            ApiError::BodyTooLarge { limit } => json!({
+            ApiError::Body(e) => json!({
                 "type": "invalid_request",
-                "message": format!("the body is larger than {limit} bytes"),
-                "fields": [{"field": "body", "problem": "too large"}],
+                "message": e.to_string(),
+                "fields": [{"field": "body", "problem": e.problem()}],
             }),
             ApiError::UnsupportedMediaType(kind) => json!({
                 "type": "invalid_request",

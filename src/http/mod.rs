@@ -7,8 +7,10 @@
 
 mod admin;
 mod auth;
+mod body;
 mod console;
 mod error;
+mod serve;
 mod webhook;
 
 use std::future::Future;
@@ -31,9 +33,11 @@ use crate::model::params::{self, InputSource};
 use crate::model::{HttpMethod, RouteMatch};
 use crate::runner::{ApiReply, HttpAnswer, new_run_id};
 pub use admin::AdminError;
+pub use body::{BodyError, read_body};
 pub use console::ConsoleError;
 pub use error::ApiError;
 use error::error_body;
+pub use serve::ConnectionLimits;
 pub use webhook::WebhookError;
 
 /// Request headers whose values never reach a run's record.
@@ -88,17 +92,17 @@ fn claims(app: &App, path: &str) -> bool {
     )
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits for the
-/// requests in flight and for every queued write to reach the database.
+/// Serves `app` on `listener`, within the settings' [`ConnectionLimits`],
+/// until `shutdown` resolves, then waits for the requests in flight and for
+/// every queued write to reach the database.
 pub async fn run(
     listener: TcpListener,
     state: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store().clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let limits = state.settings().connections.clone();
+    serve::serve(listener, app(state), limits, shutdown).await;
     if let Err(e) = store.flush().await {
         tracing::error!(error = %e, "could not flush the store at shutdown");
     }
@@ -154,9 +158,7 @@ async fn serve_api(
     let api = deployment.project.apis[api_index].clone();
 
     let limit = app.settings().max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::BodyTooLarge { limit })?;
+    let bytes = body::read_body(body, limit).await.map_err(ApiError::Body)?;
     let parsed = parse_body(&headers, &bytes)?;
 
     let path_params: Map<String, Value> = raw_params

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::{BodyError, read_body};
 use crate::app::App;
 use crate::inbox;
 use crate::store::{EventState, NewEvent};
@@ -30,8 +31,8 @@ pub enum WebhookError {
     Signature(#[from] signature::SignatureError),
     #[error("the body is not a Stripe event: {0}")]
     Malformed(String),
-    #[error("the body is larger than {0} bytes")]
-    TooLarge(usize),
+    #[error("{0}")]
+    Body(#[from] BodyError),
     #[error(
         "this endpoint has no signing secret (set STRIPE_WEBHOOK_SECRET), so it can verify no event"
     )]
@@ -42,9 +43,9 @@ pub enum WebhookError {
 
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
-        let status = match self {
+        let status = match &self {
             WebhookError::Signature(_) | WebhookError::Malformed(_) => StatusCode::BAD_REQUEST,
-            WebhookError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebhookError::Body(e) => e.status(),
             // Stripe retries deliveries that are not answered 2xx: the event
             // is not lost while the endpoint is misconfigured or the disk fails.
             WebhookError::NotConfigured | WebhookError::Store => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,9 +65,7 @@ pub async fn receive(
 ) -> Result<Response, WebhookError> {
     let settings = &app.settings().webhook;
     let limit = app.settings().max_body_bytes;
-    let body: Bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| WebhookError::TooLarge(limit))?;
+    let body: Bytes = read_body(body, limit).await?;
     if settings.secrets.is_empty() {
         return Err(WebhookError::NotConfigured);
     }

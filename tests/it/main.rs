@@ -5,6 +5,7 @@ mod browser;
 mod cli;
 mod common;
 mod conformance;
+mod connections;
 mod console;
 mod control_flow;
 mod crash;

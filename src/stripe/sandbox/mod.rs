@@ -286,8 +286,12 @@ async fn serve_api(
             ));
         }
     };
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        StripeError::request(format!("The request body is larger than {MAX_BODY} bytes."))
+    let bytes = crate::http::read_body(body, MAX_BODY).await.map_err(|e| {
+        StripeError::new(
+            e.status().as_u16(),
+            "invalid_request_error",
+            format!("Invalid request: {e}."),
+        )
     })?;
     let mut raw = form::decode(uri.query().unwrap_or("").as_bytes())
         .map_err(|e| resources::param_error(e.into()))?;
