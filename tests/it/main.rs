@@ -19,3 +19,4 @@ mod stripe_tools;
 mod tables;
 mod trigger;
 mod webhooks;
+mod yaml_limits;
