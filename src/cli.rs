@@ -259,7 +259,10 @@ fn check(dir: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            // Standard error is unbuffered: written piece by piece, a report of
+            // many thousand problems would cost a system call per fragment.
+            let report = e.to_string();
+            eprintln!("{report}");
             ExitCode::FAILURE
         }
     }
@@ -335,7 +338,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let app = match App::start(settings).await {
         Ok(app) => app,
         Err(StartError::Load(LoadError::Invalid(diagnostics))) => {
-            eprintln!("{diagnostics}");
+            let report = diagnostics.to_string();
+            eprintln!("{report}");
             eprintln!(
                 "paywire will not serve a project that does not check; fix the problems above and start again."
             );

@@ -308,10 +308,7 @@ fn read_file(path: &Path, environment: Environment) -> Result<FileSettings, Conf
         Ok(Some(root)) => root,
         Ok(None) => return Ok(FileSettings::default()),
         Err(e) => {
-            return Err(ConfigError::File(format!(
-                "{shown}:{}: {}",
-                e.pos, e.message
-            )));
+            return Err(ConfigError::File(format!("{shown}:{}: {e}", e.pos())));
         }
     };
     let mut problems = Vec::new();

@@ -114,7 +114,7 @@ pub(super) fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn index(path: &str, i: usize) -> String {
+pub(super) fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
@@ -302,6 +302,9 @@ impl<'e> FileDecoder<'e> {
                 && !allowed.contains(&entry.key.as_str())
             {
                 let hint = match did_you_mean(&entry.key, allowed.iter().copied()) {
+                    _ if entry.key == "<<" => "merge keys (`<<:`) are not supported; alias the \
+                                               whole value instead (`with: *defaults`)"
+                        .to_string(),
                     Some(near) => format!("did you mean `{near}`?"),
                     None => format!("the keys allowed here are: {}", allowed.join(", ")),
                 };

@@ -3,14 +3,21 @@
 //! functions and workflows declared elsewhere).
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::decode::{FileDecoder, ProjectIndex, join};
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::routes::RouteTable;
-use super::{Origin, Project, yaml};
+use super::yaml::{self, Pos};
+use super::{Origin, Project};
 use crate::expr::Evaluator;
+
+/// The largest workflow file paywire reads, in bytes. It is checked before
+/// parsing, so that what one file can cost the loader stays bounded; the
+/// examples are a few kilobytes each.
+pub const MAX_FILE_BYTES: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -39,13 +46,75 @@ pub fn load_project(dir: &Path, evaluator: &Evaluator) -> Result<Project, LoadEr
     paths.sort();
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
+        let bytes = read_at_most(&path, MAX_FILE_BYTES + 1).map_err(|source| LoadError::Io {
             path: path.clone(),
             source,
         })?;
-        files.push((path.display().to_string(), text));
+        files.push((path.display().to_string(), bytes));
     }
-    load_project_files(&files, evaluator).map_err(LoadError::Invalid)
+    load_sources(&files, evaluator).map_err(LoadError::Invalid)
+}
+
+/// Reads up to `limit` bytes of a file: enough to tell that it is too large
+/// without reading all of it (a `.yaml` name may even be a link to an endless
+/// device). Anything but a regular file is refused, since opening a named
+/// pipe would wait for a writer for ever.
+fn read_at_most(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(u64::try_from(limit).unwrap_or(u64::MAX))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A file's contents as text, or the diagnostic saying why it is not
+/// workflow text: larger than [`MAX_FILE_BYTES`], or not UTF-8 (reported at
+/// the line and column of the first byte that is not).
+fn source_text<'s>(name: &str, bytes: &'s [u8]) -> Result<&'s str, Diagnostic> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::new(
+            name,
+            Pos { line: 1, column: 1 },
+            "",
+            format!(
+                "the file is larger than {} MiB ({MAX_FILE_BYTES} bytes), the most paywire reads",
+                MAX_FILE_BYTES >> 20
+            ),
+        )
+        .with_hint("split it: a project is every *.yaml and *.yml file in its folder"));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = &bytes[..e.valid_up_to()];
+        // The prefix up to the bad byte is valid UTF-8, so it can be counted
+        // in characters, the way every other column is counted.
+        let line_start = valid
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |newline| newline + 1);
+        let pos = Pos {
+            line: 1 + valid.iter().filter(|&&b| b == b'\n').count(),
+            column: 1 + std::str::from_utf8(&valid[line_start..])
+                .unwrap_or_default()
+                .chars()
+                .count(),
+        };
+        let bad = bytes.get(e.valid_up_to()).copied().unwrap_or_default();
+        let hint = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+            "the file looks like UTF-16; save it as UTF-8"
+        } else {
+            "save the file as UTF-8; paywire reads workflow files only as UTF-8"
+        };
+        Diagnostic::new(
+            name,
+            pos,
+            "",
+            format!("the file is not UTF-8: the byte 0x{bad:02X} here does not belong"),
+        )
+        .with_hint(hint)
+    })
 }
 
 fn collect_yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -65,22 +134,33 @@ pub fn load_project_files(
     files: &[(String, String)],
     evaluator: &Evaluator,
 ) -> Result<Project, Diagnostics> {
+    load_sources(files, evaluator)
+}
+
+/// Loads a project from `(file name, bytes)` pairs, whether the bytes were
+/// read from files or given as text.
+fn load_sources<B: AsRef<[u8]>>(
+    files: &[(String, B)],
+    evaluator: &Evaluator,
+) -> Result<Project, Diagnostics> {
     let mut diags = Vec::new();
     let mut decoders = Vec::new();
     let mut project = Project::default();
     // Where each name was first declared, to point at both places when it repeats.
     let mut first_seen: HashMap<(&'static str, String), Origin> = HashMap::new();
 
-    for (name, text) in files {
+    for (name, bytes) in files {
         project.files.push(name.clone());
-        let root = match yaml::parse(text) {
+        let parsed = source_text(name, bytes.as_ref()).and_then(|text| {
+            yaml::parse(text).map_err(|e| {
+                Diagnostic::new(name, e.pos(), e.path(), e.to_string()).with_hint(e.hint())
+            })
+        });
+        let root = match parsed {
             Ok(Some(root)) => root,
             Ok(None) => continue,
-            Err(e) => {
-                diags.push(
-                    Diagnostic::new(name, e.pos, "", format!("YAML syntax: {}", e.message))
-                        .with_hint("check the indentation and quoting around this place"),
-                );
+            Err(diagnostic) => {
+                diags.push(diagnostic);
                 continue;
             }
         };
@@ -165,5 +245,33 @@ pub fn load_project_files(
         diags.sort();
         diags.dedup();
         Err(Diagnostics(diags))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byte_that_is_not_utf8_is_placed_by_line_and_character() {
+        // `é` is two bytes but one column, as in every other diagnostic.
+        let bytes = b"a: 1\nb: \xC3\xA9\xFF\n";
+        let d = source_text("w.yaml", bytes).unwrap_err();
+        assert_eq!((d.line, d.column), (2, 5));
+        assert_eq!(
+            d.message,
+            "the file is not UTF-8: the byte 0xFF here does not belong"
+        );
+        let utf16 = source_text("w.yaml", b"\xFF\xFEa\0:\0").unwrap_err();
+        assert_eq!((utf16.line, utf16.column), (1, 1));
+        assert!(utf16.hint.unwrap().contains("UTF-16"));
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_before_it_is_read_as_text() {
+        assert!(source_text("w.yaml", &vec![b'#'; MAX_FILE_BYTES]).is_ok());
+        let d = source_text("w.yaml", &vec![b'#'; MAX_FILE_BYTES + 1]).unwrap_err();
+        assert_eq!((d.file.as_str(), d.line, d.column), ("w.yaml", 1, 1));
+        assert!(d.message.contains("larger than 1 MiB"), "{d}");
     }
 }

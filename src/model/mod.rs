@@ -22,7 +22,7 @@ use crate::actions::catalogue::ActionSpec;
 use crate::expr::{Expr, Template};
 
 pub use diagnostic::{Diagnostic, Diagnostics, did_you_mean};
-pub use load::{LoadError, load_project, load_project_files};
+pub use load::{LoadError, MAX_FILE_BYTES, load_project, load_project_files};
 pub use params::{FieldError, Param, ParamType};
 pub use routes::{RouteMatch, RouteTable, route_pattern};
 pub use trigger::{StripeTrigger, Trigger};

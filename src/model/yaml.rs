@@ -4,13 +4,17 @@
 //! a value is deserialised. The loader needs both the position of every node
 //! (to report `file:line:column`) and the chance to report every problem, so it
 //! reads this tree by hand (see `decode`). The tree is built from yaml-rust2's
-//! event parser, which gives a marker for every event.
+//! event parser, which gives a marker for every event. Building it also
+//! bounds what one file can cost: how deep it nests and how much its aliases
+//! copy ([`MAX_DEPTH`], [`MAX_ALIAS_COPY`]).
 
 use std::collections::HashMap;
 use std::fmt;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::decode::{index, join};
 
 /// A position in a source file, both numbers counted from 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -120,38 +124,126 @@ impl Node {
     }
 }
 
-/// A YAML syntax error: where it is and what the parser said.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SyntaxError {
-    pub pos: Pos,
-    pub message: String,
+/// The deepest lists and mappings may nest in one file. Every reader of the
+/// tree (the decoder, template compilation, dropping the tree) recurses once
+/// per level, so this bounds their stack; real workflows nest a few dozen deep.
+pub const MAX_DEPTH: usize = 128;
+
+/// How much anchors and aliases may copy in one file, counting one per node
+/// and one per byte of its text. An alias copies its anchor's whole value, so
+/// nested aliases grow exponentially (ten aliases of ten aliases of ... is the
+/// "billion laughs"); shared step defaults copy a few hundred.
+pub const MAX_ALIAS_COPY: usize = 1_000_000;
+
+/// Why a file could not be read as a tree of nodes.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum YamlError {
+    /// The text is not YAML, or not the one-document shape of a workflow file.
+    #[error("YAML syntax: {message}")]
+    Syntax { pos: Pos, message: String },
+    #[error("lists and mappings nest more than {MAX_DEPTH} deep here")]
+    TooDeep { pos: Pos, path: String },
+    #[error(
+        "the file's anchors and aliases, expanded up to here, copy more than {MAX_ALIAS_COPY} nodes and bytes of text"
+    )]
+    AliasesTooLarge { pos: Pos, path: String },
+}
+
+impl YamlError {
+    pub fn pos(&self) -> Pos {
+        match self {
+            YamlError::Syntax { pos, .. }
+            | YamlError::TooDeep { pos, .. }
+            | YamlError::AliasesTooLarge { pos, .. } => *pos,
+        }
+    }
+
+    /// The YAML path to the place, where the tree got that far.
+    pub fn path(&self) -> &str {
+        match self {
+            YamlError::Syntax { .. } => "",
+            YamlError::TooDeep { path, .. } | YamlError::AliasesTooLarge { path, .. } => path,
+        }
+    }
+
+    /// How a builder fixes it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            YamlError::Syntax { .. } => "check the indentation and quoting around this place",
+            YamlError::TooDeep { .. } => {
+                "flatten the structure, or move deeply nested steps into a function and `call` it"
+            }
+            YamlError::AliasesTooLarge { .. } => {
+                "every alias is a full copy of its anchor's value, and aliases of aliases multiply; \
+                 alias smaller values or write them out"
+            }
+        }
+    }
 }
 
 /// Parses one YAML document. An empty file is `Ok(None)`.
-pub fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
+///
+/// The events are read one at a time rather than through yaml-rust2's
+/// `Parser::load`, which recurses once per level of nesting and so would
+/// overflow the stack before the tree builder could refuse the depth.
+pub fn parse(source: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(source);
-    if let Err(e) = parser.load(&mut builder, true) {
-        return Err(SyntaxError {
+    loop {
+        let (event, marker) = parser.next_token().map_err(|e| YamlError::Syntax {
             pos: Pos::from_marker(*e.marker()),
             message: e.info().to_string(),
-        });
+        })?;
+        if event == Event::StreamEnd {
+            return Ok(builder.root);
+        }
+        builder.on_event(event, Pos::from_marker(marker))?;
     }
-    if let Some(error) = builder.error {
-        return Err(error);
+}
+
+/// How big a finished node is: what copying it costs and how deep it nests.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extent {
+    /// One per node and one per byte of text (scalars and keys).
+    weight: usize,
+    /// How many levels of lists and mappings it holds; a scalar holds none.
+    height: usize,
+}
+
+impl Extent {
+    fn scalar(text_len: usize) -> Extent {
+        Extent {
+            weight: 1 + text_len,
+            height: 0,
+        }
     }
-    Ok(builder.root)
+
+    /// An empty list or mapping.
+    fn collection() -> Extent {
+        Extent {
+            weight: 1,
+            height: 1,
+        }
+    }
+
+    /// Adds a child to this collection's extent.
+    fn add(&mut self, child: Extent) {
+        self.weight = self.weight.saturating_add(child.weight);
+        self.height = self.height.max(child.height + 1);
+    }
 }
 
 enum Frame {
     Seq {
         pos: Pos,
         anchor: usize,
+        extent: Extent,
         items: Vec<Node>,
     },
     Map {
         pos: Pos,
         anchor: usize,
+        extent: Extent,
         entries: Vec<Entry>,
         pending_key: Option<(String, Pos)>,
     },
@@ -161,111 +253,180 @@ enum Frame {
 struct TreeBuilder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Extent)>,
+    /// What anchors and aliases have copied so far, in [`Extent::weight`]s.
+    copied: usize,
     documents: usize,
-    error: Option<SyntaxError>,
+}
+
+fn syntax(pos: Pos, message: impl Into<String>) -> YamlError {
+    YamlError::Syntax {
+        pos,
+        message: message.into(),
+    }
 }
 
 impl TreeBuilder {
-    fn fail(&mut self, pos: Pos, message: impl Into<String>) {
-        if self.error.is_none() {
-            self.error = Some(SyntaxError {
-                pos,
-                message: message.into(),
-            });
+    /// The YAML path of the place the next node goes, e.g. `b[3]`.
+    fn path(&self) -> String {
+        let mut path = String::new();
+        for frame in &self.stack {
+            path = match frame {
+                Frame::Seq { items, .. } => index(&path, items.len()),
+                Frame::Map { pending_key, .. } => match pending_key {
+                    Some((key, _)) => join(&path, key),
+                    None => path,
+                },
+            };
         }
+        path
     }
 
-    fn finish(&mut self, node: Node, anchor: usize) {
+    /// Counts a copy of `extent` against the file's budget for copies.
+    fn copy(&mut self, pos: Pos, extent: Extent) -> Result<(), YamlError> {
+        self.copied = self.copied.saturating_add(extent.weight);
+        if self.copied > MAX_ALIAS_COPY {
+            return Err(YamlError::AliasesTooLarge {
+                pos,
+                path: self.path(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a node of `height` levels where it would nest too deep.
+    fn check_depth(&self, pos: Pos, height: usize) -> Result<(), YamlError> {
+        if self.stack.len() + height > MAX_DEPTH {
+            return Err(YamlError::TooDeep {
+                pos,
+                path: self.path(),
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, node: Node, extent: Extent, anchor: usize) -> Result<(), YamlError> {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The anchor keeps its own copy for its aliases to copy from.
+            self.copy(node.pos, extent)?;
+            self.anchors.insert(anchor, (node.clone(), extent));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq {
+                items,
+                extent: parent,
+                ..
+            }) => {
+                parent.add(extent);
+                items.push(node);
+            }
             Some(Frame::Map {
                 entries,
                 pending_key,
+                extent: parent,
                 ..
-            }) => match pending_key.take() {
-                Some((key, key_pos)) => entries.push(Entry {
-                    key,
-                    key_pos,
-                    value: node,
-                }),
-                None => {
-                    let key = match &node.value {
-                        Value::Str(s) => s.clone(),
-                        Value::Int(i) => i.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        Value::Float(f) => f.to_string(),
-                        Value::Null => "null".to_string(),
-                        Value::Seq(_) | Value::Map(_) => {
-                            let pos = node.pos;
-                            self.fail(
-                                pos,
-                                "a mapping key must be a plain name, not a list or mapping \
-                                 (a value that starts with `{{` must be quoted: \"{{ ... }}\")",
-                            );
-                            return;
-                        }
-                    };
-                    *pending_key = Some((key, node.pos));
+            }) => {
+                parent.add(extent);
+                match pending_key.take() {
+                    Some((key, key_pos)) => entries.push(Entry {
+                        key,
+                        key_pos,
+                        value: node,
+                    }),
+                    None => {
+                        let key = match &node.value {
+                            Value::Str(s) => s.clone(),
+                            Value::Int(i) => i.to_string(),
+                            Value::Bool(b) => b.to_string(),
+                            Value::Float(f) => f.to_string(),
+                            Value::Null => "null".to_string(),
+                            Value::Seq(_) | Value::Map(_) => {
+                                return Err(syntax(
+                                    node.pos,
+                                    "a mapping key must be a plain name, not a list or mapping \
+                                     (a value that starts with `{{` must be quoted: \"{{ ... }}\")",
+                                ));
+                            }
+                        };
+                        *pending_key = Some((key, node.pos));
+                    }
                 }
-            },
+            }
         }
+        Ok(())
     }
-}
 
-impl MarkedEventReceiver for TreeBuilder {
-    fn on_event(&mut self, event: Event, marker: Marker) {
-        if self.error.is_some() {
-            return;
-        }
-        let pos = Pos::from_marker(marker);
+    fn on_event(&mut self, event: Event, pos: Pos) -> Result<(), YamlError> {
         match event {
             Event::DocumentStart => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    self.fail(pos, "a workflow file holds one YAML document; split the `---` sections into files");
+                    return Err(syntax(
+                        pos,
+                        "a workflow file holds one YAML document; split the `---` sections into files",
+                    ));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                let extent = Extent::scalar(text.len());
                 let value = resolve_scalar(text, style, tag.as_ref().map(|t| t.suffix.as_str()));
-                self.finish(Node { value, pos }, anchor);
+                self.finish(Node { value, pos }, extent, anchor)?;
             }
-            Event::Alias(anchor) => match self.anchors.get(&anchor).cloned() {
-                Some(mut node) => {
+            Event::Alias(anchor) => {
+                let Some(&(_, extent)) = self.anchors.get(&anchor) else {
+                    return Err(syntax(
+                        pos,
+                        "this alias refers to an anchor that is not defined before it",
+                    ));
+                };
+                // The copy is counted before it is made: making it first is
+                // what exhausts memory.
+                self.check_depth(pos, extent.height)?;
+                self.copy(pos, extent)?;
+                if let Some((node, _)) = self.anchors.get(&anchor) {
+                    let mut node = node.clone();
                     node.pos = pos;
-                    self.finish(node, 0);
+                    self.finish(node, extent, 0)?;
                 }
-                None => self.fail(
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.check_depth(pos, 1)?;
+                self.stack.push(Frame::Seq {
                     pos,
-                    "this alias refers to an anchor that is not defined before it",
-                ),
-            },
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                pos,
-                anchor,
-                items: Vec::new(),
-            }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                pos,
-                anchor,
-                entries: Vec::new(),
-                pending_key: None,
-            }),
+                    anchor,
+                    extent: Extent::collection(),
+                    items: Vec::new(),
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                self.check_depth(pos, 1)?;
+                self.stack.push(Frame::Map {
+                    pos,
+                    anchor,
+                    extent: Extent::collection(),
+                    entries: Vec::new(),
+                    pending_key: None,
+                });
+            }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq { pos, anchor, items }) => self.finish(
+                Some(Frame::Seq {
+                    pos,
+                    anchor,
+                    extent,
+                    items,
+                }) => self.finish(
                     Node {
                         value: Value::Seq(items),
                         pos,
                     },
+                    extent,
                     anchor,
-                ),
+                )?,
                 Some(Frame::Map {
                     pos,
                     anchor,
+                    extent,
                     entries,
                     ..
                 }) => {
@@ -277,13 +438,15 @@ impl MarkedEventReceiver for TreeBuilder {
                             value: Value::Map(entries),
                             pos,
                         },
+                        extent,
                         anchor,
-                    )
+                    )?
                 }
-                None => self.fail(pos, "unbalanced YAML structure"),
+                None => return Err(syntax(pos, "unbalanced YAML structure")),
             },
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
         }
+        Ok(())
     }
 }
 
@@ -386,14 +549,14 @@ mod tests {
     #[test]
     fn syntax_errors_have_a_position() {
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
-        assert!(err.pos.line >= 1, "{err:?}");
-        assert!(!err.message.is_empty());
+        assert!(err.pos().line >= 1, "{err:?}");
+        assert!(err.to_string().starts_with("YAML syntax: "), "{err}");
     }
 
     #[test]
     fn unquoted_templates_get_a_hint() {
         let err = parse("a: {{ x }}\n").unwrap_err();
-        assert!(err.message.contains("must be quoted"), "{err:?}");
+        assert!(err.to_string().contains("must be quoted"), "{err:?}");
     }
 
     #[test]
@@ -403,8 +566,95 @@ mod tests {
     }
 
     #[test]
+    fn aliases_within_the_budget_are_copied() {
+        // Shared defaults aliased from several places, the idiom anchors serve.
+        let node = root("d: &d {level: info, message: hi}\nx: [*d, *d, *d]\n");
+        let entries = node.as_map().unwrap();
+        let copies = entries[1].value.as_seq().unwrap();
+        assert_eq!(copies.len(), 3);
+        assert!(
+            copies
+                .iter()
+                .all(|c| c.to_json() == entries[0].value.to_json())
+        );
+        // A copy stands where its alias is written.
+        assert_eq!(copies[1].pos, Pos { line: 2, column: 9 });
+    }
+
+    #[test]
+    fn nested_aliases_are_refused_before_they_are_copied() {
+        let mut src = String::from("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..8 {
+            let previous = format!("*l{}", level - 1);
+            src += &format!("l{level}: &l{level} [{}]\n", vec![previous; 10].join(", "));
+        }
+        let err = parse(&src).unwrap_err();
+        let YamlError::AliasesTooLarge { pos, path } = &err else {
+            panic!("{err:?}");
+        };
+        // Level 5 alone copies 10^5 scalars of weight 2; the budget runs out
+        // among its aliases, and the error names the place.
+        assert_eq!(pos.line, 6, "{err:?}");
+        assert!(path.starts_with("l5["), "{err:?}");
+        assert!(err.hint().contains("aliases of aliases"));
+    }
+
+    #[test]
+    fn an_anchor_counts_what_it_keeps() {
+        // Anchoring a large value at every level of its nesting copies it
+        // once per level; that too is counted.
+        let items = vec!["x"; 20_000].join(",");
+        let src = format!("{}[{items}]{}", "&a [".repeat(100), "]".repeat(100));
+        assert!(matches!(
+            parse(&src),
+            Err(YamlError::AliasesTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let at_limit = format!("{}x{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&at_limit).is_ok());
+        let over = format!(
+            "{}x{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let err = parse(&over).unwrap_err();
+        assert!(matches!(err, YamlError::TooDeep { .. }), "{err:?}");
+        assert_eq!(
+            err.pos(),
+            Pos {
+                line: 1,
+                column: MAX_DEPTH + 1
+            }
+        );
+        // Block sequences on one line nest without any brackets.
+        let dashes = format!("{}x\n", "- ".repeat(10_000));
+        let err = parse(&dashes).unwrap_err();
+        assert!(matches!(err, YamlError::TooDeep { .. }), "{err:?}");
+        assert!(err.path().starts_with("[0][0]"), "{err:?}");
+    }
+
+    #[test]
+    fn an_alias_cannot_nest_past_the_limit() {
+        // Each part nests less than the limit; the copy in place would not.
+        let half = MAX_DEPTH / 2 + 1;
+        let src = format!(
+            "a: &a {}x{}\nb: {}*a{}\n",
+            "[".repeat(half),
+            "]".repeat(half),
+            "[".repeat(half),
+            "]".repeat(half)
+        );
+        let err = parse(&src).unwrap_err();
+        assert!(matches!(err, YamlError::TooDeep { .. }), "{err:?}");
+        assert_eq!(err.pos().line, 2);
+    }
+
+    #[test]
     fn several_documents_are_refused() {
         let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
-        assert!(err.message.contains("one YAML document"));
+        assert!(err.to_string().contains("one YAML document"));
     }
 }

@@ -21,3 +21,5 @@ mod stripe_tools;
 mod tables;
 mod trigger;
 mod webhooks;
+mod yaml_fuzz;
+mod yaml_limits;
