@@ -181,6 +181,12 @@ impl Store for NullStore {
     fn recover(&self) -> StoreFuture<'_, Recovery> {
         ready(Recovery::default())
     }
+    fn sign_out_session(&self, _: String, _: i64) -> StoreFuture<'_, ()> {
+        ready(())
+    }
+    fn session_signed_out(&self, _: String) -> StoreFuture<'_, bool> {
+        ready(false)
+    }
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot> {
         ready(SandboxSnapshot::default())
     }

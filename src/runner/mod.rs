@@ -36,6 +36,11 @@ pub use error::WorkflowError;
 
 /// How deep `call` may nest before the run fails.
 const MAX_CALL_DEPTH: usize = 16;
+/// How deep lists of steps may nest, a called function's steps included.
+/// Each level of steps is a level of nested futures, polled on the thread's
+/// stack; this keeps the deepest run well inside a 2 MiB thread stack, the
+/// smallest paywire runs on (tokio's and the tests' default).
+pub const MAX_STEP_DEPTH: usize = 32;
 /// The longest one `wait` step may wait.
 const MAX_WAIT: Duration = Duration::from_millis(crate::model::MAX_WAIT_MS);
 
@@ -97,6 +102,8 @@ struct Run {
     unwritten: RunRecords,
     /// The expression time the run may still spend.
     budget: RunBudget,
+    /// How many lists of steps are running inside each other.
+    step_depth: usize,
 }
 
 impl Run {
@@ -288,6 +295,7 @@ impl Runner {
             answered: None,
             unwritten: RunRecords::default(),
             budget: RunBudget::new(self.evaluator.limits().run_budget),
+            step_depth: 0,
         };
         let start = RunRecord {
             id: run.id.clone(),
@@ -400,13 +408,28 @@ impl Runner {
         steps: &'a [Step],
     ) -> StepsFuture<'a> {
         Box::pin(async move {
+            if run.step_depth >= MAX_STEP_DEPTH {
+                return Err(WorkflowError::new(
+                    "DepthLimit",
+                    format!(
+                        "steps nest deeper than {MAX_STEP_DEPTH} (branches, loops, `try` and calls together)"
+                    ),
+                    "",
+                ));
+            }
+            run.step_depth += 1;
+            let mut flow = Ok(Flow::Next);
             for step in steps {
-                match self.exec_step(run, frame, step).await? {
-                    Flow::Next => {}
-                    other => return Ok(other),
+                match self.exec_step(run, frame, step).await {
+                    Ok(Flow::Next) => {}
+                    other => {
+                        flow = other;
+                        break;
+                    }
                 }
             }
-            Ok(Flow::Next)
+            run.step_depth -= 1;
+            flow
         })
     }
 

@@ -584,3 +584,39 @@ async fn sign_in_is_rate_limited_and_signing_out_revokes_the_cookie() {
     assert_eq!(with_cookie().await.unwrap().status(), 401);
     server.stop().await;
 }
+
+/// `levels` `if`s inside each other around a table insert.
+fn nested_ifs(levels: usize) -> String {
+    let mut steps =
+        String::from("- action: table.insert\n  with: { table: t, values: { id: deep } }\n");
+    for _ in 0..levels {
+        let indented: String = steps.lines().map(|l| format!("      {l}\n")).collect();
+        steps = format!("- if: \"true\"\n  then:\n{indented}");
+    }
+    let body: String = steps.lines().map(|l| format!("      {l}\n")).collect();
+    format!(
+        "tables:\n  t:\n    columns:\n      id: {{ type: text, primary_key: true }}\napis:\n  deep:\n    method: POST\n    path: /deep\n    steps:\n{body}      - response: {{ body: ok }}\n  recurse:\n    method: POST\n    path: /recurse\n    steps:\n      - call: again\n      - response: {{ body: ok }}\nfunctions:\n  again:\n    steps:\n      - if: \"true\"\n        then:\n          - if: \"true\"\n            then:\n              - call: again\n"
+    )
+}
+
+#[tokio::test]
+async fn steps_nested_past_the_limit_fail_the_run_instead_of_the_server() {
+    let limit = paywire::runner::MAX_STEP_DEPTH;
+    // The API's own list is one level; the `if`s make the rest.
+    let server = TestServer::start(&[("deep.yaml", &nested_ifs(limit - 1))]).await;
+    let reply = server.post("/deep", json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // A function calling itself through nested `if`s reaches the depth
+    // limit before the call limit.
+    let reply = server.post("/recurse", json!({})).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert_eq!(reply.body["error"]["name"], "DepthLimit", "{}", reply.body);
+    server.stop().await;
+
+    let server = TestServer::start(&[("deep.yaml", &nested_ifs(limit))]).await;
+    let reply = server.post("/deep", json!({})).await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert_eq!(reply.body["error"]["name"], "DepthLimit", "{}", reply.body);
+    assert_eq!(server.get("/_paywire/health").await.status, 200);
+    server.stop().await;
+}

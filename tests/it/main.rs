@@ -1,6 +1,7 @@
 //! Integration tests: one binary, so that paywire and its dependencies link
 //! once. Each module drives a real server over HTTP, or the loader directly.
 
+mod api_fuzz;
 mod browser;
 mod cli;
 mod common;

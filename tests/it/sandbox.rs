@@ -223,6 +223,16 @@ async fn bad_requests_get_stripes_answers() {
         .await
         .unwrap();
     assert_eq!(live.status().as_u16(), 401);
+    // Authorization schemes are case-insensitive.
+    for scheme in ["bearer", "BEARER"] {
+        let reply = client
+            .get(format!("{base}/v1/customers"))
+            .header("authorization", format!("{scheme} {KEY}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 200, "{scheme}");
+    }
 
     let (status, body) = post(&base, "/v1/customers", "emial=a@b.c").await;
     assert_eq!(status, 400);

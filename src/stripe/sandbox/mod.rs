@@ -203,9 +203,12 @@ fn api_key(headers: &HeaderMap) -> Result<String, StripeError> {
     let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
         StripeError::unauthorized("You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
     })?;
-    let key = if let Some(token) = value.strip_prefix("Bearer ") {
-        token.trim().to_string()
-    } else if let Some(encoded) = value.strip_prefix("Basic ") {
+    // The scheme's name is case-insensitive, as HTTP says.
+    let (scheme, credentials) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let key = if scheme.eq_ignore_ascii_case("bearer") {
+        credentials.trim().to_string()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let encoded = credentials;
         use base64::Engine;
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
