@@ -376,14 +376,7 @@ async fn process(
     earlier: Vec<RunRecord>,
 ) -> Result<EventUpdate, StoreError> {
     let store = app.store();
-    let mut update = EventUpdate {
-        id: event.id.clone(),
-        state: EventState::Pending,
-        attempts: event.attempts,
-        next_attempt_at: event.next_attempt_at,
-        last_error: event.last_error.clone(),
-        finished_at: None,
-    };
+    let mut update = unchanged(event);
     let deployment = app.current();
     let matching: Vec<_> = listeners(&deployment.project, &event.event_type, &event.object_type)
         .cloned()
@@ -424,6 +417,18 @@ async fn process(
     Ok(update)
 }
 
+/// Where `event` stands before this attempt changes anything.
+fn unchanged(event: &EventRecord) -> EventUpdate {
+    EventUpdate {
+        id: event.id.clone(),
+        state: EventState::Pending,
+        attempts: event.attempts,
+        next_attempt_at: event.next_attempt_at,
+        last_error: event.last_error.clone(),
+        finished_at: None,
+    }
+}
+
 /// Counts an attempt of `event` whose workflows failed as `failures` say
 /// (none: they all succeeded), and decides what comes next.
 fn settle(
@@ -455,14 +460,7 @@ fn settle(
 /// the attempt counts as any failure does and the event cannot be taken up
 /// again for ever.
 async fn settle_after_panic(app: &App, event: &EventRecord) -> Result<EventUpdate, StoreError> {
-    let mut update = EventUpdate {
-        id: event.id.clone(),
-        state: EventState::Pending,
-        attempts: event.attempts,
-        next_attempt_at: event.next_attempt_at,
-        last_error: event.last_error.clone(),
-        finished_at: None,
-    };
+    let mut update = unchanged(event);
     let failure = "InternalError: an internal error stopped the event's workflows; the details are in the server's log";
     settle(
         &mut update,

@@ -6,7 +6,7 @@
 //! careless one (a loop up to its deadline) would hold an I/O thread for a
 //! second, and a handful of them at once would stop the server answering
 //! anything. So an evaluation starts inline with a small budget of
-//! operations; past it, it is stopped and started again from the beginning
+//! operations and of time; past either, it is stopped and started again from the beginning
 //! on the compute lane, a few threads' worth of permits beside the I/O
 //! threads, where it has its full limits. Expressions have no effects
 //! (`context`, `steps`, `vars` and loop variables are read-only to them), so
@@ -64,10 +64,14 @@ impl RunBudget {
 pub(super) struct Allowance {
     /// When the run's budget of expression time runs out.
     pub run_deadline: Option<Instant>,
-    /// Whether the work runs inline, on an I/O thread, and so must give up
-    /// past the inline budget of operations.
-    pub inline: bool,
+    /// When the work runs inline, on an I/O thread: when it must give up
+    /// its thread, whatever its count of operations (one operation of a
+    /// builtin on a large string can take far longer than most).
+    pub inline_until: Option<Instant>,
 }
+
+/// How long work may compute inline before it moves to the compute lane.
+pub(super) const INLINE_TIME: Duration = Duration::from_millis(1);
 
 impl Evaluator {
     /// Runs `work` (one or more evaluations against the run's scope) within
@@ -111,7 +115,7 @@ impl Evaluator {
         let started = Instant::now();
         let allowance = Allowance {
             run_deadline: Some(started + remaining),
-            inline,
+            inline_until: inline.then(|| started + INLINE_TIME),
         };
         let previous = super::ALLOWANCE.with(|a| a.replace(allowance));
         let result = work(self);
@@ -129,5 +133,70 @@ impl Evaluator {
             limit: true,
             moved: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::ExprLimits;
+    use rhai::Scope;
+
+    /// Computes `source` on a multi-threaded runtime, as the server does:
+    /// its result, how often the work ran, and the budget after it.
+    fn counted(source: &str) -> (Result<i64, EvalError>, u32, RunBudget) {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let expr = evaluator.compile(source, &[]).unwrap();
+        let mut budget = RunBudget::new(Duration::from_secs(5));
+        let mut attempts = 0;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let handle = tokio::spawn(async move {
+                let mut scope = Scope::new();
+                let result = evaluator
+                    .compute(&mut budget, |evaluator| {
+                        attempts += 1;
+                        evaluator
+                            .eval(&expr, &mut scope)
+                            .map(|v| v.as_int().unwrap_or(-1))
+                    })
+                    .await;
+                (result, attempts, budget)
+            });
+            handle.await.unwrap()
+        })
+    }
+
+    #[test]
+    fn quick_work_runs_once_inline() {
+        let (result, attempts, budget) = counted("6 * 7");
+        assert_eq!(result, Ok(42));
+        assert_eq!(attempts, 1);
+        assert!(budget.used() > Duration::ZERO);
+    }
+
+    #[test]
+    fn slow_work_runs_again_from_its_start_on_the_lane() {
+        let (result, attempts, _) = counted("let n = 0; for i in 0..100000 { n += 1 } n");
+        assert_eq!(result, Ok(100_000));
+        assert_eq!(attempts, 2);
+    }
+
+    #[test]
+    fn a_spent_run_budget_stops_the_work() {
+        let evaluator = Evaluator::new(ExprLimits::default());
+        let expr = evaluator.compile("1", &[]).unwrap();
+        let mut budget = RunBudget::new(Duration::ZERO);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(evaluator.compute(&mut budget, |evaluator| {
+            evaluator.eval(&expr, &mut Scope::new())
+        }));
+        let e = result.unwrap_err();
+        assert!(e.limit && e.message.contains("budget"), "{}", e.message);
     }
 }

@@ -152,13 +152,18 @@ impl Evaluator {
         engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
         let inline_operations = limits.inline_operations;
         engine.on_progress(move |operations| {
-            // Reading the clock on every operation would cost more than the
-            // operations themselves; every 256th is precise enough.
+            // Work that runs inline reads the clock every 16th operation, so
+            // that it gives up its thread soon after its time; the rest,
+            // every 256th, which is precise enough for a deadline and costs
+            // far less than the operations themselves.
+            if let Some(until) = ALLOWANCE.with(|a| a.get().inline_until)
+                && (operations >= inline_operations
+                    || (operations % 16 == 0 && Instant::now() >= until))
+            {
+                return Some(Dynamic::from(STOPPED_TO_MOVE));
+            }
             if operations % 256 != 0 {
                 return None;
-            }
-            if operations >= inline_operations && ALLOWANCE.with(|a| a.get().inline) {
-                return Some(Dynamic::from(STOPPED_TO_MOVE));
             }
             let deadline = DEADLINE.with(Cell::get)?;
             if Instant::now() < deadline.at {

@@ -30,7 +30,6 @@ use crate::model::{Api, LogLevel, Project, Step, StepKind, Workflow};
 use crate::store::{
     RunEnd, RunKind, RunRecord, RunRecords, RunStatus, StepRecord, StepStatus, Store,
 };
-use crate::stripe::client::mask_secrets;
 
 pub use error::WorkflowError;
 
@@ -326,13 +325,9 @@ impl Runner {
         let result = AssertUnwindSafe(self.exec_steps(&mut run, &mut frame, steps))
             .catch_unwind()
             .await
-            .unwrap_or_else(|panic| {
-                let detail = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(run = %run.id, name, panic = %mask_secrets(&detail), "a run panicked");
+            .unwrap_or_else(|_| {
+                // The panic hook has already reported where, and what.
+                tracing::error!(run = %run.id, name, "a run panicked");
                 // The panic may have dropped records that were on their way
                 // to the store, the run's row among them; written again, it
                 // is ignored if it was not lost.

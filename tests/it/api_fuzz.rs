@@ -14,28 +14,7 @@ use paywire::model::ParamType;
 use paywire::store::RunStatus;
 use serde_json::Value;
 
-use crate::common::TestServer;
-
-/// splitmix64: small, seedable, and good enough to pick values.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+use crate::common::{Rng, TestServer};
 
 /// Numbers as JSON text, so that values past 64 bits are sent as written.
 const NUMBERS: &[&str] = &[

@@ -17,7 +17,7 @@ use paywire::runner::{RunIdentity, Runner};
 use paywire::store::{EventState, RunStatus, Store};
 use serde_json::{Value, json};
 
-use crate::common::{SANDBOX_WEBHOOK_SECRET, TestServer, project};
+use crate::common::{TestServer, project};
 use crate::webhooks::{deliver, envelope, settled, signed};
 
 fn problems(text: &str) -> Vec<String> {
@@ -89,22 +89,15 @@ workflows:
 
 #[tokio::test]
 async fn a_webhook_workflow_failing_on_a_deep_input_counts_its_attempts_and_stops() {
-    let dir = project(&[("deep.yaml", DEEP_FROM_EVENT)]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
-    let mut settings = Settings::new(dir.path().join("workflows"), dir.path().join("p.db"))
-        .with_sandbox(paywire::stripe::sandbox::SandboxConfig {
-            base_url: base,
-            webhook_url: None,
-            webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
-            retry: paywire::stripe::sandbox::default_retry(),
-        });
-    settings.event_retry = paywire::inbox::EventRetry {
-        attempts: 2,
-        first_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(50),
-    };
-    let server = TestServer::start_on(listener, dir, settings).await;
+    let server =
+        TestServer::with_sandbox_configured(&[("deep.yaml", DEEP_FROM_EVENT)], None, |s| {
+            s.event_retry = paywire::inbox::EventRetry {
+                attempts: 2,
+                first_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(50),
+            };
+        })
+        .await;
     let payload = envelope(
         "evt_deep_input",
         "payment_intent.succeeded",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{SANDBOX_WEBHOOK_SECRET, TestServer, project};
+use crate::common::{SANDBOX_WEBHOOK_SECRET, TestServer};
 use paywire::store::{EventFilter, EventState};
 use paywire::stripe::signature;
 
@@ -413,24 +413,15 @@ workflows:
 
 #[tokio::test]
 async fn a_failing_workflow_is_retried_then_failed_then_replayed_without_repeating_effects() {
-    let dir = project(&[("flaky.yaml", FLAKY)]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
-    let mut settings =
-        paywire::app::Settings::new(dir.path().join("workflows"), dir.path().join("p.db"))
-            .with_sandbox(paywire::stripe::sandbox::SandboxConfig {
-                base_url: base,
-                webhook_url: None,
-                webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
-                retry: paywire::stripe::sandbox::default_retry(),
-            });
-    settings.event_retry = paywire::inbox::EventRetry {
-        attempts: 3,
-        first_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(50),
-    };
-    settings.admin_open_without_token = true;
-    let server = TestServer::start_on(listener, dir, settings).await;
+    let server = TestServer::with_sandbox_configured(&[("flaky.yaml", FLAKY)], None, |s| {
+        s.event_retry = paywire::inbox::EventRetry {
+            attempts: 3,
+            first_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(50),
+        };
+        s.admin_open_without_token = true;
+    })
+    .await;
     let payload = envelope(
         "evt_fragile",
         "payment_intent.succeeded",

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use paywire::expr::{Evaluator, ExprLimits};
 use paywire::model::{LoadError, load_project};
 
-use crate::common::examples_dir;
+use crate::common::{Rng, examples_dir};
 
 /// Counts the heap each thread holds, so that a case's peak can be read on
 /// the thread that ran it whatever other tests do meanwhile. It wraps the
@@ -86,28 +86,6 @@ const MAX_CASE_HEAP: isize = 256 << 20;
 /// The longest one case may take, far beyond what a load takes even in a
 /// debug build: it tells an answer from a stall.
 const MAX_CASE_TIME: Duration = Duration::from_secs(5);
-
-/// splitmix64: small, seedable, and good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`; `n` must not be 0.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const PUNCTUATION: &[&str] = &[
     ":",

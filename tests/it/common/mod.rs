@@ -162,16 +162,28 @@ impl TestServer {
     /// Serves a project made of `files` with the Stripe sandbox under
     /// `/_stripe`, which the Stripe actions call; events go to `webhook_url`.
     pub async fn with_sandbox(files: &[(&str, &str)], webhook_url: Option<String>) -> TestServer {
+        TestServer::with_sandbox_configured(files, webhook_url, |_| {}).await
+    }
+
+    /// As [`TestServer::with_sandbox`], with `edit` applied to the settings
+    /// (the event retries, the admin API open or not).
+    pub async fn with_sandbox_configured(
+        files: &[(&str, &str)],
+        webhook_url: Option<String>,
+        edit: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         let dir = project(files);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
-        let settings = Settings::new(dir.path().join("workflows"), dir.path().join("paywire.db"))
-            .with_sandbox(SandboxConfig {
-                base_url: base,
-                webhook_url,
-                webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
-                retry: default_retry(),
-            });
+        let mut settings =
+            Settings::new(dir.path().join("workflows"), dir.path().join("paywire.db"))
+                .with_sandbox(SandboxConfig {
+                    base_url: base,
+                    webhook_url,
+                    webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
+                    retry: default_retry(),
+                });
+        edit(&mut settings);
         TestServer::start_on(listener, dir, settings).await
     }
 
@@ -298,5 +310,28 @@ async fn into_reply(response: reqwest::Response) -> Reply {
         status,
         headers,
         body,
+    }
+}
+
+/// splitmix64: small, seedable, and good enough to pick mutations and
+/// values for the seeded fuzz tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`; `n` must not be 0.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
     }
 }
