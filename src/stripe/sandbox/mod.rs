@@ -12,8 +12,6 @@ mod cards;
 mod delivery;
 mod error;
 mod form;
-#[cfg(test)]
-mod form_props;
 mod objects;
 mod page;
 mod resources;

@@ -6,9 +6,8 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-use super::form::{
-    EXPAND, FormError, Kind, MAX_DEPTH, MAX_INDEX, MAX_NODES, Param, check, decode, encode,
-};
+use super::codec::{FormError, MAX_DEPTH, MAX_INDEX, MAX_NODES, decode, encode};
+use super::params::{EXPAND, Kind, Param, check};
 
 static ITEM: &[Param] = &[
     Param::optional("price", Kind::String),
