@@ -69,6 +69,29 @@ const CURRENCY: InputSpec = optional(
 );
 const DESCRIPTION: InputSpec = optional("description", String, "Free text, shown in Stripe.");
 
+/// The inputs of `groups`, one group after another, as one list: an action
+/// writes its own inputs and names the field lists it shares with its
+/// siblings, rather than copying them. `N` is the list's declared length, and
+/// a wrong one fails the build, since the list is made at compile time.
+const fn concat<const N: usize>(groups: &[&[InputSpec]]) -> [InputSpec; N] {
+    // Every place is overwritten below; the filler only gives the array a start.
+    let mut list = [param("", Any); N];
+    let mut filled = 0;
+    let mut group = 0;
+    while group < groups.len() {
+        let mut at = 0;
+        while at < groups[group].len() {
+            assert!(filled < N, "more inputs than the declared length");
+            list[filled] = groups[group][at];
+            filled += 1;
+            at += 1;
+        }
+        group += 1;
+    }
+    assert!(filled == N, "fewer inputs than the declared length");
+    list
+}
+
 const LIST_PAGING: [InputSpec; 4] = [LIMIT, STARTING_AFTER, ENDING_BEFORE, EXPAND];
 
 const fn get(path: &'static str) -> Option<Endpoint> {
@@ -134,57 +157,38 @@ const PRODUCT_FIELDS: [InputSpec; 12] = [
     EXPAND,
 ];
 
-static CREATE_PRODUCT: [InputSpec; 15] = [
-    required("name", String, "The product's name, shown to customers."),
-    param("default_price_data", Map),
-    param("id", String),
-    PRODUCT_FIELDS[0],
-    PRODUCT_FIELDS[1],
-    PRODUCT_FIELDS[2],
-    PRODUCT_FIELDS[3],
-    PRODUCT_FIELDS[4],
-    PRODUCT_FIELDS[5],
-    PRODUCT_FIELDS[6],
-    PRODUCT_FIELDS[7],
-    PRODUCT_FIELDS[8],
-    PRODUCT_FIELDS[9],
-    PRODUCT_FIELDS[10],
-    PRODUCT_FIELDS[11],
-];
+static CREATE_PRODUCT: [InputSpec; 15] = concat(&[
+    &[
+        required("name", String, "The product's name, shown to customers."),
+        param("default_price_data", Map),
+        param("id", String),
+    ],
+    &PRODUCT_FIELDS,
+]);
 
-static UPDATE_PRODUCT: [InputSpec; 15] = [
-    id("The product's id (`prod_…`)."),
-    optional("name", String, "The product's name, shown to customers."),
-    param("default_price", String),
-    PRODUCT_FIELDS[0],
-    PRODUCT_FIELDS[1],
-    PRODUCT_FIELDS[2],
-    PRODUCT_FIELDS[3],
-    PRODUCT_FIELDS[4],
-    PRODUCT_FIELDS[5],
-    PRODUCT_FIELDS[6],
-    PRODUCT_FIELDS[7],
-    PRODUCT_FIELDS[8],
-    PRODUCT_FIELDS[9],
-    PRODUCT_FIELDS[10],
-    PRODUCT_FIELDS[11],
-];
+static UPDATE_PRODUCT: [InputSpec; 15] = concat(&[
+    &[
+        id("The product's id (`prod_…`)."),
+        optional("name", String, "The product's name, shown to customers."),
+        param("default_price", String),
+    ],
+    &PRODUCT_FIELDS,
+]);
 
-static LIST_PRODUCTS: [InputSpec; 9] = [
-    optional(
-        "active",
-        Boolean,
-        "Only active (true) or archived (false) products.",
-    ),
-    CREATED,
-    param("ids", List),
-    param("shippable", Boolean),
-    param("url", String),
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static LIST_PRODUCTS: [InputSpec; 9] = concat(&[
+    &[
+        optional(
+            "active",
+            Boolean,
+            "Only active (true) or archived (false) products.",
+        ),
+        CREATED,
+        param("ids", List),
+        param("shippable", Boolean),
+        param("url", String),
+    ],
+    &LIST_PAGING,
+]);
 
 static PRODUCT_ID_EXPAND: [InputSpec; 2] = [id("The product's id (`prod_…`)."), EXPAND];
 static PRODUCT_ID: [InputSpec; 1] = [id("The product's id (`prod_…`).")];
@@ -263,27 +267,26 @@ static UPDATE_PRICE: [InputSpec; 9] = [
     EXPAND,
 ];
 
-static LIST_PRICES: [InputSpec; 11] = [
-    optional(
-        "active",
-        Boolean,
-        "Only active (true) or inactive (false) prices.",
-    ),
-    optional("product", String, "Only the prices of this product."),
-    optional(
-        "type",
-        Choice(&["one_time", "recurring"]),
-        "Only one-time or recurring prices.",
-    ),
-    CURRENCY,
-    param("lookup_keys", List),
-    param("recurring", Map),
-    CREATED,
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static LIST_PRICES: [InputSpec; 11] = concat(&[
+    &[
+        optional(
+            "active",
+            Boolean,
+            "Only active (true) or inactive (false) prices.",
+        ),
+        optional("product", String, "Only the prices of this product."),
+        optional(
+            "type",
+            Choice(&["one_time", "recurring"]),
+            "Only one-time or recurring prices.",
+        ),
+        CURRENCY,
+        param("lookup_keys", List),
+        param("recurring", Map),
+        CREATED,
+    ],
+    &LIST_PAGING,
+]);
 
 static PRICE_ID_EXPAND: [InputSpec; 2] = [id("The price's id (`price_…`)."), EXPAND];
 
@@ -317,68 +320,37 @@ const CUSTOMER_FIELDS: [InputSpec; 17] = [
     EXPAND,
 ];
 
-static CREATE_CUSTOMER: [InputSpec; 20] = [
-    CUSTOMER_FIELDS[0],
-    CUSTOMER_FIELDS[1],
-    CUSTOMER_FIELDS[2],
-    CUSTOMER_FIELDS[3],
-    CUSTOMER_FIELDS[4],
-    CUSTOMER_FIELDS[5],
-    CUSTOMER_FIELDS[6],
-    CUSTOMER_FIELDS[7],
-    CUSTOMER_FIELDS[8],
-    CUSTOMER_FIELDS[9],
-    CUSTOMER_FIELDS[10],
-    CUSTOMER_FIELDS[11],
-    CUSTOMER_FIELDS[12],
-    CUSTOMER_FIELDS[13],
-    CUSTOMER_FIELDS[14],
-    CUSTOMER_FIELDS[15],
-    CUSTOMER_FIELDS[16],
-    optional(
-        "payment_method",
-        String,
-        "A payment method to attach to the new customer (`pm_…`).",
-    ),
-    param("tax_id_data", List),
-    param("test_clock", String),
-];
+static CREATE_CUSTOMER: [InputSpec; 20] = concat(&[
+    &CUSTOMER_FIELDS,
+    &[
+        optional(
+            "payment_method",
+            String,
+            "A payment method to attach to the new customer (`pm_…`).",
+        ),
+        param("tax_id_data", List),
+        param("test_clock", String),
+    ],
+]);
 
-static UPDATE_CUSTOMER: [InputSpec; 19] = [
-    id("The customer's id (`cus_…`)."),
-    CUSTOMER_FIELDS[0],
-    CUSTOMER_FIELDS[1],
-    CUSTOMER_FIELDS[2],
-    CUSTOMER_FIELDS[3],
-    CUSTOMER_FIELDS[4],
-    CUSTOMER_FIELDS[5],
-    CUSTOMER_FIELDS[6],
-    CUSTOMER_FIELDS[7],
-    CUSTOMER_FIELDS[8],
-    CUSTOMER_FIELDS[9],
-    CUSTOMER_FIELDS[10],
-    CUSTOMER_FIELDS[11],
-    CUSTOMER_FIELDS[12],
-    CUSTOMER_FIELDS[13],
-    CUSTOMER_FIELDS[14],
-    CUSTOMER_FIELDS[15],
-    CUSTOMER_FIELDS[16],
-    param("default_source", String),
-];
+static UPDATE_CUSTOMER: [InputSpec; 19] = concat(&[
+    &[id("The customer's id (`cus_…`).")],
+    &CUSTOMER_FIELDS,
+    &[param("default_source", String)],
+]);
 
-static LIST_CUSTOMERS: [InputSpec; 7] = [
-    optional(
-        "email",
-        String,
-        "Only customers with exactly this email address.",
-    ),
-    CREATED,
-    param("test_clock", String),
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static LIST_CUSTOMERS: [InputSpec; 7] = concat(&[
+    &[
+        optional(
+            "email",
+            String,
+            "Only customers with exactly this email address.",
+        ),
+        CREATED,
+        param("test_clock", String),
+    ],
+    &LIST_PAGING,
+]);
 
 static CUSTOMER_ID_EXPAND: [InputSpec; 2] = [id("The customer's id (`cus_…`)."), EXPAND];
 static CUSTOMER_ID: [InputSpec; 1] = [id("The customer's id (`cus_…`).")];
@@ -424,88 +396,49 @@ const INVOICE_FIELDS: [InputSpec; 20] = [
     EXPAND,
 ];
 
-static CREATE_INVOICE: [InputSpec; 24] = [
-    optional("customer", String, "The customer billed (`cus_…`)."),
-    optional(
-        "subscription",
-        String,
-        "The subscription whose pending items to bill.",
-    ),
-    CURRENCY,
-    optional(
-        "pending_invoice_items_behavior",
-        Choice(&["exclude", "include"]),
-        "Whether the customer's pending invoice items join this invoice.",
-    ),
-    INVOICE_FIELDS[0],
-    INVOICE_FIELDS[1],
-    INVOICE_FIELDS[2],
-    INVOICE_FIELDS[3],
-    INVOICE_FIELDS[4],
-    INVOICE_FIELDS[5],
-    INVOICE_FIELDS[6],
-    INVOICE_FIELDS[7],
-    INVOICE_FIELDS[8],
-    INVOICE_FIELDS[9],
-    INVOICE_FIELDS[10],
-    INVOICE_FIELDS[11],
-    INVOICE_FIELDS[12],
-    INVOICE_FIELDS[13],
-    INVOICE_FIELDS[14],
-    INVOICE_FIELDS[15],
-    INVOICE_FIELDS[16],
-    INVOICE_FIELDS[17],
-    INVOICE_FIELDS[18],
-    INVOICE_FIELDS[19],
-];
+static CREATE_INVOICE: [InputSpec; 24] = concat(&[
+    &[
+        optional("customer", String, "The customer billed (`cus_…`)."),
+        optional(
+            "subscription",
+            String,
+            "The subscription whose pending items to bill.",
+        ),
+        CURRENCY,
+        optional(
+            "pending_invoice_items_behavior",
+            Choice(&["exclude", "include"]),
+            "Whether the customer's pending invoice items join this invoice.",
+        ),
+    ],
+    &INVOICE_FIELDS,
+]);
 
-static UPDATE_INVOICE: [InputSpec; 21] = [
-    id("The invoice's id (`in_…`)."),
-    INVOICE_FIELDS[0],
-    INVOICE_FIELDS[1],
-    INVOICE_FIELDS[2],
-    INVOICE_FIELDS[3],
-    INVOICE_FIELDS[4],
-    INVOICE_FIELDS[5],
-    INVOICE_FIELDS[6],
-    INVOICE_FIELDS[7],
-    INVOICE_FIELDS[8],
-    INVOICE_FIELDS[9],
-    INVOICE_FIELDS[10],
-    INVOICE_FIELDS[11],
-    INVOICE_FIELDS[12],
-    INVOICE_FIELDS[13],
-    INVOICE_FIELDS[14],
-    INVOICE_FIELDS[15],
-    INVOICE_FIELDS[16],
-    INVOICE_FIELDS[17],
-    INVOICE_FIELDS[18],
-    INVOICE_FIELDS[19],
-];
+static UPDATE_INVOICE: [InputSpec; 21] =
+    concat(&[&[id("The invoice's id (`in_…`).")], &INVOICE_FIELDS]);
 
-static LIST_INVOICES: [InputSpec; 10] = [
-    CUSTOMER,
-    optional(
-        "status",
-        Choice(&["draft", "open", "paid", "uncollectible", "void"]),
-        "Only invoices in this state.",
-    ),
-    optional(
-        "subscription",
-        String,
-        "Only the invoices of this subscription.",
-    ),
-    param(
-        "collection_method",
-        Choice(&["charge_automatically", "send_invoice"]),
-    ),
-    param("due_date", Any),
-    CREATED,
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static LIST_INVOICES: [InputSpec; 10] = concat(&[
+    &[
+        CUSTOMER,
+        optional(
+            "status",
+            Choice(&["draft", "open", "paid", "uncollectible", "void"]),
+            "Only invoices in this state.",
+        ),
+        optional(
+            "subscription",
+            String,
+            "Only the invoices of this subscription.",
+        ),
+        param(
+            "collection_method",
+            Choice(&["charge_automatically", "send_invoice"]),
+        ),
+        param("due_date", Any),
+        CREATED,
+    ],
+    &LIST_PAGING,
+]);
 
 static INVOICE_ID_EXPAND: [InputSpec; 2] = [id("The invoice's id (`in_…`)."), EXPAND];
 static INVOICE_ID: [InputSpec; 1] = [id("The invoice's id (`in_…`), a draft.")];
@@ -576,71 +509,29 @@ const SUBSCRIPTION_FIELDS: [InputSpec; 24] = [
     EXPAND,
 ];
 
-static CREATE_SUBSCRIPTION: [InputSpec; 28] = [
-    required("customer", String, "The customer subscribing (`cus_…`)."),
-    optional(
-        "trial_period_days",
-        Integer,
-        "Days of free trial before the first payment.",
-    ),
-    CURRENCY,
-    param("backdate_start_date", Timestamp),
-    SUBSCRIPTION_FIELDS[0],
-    SUBSCRIPTION_FIELDS[1],
-    SUBSCRIPTION_FIELDS[2],
-    SUBSCRIPTION_FIELDS[3],
-    SUBSCRIPTION_FIELDS[4],
-    SUBSCRIPTION_FIELDS[5],
-    SUBSCRIPTION_FIELDS[6],
-    SUBSCRIPTION_FIELDS[7],
-    SUBSCRIPTION_FIELDS[8],
-    SUBSCRIPTION_FIELDS[9],
-    SUBSCRIPTION_FIELDS[10],
-    SUBSCRIPTION_FIELDS[11],
-    SUBSCRIPTION_FIELDS[12],
-    SUBSCRIPTION_FIELDS[13],
-    SUBSCRIPTION_FIELDS[14],
-    SUBSCRIPTION_FIELDS[15],
-    SUBSCRIPTION_FIELDS[16],
-    SUBSCRIPTION_FIELDS[17],
-    SUBSCRIPTION_FIELDS[18],
-    SUBSCRIPTION_FIELDS[19],
-    SUBSCRIPTION_FIELDS[20],
-    SUBSCRIPTION_FIELDS[21],
-    SUBSCRIPTION_FIELDS[22],
-    SUBSCRIPTION_FIELDS[23],
-];
+static CREATE_SUBSCRIPTION: [InputSpec; 28] = concat(&[
+    &[
+        required("customer", String, "The customer subscribing (`cus_…`)."),
+        optional(
+            "trial_period_days",
+            Integer,
+            "Days of free trial before the first payment.",
+        ),
+        CURRENCY,
+        param("backdate_start_date", Timestamp),
+    ],
+    &SUBSCRIPTION_FIELDS,
+]);
 
-static UPDATE_SUBSCRIPTION: [InputSpec; 28] = [
-    id("The subscription's id (`sub_…`)."),
-    param("cancellation_details", Map),
-    param("pause_collection", Any),
-    param("proration_date", Timestamp),
-    SUBSCRIPTION_FIELDS[0],
-    SUBSCRIPTION_FIELDS[1],
-    SUBSCRIPTION_FIELDS[2],
-    SUBSCRIPTION_FIELDS[3],
-    SUBSCRIPTION_FIELDS[4],
-    SUBSCRIPTION_FIELDS[5],
-    SUBSCRIPTION_FIELDS[6],
-    SUBSCRIPTION_FIELDS[7],
-    SUBSCRIPTION_FIELDS[8],
-    SUBSCRIPTION_FIELDS[9],
-    SUBSCRIPTION_FIELDS[10],
-    SUBSCRIPTION_FIELDS[11],
-    SUBSCRIPTION_FIELDS[12],
-    SUBSCRIPTION_FIELDS[13],
-    SUBSCRIPTION_FIELDS[14],
-    SUBSCRIPTION_FIELDS[15],
-    SUBSCRIPTION_FIELDS[16],
-    SUBSCRIPTION_FIELDS[17],
-    SUBSCRIPTION_FIELDS[18],
-    SUBSCRIPTION_FIELDS[19],
-    SUBSCRIPTION_FIELDS[20],
-    SUBSCRIPTION_FIELDS[21],
-    SUBSCRIPTION_FIELDS[22],
-    SUBSCRIPTION_FIELDS[23],
-];
+static UPDATE_SUBSCRIPTION: [InputSpec; 28] = concat(&[
+    &[
+        id("The subscription's id (`sub_…`)."),
+        param("cancellation_details", Map),
+        param("pause_collection", Any),
+        param("proration_date", Timestamp),
+    ],
+    &SUBSCRIPTION_FIELDS,
+]);
 
 static CANCEL_SUBSCRIPTION: [InputSpec; 5] = [
     id("The subscription's id (`sub_…`)."),
@@ -658,38 +549,37 @@ static CANCEL_SUBSCRIPTION: [InputSpec; 5] = [
     EXPAND,
 ];
 
-static LIST_SUBSCRIPTIONS: [InputSpec; 12] = [
-    CUSTOMER,
-    optional(
-        "status",
-        Choice(&[
-            "active",
-            "all",
-            "canceled",
-            "ended",
-            "incomplete",
-            "incomplete_expired",
-            "past_due",
-            "paused",
-            "trialing",
-            "unpaid",
-        ]),
-        "Only subscriptions in this state (`all` includes canceled ones).",
-    ),
-    optional("price", String, "Only subscriptions to this price."),
-    param("automatic_tax", Map),
-    param(
-        "collection_method",
-        Choice(&["charge_automatically", "send_invoice"]),
-    ),
-    param("current_period_end", Any),
-    param("current_period_start", Any),
-    param("test_clock", String),
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static LIST_SUBSCRIPTIONS: [InputSpec; 12] = concat(&[
+    &[
+        CUSTOMER,
+        optional(
+            "status",
+            Choice(&[
+                "active",
+                "all",
+                "canceled",
+                "ended",
+                "incomplete",
+                "incomplete_expired",
+                "past_due",
+                "paused",
+                "trialing",
+                "unpaid",
+            ]),
+            "Only subscriptions in this state (`all` includes canceled ones).",
+        ),
+        optional("price", String, "Only subscriptions to this price."),
+        param("automatic_tax", Map),
+        param(
+            "collection_method",
+            Choice(&["charge_automatically", "send_invoice"]),
+        ),
+        param("current_period_end", Any),
+        param("current_period_start", Any),
+        param("test_clock", String),
+    ],
+    &LIST_PAGING,
+]);
 
 static SUBSCRIPTION_ID_EXPAND: [InputSpec; 2] = [id("The subscription's id (`sub_…`)."), EXPAND];
 
@@ -727,82 +617,54 @@ const PAYMENT_INTENT_FIELDS: [InputSpec; 17] = [
     EXPAND,
 ];
 
-static CREATE_PAYMENT_INTENT: [InputSpec; 27] = [
-    required(
-        "amount",
-        Amount,
-        "The amount in the smallest currency unit (1999 for 19.99).",
-    ),
-    required(
-        "currency",
-        String,
-        "A three-letter ISO currency code, e.g. `usd`.",
-    ),
-    optional("confirm", Boolean, "Confirm (charge) at once."),
-    optional(
-        "automatic_payment_methods",
-        Map,
-        "`{enabled: true}` to let Stripe choose the payment methods.",
-    ),
-    optional(
-        "return_url",
-        String,
-        "Where to send the customer after a redirect.",
-    ),
-    optional(
-        "off_session",
-        Boolean,
-        "The customer is not present (with `confirm`).",
-    ),
-    param("confirmation_method", Choice(&["automatic", "manual"])),
-    param("error_on_requires_action", Boolean),
-    param("on_behalf_of", String),
-    param("use_stripe_sdk", Boolean),
-    PAYMENT_INTENT_FIELDS[0],
-    PAYMENT_INTENT_FIELDS[1],
-    PAYMENT_INTENT_FIELDS[2],
-    PAYMENT_INTENT_FIELDS[3],
-    PAYMENT_INTENT_FIELDS[4],
-    PAYMENT_INTENT_FIELDS[5],
-    PAYMENT_INTENT_FIELDS[6],
-    PAYMENT_INTENT_FIELDS[7],
-    PAYMENT_INTENT_FIELDS[8],
-    PAYMENT_INTENT_FIELDS[9],
-    PAYMENT_INTENT_FIELDS[10],
-    PAYMENT_INTENT_FIELDS[11],
-    PAYMENT_INTENT_FIELDS[12],
-    PAYMENT_INTENT_FIELDS[13],
-    PAYMENT_INTENT_FIELDS[14],
-    PAYMENT_INTENT_FIELDS[15],
-    PAYMENT_INTENT_FIELDS[16],
-];
+static CREATE_PAYMENT_INTENT: [InputSpec; 27] = concat(&[
+    &[
+        required(
+            "amount",
+            Amount,
+            "The amount in the smallest currency unit (1999 for 19.99).",
+        ),
+        required(
+            "currency",
+            String,
+            "A three-letter ISO currency code, e.g. `usd`.",
+        ),
+        optional("confirm", Boolean, "Confirm (charge) at once."),
+        optional(
+            "automatic_payment_methods",
+            Map,
+            "`{enabled: true}` to let Stripe choose the payment methods.",
+        ),
+        optional(
+            "return_url",
+            String,
+            "Where to send the customer after a redirect.",
+        ),
+        optional(
+            "off_session",
+            Boolean,
+            "The customer is not present (with `confirm`).",
+        ),
+        param("confirmation_method", Choice(&["automatic", "manual"])),
+        param("error_on_requires_action", Boolean),
+        param("on_behalf_of", String),
+        param("use_stripe_sdk", Boolean),
+    ],
+    &PAYMENT_INTENT_FIELDS,
+]);
 
-static UPDATE_PAYMENT_INTENT: [InputSpec; 20] = [
-    id("The payment intent's id (`pi_…`)."),
-    optional(
-        "amount",
-        Amount,
-        "The new amount in the smallest currency unit.",
-    ),
-    CURRENCY,
-    PAYMENT_INTENT_FIELDS[0],
-    PAYMENT_INTENT_FIELDS[1],
-    PAYMENT_INTENT_FIELDS[2],
-    PAYMENT_INTENT_FIELDS[3],
-    PAYMENT_INTENT_FIELDS[4],
-    PAYMENT_INTENT_FIELDS[5],
-    PAYMENT_INTENT_FIELDS[6],
-    PAYMENT_INTENT_FIELDS[7],
-    PAYMENT_INTENT_FIELDS[8],
-    PAYMENT_INTENT_FIELDS[9],
-    PAYMENT_INTENT_FIELDS[10],
-    PAYMENT_INTENT_FIELDS[11],
-    PAYMENT_INTENT_FIELDS[12],
-    PAYMENT_INTENT_FIELDS[13],
-    PAYMENT_INTENT_FIELDS[14],
-    PAYMENT_INTENT_FIELDS[15],
-    PAYMENT_INTENT_FIELDS[16],
-];
+static UPDATE_PAYMENT_INTENT: [InputSpec; 20] = concat(&[
+    &[
+        id("The payment intent's id (`pi_…`)."),
+        optional(
+            "amount",
+            Amount,
+            "The new amount in the smallest currency unit.",
+        ),
+        CURRENCY,
+    ],
+    &PAYMENT_INTENT_FIELDS,
+]);
 
 static CANCEL_PAYMENT_INTENT: [InputSpec; 3] = [
     id("The payment intent's id (`pi_…`)."),
@@ -819,14 +681,7 @@ static CANCEL_PAYMENT_INTENT: [InputSpec; 3] = [
     EXPAND,
 ];
 
-static LIST_PAYMENT_INTENTS: [InputSpec; 6] = [
-    CUSTOMER,
-    CREATED,
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static LIST_PAYMENT_INTENTS: [InputSpec; 6] = concat(&[&[CUSTOMER, CREATED], &LIST_PAGING]);
 
 static PAYMENT_INTENT_ID_EXPAND: [InputSpec; 3] = [
     id("The payment intent's id (`pi_…`)."),
@@ -984,33 +839,27 @@ static UPDATE_CHECKOUT_SESSION: [InputSpec; 6] = [
     EXPAND,
 ];
 
-static LIST_CHECKOUT_SESSIONS: [InputSpec; 11] = [
-    CUSTOMER,
-    optional(
-        "status",
-        Choice(&["complete", "expired", "open"]),
-        "Only sessions in this state.",
-    ),
-    optional("payment_intent", String, "The session of this payment."),
-    optional("subscription", String, "The session of this subscription."),
-    param("customer_details", Map),
-    param("payment_link", String),
-    param("created", Any),
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static LIST_CHECKOUT_SESSIONS: [InputSpec; 11] = concat(&[
+    &[
+        CUSTOMER,
+        optional(
+            "status",
+            Choice(&["complete", "expired", "open"]),
+            "Only sessions in this state.",
+        ),
+        optional("payment_intent", String, "The session of this payment."),
+        optional("subscription", String, "The session of this subscription."),
+        param("customer_details", Map),
+        param("payment_link", String),
+        param("created", Any),
+    ],
+    &LIST_PAGING,
+]);
 
 static SESSION_ID_EXPAND: [InputSpec; 2] = [id("The session's id (`cs_…`)."), EXPAND];
 
-static SESSION_LINE_ITEMS: [InputSpec; 5] = [
-    id("The session's id (`cs_…`)."),
-    LIST_PAGING[0],
-    LIST_PAGING[1],
-    LIST_PAGING[2],
-    LIST_PAGING[3],
-];
+static SESSION_LINE_ITEMS: [InputSpec; 5] =
+    concat(&[&[id("The session's id (`cs_…`).")], &LIST_PAGING]);
 
 // ----- invoice items -----
 
