@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::payments::confirm;
 use super::{
-    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, card_of, check, currency, list_where,
-    resolve_payment_method, text,
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, card_of, check,
+    currency, list_where, resolve_payment_method, text,
 };
 use crate::stripe::sandbox::cards::Outcome;
 use crate::stripe::sandbox::error::StripeError;
@@ -527,23 +527,16 @@ pub fn update_subscription(
         )));
     }
     let mut after = before.clone();
-    if let Some(update) = params.get("metadata") {
-        after["metadata"] = objects::merge_metadata(&after["metadata"], update);
-    }
-    for field in [
-        "cancel_at_period_end",
-        "description",
-        "collection_method",
-        "days_until_due",
-    ] {
-        if let Some(value) = params.get(field) {
-            after[field] = if *value == "" {
-                Value::Null
-            } else {
-                value.clone()
-            };
-        }
-    }
+    apply_fields(
+        &mut after,
+        &params,
+        &[
+            "cancel_at_period_end",
+            "description",
+            "collection_method",
+            "days_until_due",
+        ],
+    );
     if let Some(pm) = text(&params, "default_payment_method") {
         resolve_payment_method(tx, pm, "default_payment_method")?;
         after["default_payment_method"] = json!(pm);
@@ -873,26 +866,19 @@ pub fn update_invoice(
         )));
     }
     let mut after = before.clone();
-    for field in [
-        "auto_advance",
-        "collection_method",
-        "default_payment_method",
-        "description",
-        "due_date",
-        "footer",
-        "statement_descriptor",
-    ] {
-        if let Some(value) = params.get(field) {
-            after[field] = if *value == "" {
-                Value::Null
-            } else {
-                value.clone()
-            };
-        }
-    }
-    if let Some(update) = params.get("metadata") {
-        after["metadata"] = objects::merge_metadata(&after["metadata"], update);
-    }
+    apply_fields(
+        &mut after,
+        &params,
+        &[
+            "auto_advance",
+            "collection_method",
+            "default_payment_method",
+            "description",
+            "due_date",
+            "footer",
+            "statement_descriptor",
+        ],
+    );
     tx.update(&before, after.clone(), Some("invoice.updated"));
     Ok(after)
 }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, check, list_where,
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, list_where,
     resolve_payment_method, text,
 };
 use crate::stripe::sandbox::cards;
@@ -99,22 +99,6 @@ pub fn create_product(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
         tx.put(product.clone());
     }
     Ok(product)
-}
-
-/// Applies the given fields of an update; `""` unsets a field.
-fn apply_fields(object: &mut Value, params: &Map<String, Value>, fields: &[&str]) {
-    for field in fields {
-        if let Some(value) = params.get(*field) {
-            object[*field] = if *value == "" {
-                Value::Null
-            } else {
-                value.clone()
-            };
-        }
-    }
-    if let Some(update) = params.get("metadata") {
-        object["metadata"] = objects::merge_metadata(&object["metadata"], update);
-    }
 }
 
 pub fn update_product(

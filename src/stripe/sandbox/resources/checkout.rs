@@ -7,7 +7,8 @@ use super::billing::{SubscriptionOptions, start_subscription};
 use super::catalog::{attach, new_price};
 use super::payments::confirm;
 use super::{
-    METADATA, check, decline_error, list_where, public_view, resolve_payment_method, text,
+    METADATA, apply_fields, check, decline_error, list_where, public_view, resolve_payment_method,
+    text,
 };
 use crate::stripe::sandbox::cards::Outcome;
 use crate::stripe::sandbox::error::StripeError;
@@ -363,9 +364,7 @@ pub fn update_session(
     let params = check(SPEC, raw)?;
     let before = tx.find("checkout.session", id, "id")?;
     let mut after = before.clone();
-    if let Some(update) = params.get("metadata") {
-        after["metadata"] = objects::merge_metadata(&after["metadata"], update);
-    }
+    apply_fields(&mut after, &params, &[]);
     tx.update(&before, after.clone(), None);
     Ok(public_view(&after))
 }

@@ -161,6 +161,23 @@ fn retrieve(
     tx.find(object, id, "id")
 }
 
+/// Applies an update's `fields` that it gives, as Stripe does: `""` unsets a
+/// field, and `metadata` is merged rather than replaced.
+pub fn apply_fields(object: &mut Value, params: &Map<String, Value>, fields: &[&str]) {
+    for field in fields {
+        if let Some(value) = params.get(*field) {
+            object[*field] = if *value == "" {
+                Value::Null
+            } else {
+                value.clone()
+            };
+        }
+    }
+    if let Some(update) = params.get("metadata") {
+        object["metadata"] = objects::merge_metadata(&object["metadata"], update);
+    }
+}
+
 /// The value of an optional text parameter; `""` (unset) counts as absent.
 pub fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     params
@@ -453,6 +470,32 @@ mod tests {
         assert_eq!(
             check_minimum(10, "hkd", "amount").unwrap_err().message,
             "Amount must be at least 4 hkd"
+        );
+    }
+
+    #[test]
+    fn an_update_sets_unsets_and_merges_only_what_it_names() {
+        let mut object = json!({
+            "description": "old",
+            "footer": "kept",
+            "metadata": {"a": "1", "b": "2"},
+        });
+        let params: Map<String, Value> = serde_json::from_value(json!({
+            "description": "",
+            "footer": "ignored, as it is not named",
+            "collection_method": "send_invoice",
+            "metadata": {"a": "", "c": "3"},
+        }))
+        .expect("a JSON object");
+        apply_fields(&mut object, &params, &["description", "collection_method"]);
+        assert_eq!(
+            object,
+            json!({
+                "description": null,
+                "footer": "kept",
+                "collection_method": "send_invoice",
+                "metadata": {"b": "2", "c": "3"},
+            })
         );
     }
 }

@@ -3,8 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, charge_card, check, check_minimum,
-    currency, list_where, resolve_payment_method, text,
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, charge_card, check,
+    check_minimum, currency, list_where, resolve_payment_method, text,
 };
 use crate::stripe::sandbox::error::StripeError;
 use crate::stripe::sandbox::form::{EXPAND, Kind, Param};
@@ -130,30 +130,23 @@ pub fn update_payment_intent(
         resolve_payment_method(tx, pm, "payment_method")?;
         after["status"] = json!("requires_confirmation");
     }
-    for field in [
-        "customer",
-        "description",
-        "payment_method",
-        "payment_method_types",
-        "receipt_email",
-        "setup_future_usage",
-        "shipping",
-        "statement_descriptor",
-        "statement_descriptor_suffix",
-        "capture_method",
-        "transfer_group",
-    ] {
-        if let Some(value) = params.get(field) {
-            after[field] = if *value == "" {
-                Value::Null
-            } else {
-                value.clone()
-            };
-        }
-    }
-    if let Some(update) = params.get("metadata") {
-        after["metadata"] = objects::merge_metadata(&after["metadata"], update);
-    }
+    apply_fields(
+        &mut after,
+        &params,
+        &[
+            "customer",
+            "description",
+            "payment_method",
+            "payment_method_types",
+            "receipt_email",
+            "setup_future_usage",
+            "shipping",
+            "statement_descriptor",
+            "statement_descriptor_suffix",
+            "capture_method",
+            "transfer_group",
+        ],
+    );
     // Stripe has no event for a payment intent's update.
     tx.update(&before, after.clone(), None);
     Ok(after)
@@ -520,9 +513,7 @@ pub fn update_refund(
     let params = check(&[METADATA, EXPAND], raw)?;
     let before = tx.find("refund", id, "id")?;
     let mut after = before.clone();
-    if let Some(update) = params.get("metadata") {
-        after["metadata"] = objects::merge_metadata(&after["metadata"], update);
-    }
+    apply_fields(&mut after, &params, &[]);
     tx.update(&before, after.clone(), Some("refund.updated"));
     Ok(after)
 }
