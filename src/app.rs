@@ -7,9 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::actions::Actions;
+use crate::backoff::Backoff;
 use crate::config::Secret;
 use crate::expr::{Evaluator, ExprLimits};
-use crate::inbox::{EventRetry, Inbox};
+use crate::inbox::{EVENT_RETRY, Inbox};
 use crate::model::{LoadError, Project, load_project};
 use crate::runner::{RunIdentity, RunOutcome, Runner, new_run_id};
 use crate::store::sqlite::SqliteStore;
@@ -17,7 +18,7 @@ use crate::store::{
     EventRecord, EventState, EventUpdate, MigrationReport, Recovery, RunKind, RunStatus, Store,
     StoreError,
 };
-use crate::stripe::client::{Retry, StripeClient};
+use crate::stripe::client::{STRIPE_CALL_RETRY, StripeClient};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -41,7 +42,7 @@ pub struct Settings {
     /// sandbox on loopback, a builder's own machine.
     pub admin_open_without_token: bool,
     pub webhook: WebhookSettings,
-    pub event_retry: EventRetry,
+    pub event_retry: Backoff,
 }
 
 /// The endpoint Stripe sends events to.
@@ -69,7 +70,7 @@ impl Default for WebhookSettings {
 pub struct StripeSettings {
     pub secret_key: Secret,
     pub api_base: String,
-    pub retry: Retry,
+    pub retry: Backoff,
 }
 
 /// The key the Stripe actions use against the sandbox, which takes any test
@@ -89,7 +90,7 @@ impl Settings {
             admin_token: None,
             admin_open_without_token: false,
             webhook: WebhookSettings::default(),
-            event_retry: EventRetry::default(),
+            event_retry: EVENT_RETRY,
         }
     }
 
@@ -102,7 +103,7 @@ impl Settings {
         self.stripe = Some(StripeSettings {
             secret_key: Secret::new(SANDBOX_KEY),
             api_base: sandbox.base_url.clone(),
-            retry: Retry::default(),
+            retry: STRIPE_CALL_RETRY,
         });
         self.sandbox = Some(sandbox);
         self
@@ -183,7 +184,7 @@ impl App {
         }
         let stripe = match &settings.stripe {
             Some(stripe) => Some(Arc::new(
-                StripeClient::new(&stripe.secret_key, &stripe.api_base, stripe.retry.clone())
+                StripeClient::new(&stripe.secret_key, &stripe.api_base, stripe.retry)
                     .map_err(StartError::Stripe)?,
             )),
             None => None,

@@ -13,12 +13,13 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use serde_json::Value;
 
 use crate::app::{App, Settings, StartError, StripeSettings};
+use crate::backoff::Backoff;
 use crate::config;
 use crate::expr::{Evaluator, ExprLimits};
 use crate::model::{LoadError, Project, load_project};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{RunDetail, RunFilter, RunRecord, RunStatus, Store};
-use crate::stripe::client::{CallError, Retry, StripeClient};
+use crate::stripe::client::{CallError, STRIPE_CALL_RETRY, StripeClient};
 use crate::stripe::recipes::{self, RecipeError, Target};
 
 #[derive(Parser, Debug)]
@@ -314,7 +315,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             settings.stripe = Some(StripeSettings {
                 secret_key: stripe.secret_key.clone(),
                 api_base: stripe.api_base.clone(),
-                retry: Retry::default(),
+                retry: STRIPE_CALL_RETRY,
             });
             settings
         }
@@ -332,7 +333,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .first()
                 .map(|s| s.expose().to_string())
                 .unwrap_or_else(|| format!("whsec_{}", uuid::Uuid::new_v4().simple())),
-            retry: crate::stripe::sandbox::default_retry(),
+            retry: crate::stripe::sandbox::DELIVERY_RETRY,
         }),
     };
     let app = match App::start(settings).await {
@@ -628,6 +629,14 @@ pub fn format_events(events: &[crate::store::EventRecord]) -> String {
 /// The key `paywire trigger` gives the sandbox (it takes any test key).
 pub const TRIGGER_SANDBOX_KEY: &str = "sk_test_paywire_trigger";
 
+/// How `paywire trigger` retries its calls: fewer and shorter waits than the
+/// server's, since someone is watching the terminal.
+const TRIGGER_RETRY: Backoff = Backoff {
+    attempts: 3,
+    first_delay: Duration::from_millis(250),
+    max_delay: Duration::from_secs(2),
+};
+
 async fn trigger(args: TriggerArgs) -> anyhow::Result<ExitCode> {
     let server = args.url.trim_end_matches('/');
     if let Some(file) = &args.payload {
@@ -696,12 +705,7 @@ async fn trigger(args: TriggerArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    let retry = Retry {
-        attempts: 3,
-        first_delay: Duration::from_millis(250),
-        max_delay: Duration::from_secs(2),
-    };
-    let client = StripeClient::new(&key, &api_base, retry).map_err(anyhow::Error::msg)?;
+    let client = StripeClient::new(&key, &api_base, TRIGGER_RETRY).map_err(anyhow::Error::msg)?;
     let key_prefix = format!("paywire-trigger-{}", uuid::Uuid::new_v4().simple());
     let outcome = recipes::run(&client, recipe, target, &key_prefix, |done| {
         println!("  {}", format_step(done))

@@ -22,37 +22,19 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
 use crate::app::App;
+use crate::backoff::Backoff;
 use crate::model::trigger::event_action;
 use crate::model::{Project, Trigger, Workflow};
 use crate::runner::{RunIdentity, new_run_id};
 use crate::store::{EventRecord, EventState, EventUpdate, RunRecord, RunStatus, StoreError};
 
-/// How the workflows of an event are retried when one fails.
-#[derive(Clone, Debug)]
-pub struct EventRetry {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for EventRetry {
-    fn default() -> EventRetry {
-        EventRetry {
-            attempts: 5,
-            first_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(300),
-        }
-    }
-}
-
-impl EventRetry {
-    /// The wait after failed attempt `n` (from 1): doubling, capped.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
-    }
-}
+/// How the workflows of an event are retried when one fails, unless the
+/// settings say otherwise.
+pub const EVENT_RETRY: Backoff = Backoff {
+    attempts: 5,
+    first_delay: Duration::from_secs(2),
+    max_delay: Duration::from_secs(300),
+};
 
 /// How many due events the worker reads at a time.
 const READ_BATCH: u32 = 256;
@@ -431,12 +413,7 @@ fn unchanged(event: &EventRecord) -> EventUpdate {
 
 /// Counts an attempt of `event` whose workflows failed as `failures` say
 /// (none: they all succeeded), and decides what comes next.
-fn settle(
-    update: &mut EventUpdate,
-    event: &EventRecord,
-    failures: Vec<String>,
-    retry: &EventRetry,
-) {
+fn settle(update: &mut EventUpdate, event: &EventRecord, failures: Vec<String>, retry: &Backoff) {
     update.attempts = event.attempts + 1;
     if failures.is_empty() {
         update.state = EventState::Done;
@@ -510,16 +487,5 @@ mod tests {
             json!({"id": "evt_2", "type": "product.created", "data": {"object": {"object": "product"}}}),
         );
         assert_eq!(no_status["event"]["status"], Value::Null);
-    }
-
-    #[test]
-    fn retries_wait_longer_each_time_up_to_the_cap() {
-        let retry = EventRetry {
-            attempts: 9,
-            first_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(10),
-        };
-        let waits: Vec<u64> = (1..=5).map(|n| retry.delay(n).as_secs()).collect();
-        assert_eq!(waits, vec![2, 4, 8, 10, 10]);
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod console;

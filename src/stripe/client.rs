@@ -12,33 +12,16 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use stripe_client_core::{RequestBuilder, StripeMethod};
 
+use crate::backoff::Backoff;
 use crate::config::Secret;
 
-/// How often a call is tried when Stripe is busy or unreachable.
-#[derive(Clone, Debug)]
-pub struct Retry {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Retry {
-        Retry {
-            attempts: 4,
-            first_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(8),
-        }
-    }
-}
-
-impl Retry {
-    fn delay(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
-    }
-}
+/// How often a call is tried when Stripe is busy or unreachable, unless the
+/// settings say otherwise.
+pub const STRIPE_CALL_RETRY: Backoff = Backoff {
+    attempts: 4,
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(8),
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -75,7 +58,7 @@ pub enum CallError {
 
 pub struct StripeClient {
     client: async_stripe::Client,
-    retry: Retry,
+    retry: Backoff,
     api_base: String,
 }
 
@@ -90,7 +73,11 @@ impl std::fmt::Debug for StripeClient {
 impl StripeClient {
     /// A client for the API at `api_base` (`https://api.stripe.com`, or the
     /// sandbox's `http://HOST:PORT/_stripe`).
-    pub fn new(secret_key: &Secret, api_base: &str, retry: Retry) -> Result<StripeClient, String> {
+    pub fn new(
+        secret_key: &Secret,
+        api_base: &str,
+        retry: Backoff,
+    ) -> Result<StripeClient, String> {
         let base = format!("{}/", api_base.trim_end_matches('/'));
         let client = async_stripe::ClientBuilder::new(secret_key.expose())
             .url(base)
@@ -244,16 +231,5 @@ mod tests {
         );
         assert_eq!(mask_secrets("no secrets here"), "no secrets here");
         assert_eq!(mask_secrets("sk_test_"), "sk_test_****");
-    }
-
-    #[test]
-    fn retries_back_off_doubling_to_the_cap() {
-        let retry = Retry {
-            attempts: 6,
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(500),
-        };
-        let delays: Vec<u128> = (1..=5).map(|n| retry.delay(n).as_millis()).collect();
-        assert_eq!(delays, vec![100, 200, 400, 500, 500]);
     }
 }

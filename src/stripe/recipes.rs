@@ -905,7 +905,7 @@ mod tests {
         let client = StripeClient::new(
             &crate::config::Secret::new("sk_test_nothing_is_called"),
             "http://127.0.0.1:9",
-            crate::stripe::client::Retry::default(),
+            crate::stripe::client::STRIPE_CALL_RETRY,
         )
         .unwrap();
         let recipe = find("checkout.session.completed").unwrap();

@@ -96,7 +96,7 @@ async fn the_console_works_in_a_browser() {
         |settings| {
             settings.admin_token = Some(Secret::new("browser-test-token"));
             // One attempt: the event fails at once and waits for a replay.
-            settings.event_retry = paywire::inbox::EventRetry {
+            settings.event_retry = paywire::backoff::Backoff {
                 attempts: 1,
                 first_delay: Duration::from_millis(10),
                 max_delay: Duration::from_millis(10),

@@ -509,7 +509,7 @@ async fn events_lists_the_inbox_and_replay_queues_a_failed_event_again() {
                 base_url: format!("http://{address}/_stripe"),
                 webhook_url: None,
                 webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
-                retry: paywire::stripe::sandbox::default_retry(),
+                retry: paywire::stripe::sandbox::DELIVERY_RETRY,
             });
     settings.event_retry.attempts = 1;
     settings.admin_open_without_token = true;

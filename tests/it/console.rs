@@ -571,7 +571,7 @@ workflows:
 
 /// The CUSTOMERS project on the sandbox, open to the admin API, with its
 /// events retried as `retry` says.
-async fn customers_server(retry: paywire::inbox::EventRetry) -> TestServer {
+async fn customers_server(retry: paywire::backoff::Backoff) -> TestServer {
     let dir = project(&[("c.yaml", CUSTOMERS)]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
@@ -580,7 +580,7 @@ async fn customers_server(retry: paywire::inbox::EventRetry) -> TestServer {
             base_url: base,
             webhook_url: None,
             webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
-            retry: paywire::stripe::sandbox::default_retry(),
+            retry: paywire::stripe::sandbox::DELIVERY_RETRY,
         });
     settings.event_retry = retry;
     settings.admin_open_without_token = true;
@@ -590,7 +590,7 @@ async fn customers_server(retry: paywire::inbox::EventRetry) -> TestServer {
 #[tokio::test]
 async fn events_come_with_their_runs_in_one_request() {
     use crate::webhooks::{deliver, envelope, settled, signed};
-    let server = customers_server(paywire::inbox::EventRetry {
+    let server = customers_server(paywire::backoff::Backoff {
         attempts: 2,
         first_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(10),
@@ -775,7 +775,7 @@ async fn a_run_s_steps_name_their_node_and_loop_iterations() {
 async fn a_failed_run_whose_event_will_be_tried_again_is_retrying() {
     use crate::webhooks::{deliver, envelope, signed};
     // The second attempt is far off: the first failure stays `retrying`.
-    let server = customers_server(paywire::inbox::EventRetry {
+    let server = customers_server(paywire::backoff::Backoff {
         attempts: 3,
         first_delay: Duration::from_secs(600),
         max_delay: Duration::from_secs(600),

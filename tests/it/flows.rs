@@ -483,7 +483,7 @@ async fn the_catalogue_is_made_once() {
                     base_url: format!("http://{address}/_stripe"),
                     webhook_url: None,
                     webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
-                    retry: paywire::stripe::sandbox::default_retry(),
+                    retry: paywire::stripe::sandbox::DELIVERY_RETRY,
                 });
         let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), settings).await;
         // The startup run must be over before the next start.

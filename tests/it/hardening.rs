@@ -91,7 +91,7 @@ workflows:
 async fn a_webhook_workflow_failing_on_a_deep_input_counts_its_attempts_and_stops() {
     let server =
         TestServer::with_sandbox_configured(&[("deep.yaml", DEEP_FROM_EVENT)], None, |s| {
-            s.event_retry = paywire::inbox::EventRetry {
+            s.event_retry = paywire::backoff::Backoff {
                 attempts: 2,
                 first_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(50),

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
+use paywire::backoff::Backoff;
 use paywire::store::sqlite::SqliteStore;
-use paywire::stripe::sandbox::{RetryPolicy, Sandbox, SandboxConfig, default_retry};
+use paywire::stripe::sandbox::{DELIVERY_RETRY, Sandbox, SandboxConfig};
 use paywire::stripe::signature;
 use serde_json::Value;
 
@@ -62,16 +63,12 @@ async fn flaky_receiver(failures: usize) -> (String, Received, Arc<Mutex<usize>>
 /// events to `webhook_url`.
 pub async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let base = sandbox_at(&dir.path().join("s.db"), webhook_url, default_retry()).await;
+    let base = sandbox_at(&dir.path().join("s.db"), webhook_url, DELIVERY_RETRY).await;
     (base, dir)
 }
 
 /// A sandbox on the database at `db`, served on a new random port.
-async fn sandbox_at(
-    db: &std::path::Path,
-    webhook_url: Option<String>,
-    retry: RetryPolicy,
-) -> String {
+async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Backoff) -> String {
     let store = Arc::new(SqliteStore::open(db).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
@@ -305,7 +302,7 @@ async fn paywire_serves_the_sandbox_beside_the_apis_when_configured() {
         base_url: "http://127.0.0.1:1/_stripe".into(),
         webhook_url: None,
         webhook_secret: SECRET.into(),
-        retry: default_retry(),
+        retry: DELIVERY_RETRY,
     });
     let server = crate::common::TestServer::start_with(dir, settings).await;
     let (status, customer) = post(
@@ -567,7 +564,7 @@ async fn state_and_owed_deliveries_survive_a_restart() {
     // The first endpoint never accepts, and the first retry is far off: the
     // event is still owed when the sandbox "restarts" on the same database.
     let (down, _, attempts) = flaky_receiver(usize::MAX).await;
-    let patient = RetryPolicy {
+    let patient = Backoff {
         attempts: 5,
         first_delay: Duration::from_secs(3600),
         max_delay: Duration::from_secs(3600),
@@ -579,7 +576,7 @@ async fn state_and_owed_deliveries_survive_a_restart() {
     wait_until(|| *attempts.lock().unwrap() == 1).await;
 
     let (up, received) = receiver().await;
-    let after = sandbox_at(&db, Some(up), default_retry()).await;
+    let after = sandbox_at(&db, Some(up), DELIVERY_RETRY).await;
     assert_eq!(
         get(&after, &format!("/v1/customers/{id}")).await["email"],
         "kept@example.com"
@@ -608,7 +605,7 @@ async fn state_and_owed_deliveries_survive_a_restart() {
 async fn deliveries_are_retried_until_the_endpoint_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let (hook, received, attempts) = flaky_receiver(2).await;
-    let quick = RetryPolicy {
+    let quick = Backoff {
         attempts: 4,
         first_delay: Duration::from_millis(50),
         max_delay: Duration::from_millis(200),
@@ -665,7 +662,7 @@ apis:
         base_url: "http://127.0.0.1:1/_stripe".into(),
         webhook_url: None,
         webhook_secret: SECRET.into(),
-        retry: default_retry(),
+        retry: DELIVERY_RETRY,
     });
     let server = crate::common::TestServer::start_with(dir, settings).await;
     let (status, customer) = post(&server.base, "/v1/customers", "email=root@example.com").await;

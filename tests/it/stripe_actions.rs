@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::common::{Reply, TestServer, project};
 use paywire::app::{Settings, StripeSettings};
+use paywire::backoff::Backoff;
 use paywire::config::Secret;
-use paywire::stripe::client::Retry;
 
 /// Products and prices: ten actions in one API, whose answer is every
 /// step's result.
@@ -616,7 +616,7 @@ async fn server_against(api_base: &str, key: &str, attempts: u32) -> TestServer 
     settings.stripe = Some(StripeSettings {
         secret_key: Secret::new(key),
         api_base: api_base.to_string(),
-        retry: Retry {
+        retry: Backoff {
             attempts,
             first_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(40),

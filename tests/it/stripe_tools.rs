@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use paywire::stripe::sandbox::{SandboxConfig, default_retry, encode_form};
+use paywire::stripe::sandbox::{DELIVERY_RETRY, SandboxConfig, encode_form};
 use paywire::stripe::signature;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
@@ -428,7 +428,7 @@ async fn paywire_with_sandbox(webhook_url: String) -> (String, TestServer) {
         base_url: "http://127.0.0.1:1/_stripe".into(),
         webhook_url: Some(webhook_url),
         webhook_secret: SECRET.into(),
-        retry: default_retry(),
+        retry: DELIVERY_RETRY,
     });
     let server = TestServer::start_with(dir, settings).await;
     (format!("{}/_stripe", server.base), server)

@@ -414,7 +414,7 @@ workflows:
 #[tokio::test]
 async fn a_failing_workflow_is_retried_then_failed_then_replayed_without_repeating_effects() {
     let server = TestServer::with_sandbox_configured(&[("flaky.yaml", FLAKY)], None, |s| {
-        s.event_retry = paywire::inbox::EventRetry {
+        s.event_retry = paywire::backoff::Backoff {
             attempts: 3,
             first_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(50),

@@ -5,29 +5,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::store::{SandboxChanges, SandboxDelivery, Store};
 use crate::stripe::signature;
 
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt `n` (from 1): doubling, capped.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
-    }
-}
+/// How often the sandbox tries to deliver an event, unless its settings say
+/// otherwise.
+pub const DELIVERY_RETRY: Backoff = Backoff {
+    attempts: 8,
+    first_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(300),
+};
 
 pub struct Deliverer {
     url: Option<String>,
     secret: String,
-    retry: RetryPolicy,
+    retry: Backoff,
     store: Arc<dyn Store>,
     client: reqwest::Client,
 }
@@ -36,7 +29,7 @@ impl Deliverer {
     pub fn new(
         url: Option<String>,
         secret: String,
-        retry: RetryPolicy,
+        retry: Backoff,
         store: Arc<dyn Store>,
     ) -> Deliverer {
         Deliverer {
@@ -57,7 +50,7 @@ impl Deliverer {
     pub fn send(&self, event_id: String, body: String, attempts_made: u32) {
         let Some(url) = self.url.clone() else { return };
         let secret = self.secret.clone();
-        let retry = self.retry.clone();
+        let retry = self.retry;
         let store = self.store.clone();
         let client = self.client.clone();
         tokio::spawn(async move {
@@ -102,21 +95,5 @@ impl Deliverer {
                 }
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_double_up_to_the_cap() {
-        let retry = RetryPolicy {
-            attempts: 10,
-            first_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(10),
-        };
-        let delays: Vec<u64> = (1..=6).map(|n| retry.delay(n).as_secs()).collect();
-        assert_eq!(delays, vec![1, 2, 4, 8, 10, 10]);
     }
 }

@@ -18,7 +18,6 @@ mod resources;
 mod state;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -29,9 +28,10 @@ use axum::routing::{any, get};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::backoff::Backoff;
 use crate::config::Secret;
 use crate::store::{SandboxChanges, SandboxDelivery, SandboxIdempotency, Store, StoreError};
-pub use delivery::RetryPolicy;
+pub use delivery::DELIVERY_RETRY;
 pub use error::StripeError;
 use resources::Verb;
 use state::{State as SandboxState, Tx};
@@ -51,7 +51,7 @@ pub struct SandboxConfig {
     pub webhook_url: Option<String>,
     /// The secret events are signed with (`whsec_…`).
     pub webhook_secret: String,
-    pub retry: RetryPolicy,
+    pub retry: Backoff,
 }
 
 pub struct Sandbox {
@@ -82,7 +82,7 @@ impl Sandbox {
         let deliveries = delivery::Deliverer::new(
             config.webhook_url.clone(),
             config.webhook_secret.clone(),
-            config.retry.clone(),
+            config.retry,
             store.clone(),
         );
         let sandbox = Arc::new(Sandbox {
@@ -408,15 +408,6 @@ async fn serve_api(
     let (status, body) = answer;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok((status, axum::Json(body)).into_response())
-}
-
-/// Settings from the environment for a sandbox behind paywire's own server.
-pub fn default_retry() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 8,
-        first_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(300),
-    }
 }
 
 /// Decodes a Stripe form body into JSON (for tools and tests that speak

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use paywire::app::{App, Settings};
 use paywire::store::{RunDetail, RunFilter, RunRecord};
-use paywire::stripe::sandbox::{SandboxConfig, default_retry};
+use paywire::stripe::sandbox::{DELIVERY_RETRY, SandboxConfig};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -147,7 +147,7 @@ impl TestServer {
                 base_url: format!("http://{address}/_stripe"),
                 webhook_url: deliver_to_self.then(|| format!("http://{address}/webhooks/stripe")),
                 webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
-                retry: default_retry(),
+                retry: DELIVERY_RETRY,
             });
         let mut settings = settings;
         edit(&mut settings);
@@ -181,7 +181,7 @@ impl TestServer {
                     base_url: base,
                     webhook_url,
                     webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
-                    retry: default_retry(),
+                    retry: DELIVERY_RETRY,
                 });
         edit(&mut settings);
         TestServer::start_on(listener, dir, settings).await
