@@ -23,15 +23,11 @@ use tokio::sync::Semaphore;
 
 use super::{EvalError, Evaluator};
 
-/// The permits of the compute lane: how many slow expressions may compute at
-/// once, leaving the other cores to the I/O threads.
-pub(super) fn lane_permits() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    cores.saturating_sub(1).max(1)
-}
-
+/// The compute lane's permits: as many slow expressions may compute at once
+/// as there are cores but one, leaving that one to the I/O threads.
 pub(super) fn new_lane() -> Semaphore {
-    Semaphore::new(lane_permits())
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Semaphore::new(cores.saturating_sub(1).max(1))
 }
 
 /// The expression time one run may still spend.

@@ -7,31 +7,27 @@
 //! [`ActionExecutor`] and [`Store`]: it knows nothing of HTTP or SQL.
 
 mod error;
+mod state;
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{SecondsFormat, Utc};
 use futures_util::FutureExt;
-use rhai::{Dynamic, Scope};
-use serde_json::{Map, Value, json};
+use rhai::Dynamic;
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::actions::{ActionCall, ActionExecutor};
-use crate::expr::{
-    EvalError, Evaluator, Expr, RunBudget, Template, context_to_dynamic, insert_into_read_only,
-    read_only_shared, to_dynamic,
-};
-use crate::model::params::{self, InputSource};
+use crate::expr::{EvalError, Evaluator, Expr, RunBudget, Template, to_dynamic};
 use crate::model::{Api, LogLevel, Project, Step, StepKind, Workflow};
 use crate::store::{
     RunEnd, RunKind, RunRecord, RunRecords, RunStatus, StepRecord, StepStatus, Store,
 };
 
 pub use error::WorkflowError;
+use state::{Flow, Frame, Run, StepsFuture, case_text, display_text, now_text, validate_input};
+pub use state::{RunIdentity, new_run_id};
 
 /// How deep `call` may nest before the run fails.
 const MAX_CALL_DEPTH: usize = 16;
@@ -72,132 +68,6 @@ pub struct Runner {
     evaluator: Arc<Evaluator>,
     actions: Arc<dyn ActionExecutor>,
     store: Arc<dyn Store>,
-}
-
-enum Flow {
-    Next,
-    /// A function's `return`.
-    Return(Value),
-    /// A `response` without `continue`: the run is over.
-    Stop,
-}
-
-/// The state of one run, shared by its frames.
-struct Run {
-    id: String,
-    /// What Stripe idempotency keys derive from: the run this one retries,
-    /// or this run.
-    idempotency_root: String,
-    /// Whether earlier runs of the chain may have done some of the work.
-    resumes: bool,
-    seq: u32,
-    reply: Option<oneshot::Sender<ApiReply>>,
-    /// The answer of a `response` that ends the run, sent once the run's
-    /// records are handed over: whoever has the answer can find the run.
-    final_answer: Option<HttpAnswer>,
-    answered: Option<u16>,
-    /// Records made since the last hand-over to the store (see
-    /// [`RunRecords`]): a run that only computes is written once, at its end.
-    unwritten: RunRecords,
-    /// The expression time the run may still spend.
-    budget: RunBudget,
-    /// How many lists of steps are running inside each other.
-    step_depth: usize,
-}
-
-impl Run {
-    /// Hands the records made so far to the store, before the run waits on
-    /// something that may take a while, so that the run shows as running.
-    fn hand_over_records(&mut self, store: &dyn Store) {
-        store.record(std::mem::take(&mut self.unwritten));
-    }
-}
-
-/// The variables of one API, workflow or function body.
-struct Frame {
-    scope: Scope<'static>,
-    steps: Dynamic,
-    /// Prefix of step keys: empty at the top, `function-name/` inside a call.
-    key_prefix: String,
-    /// Indexes of the loops around the current step, innermost last.
-    iterations: Vec<usize>,
-    depth: usize,
-    vars: Dynamic,
-}
-
-impl Frame {
-    fn new(context: &Value, key_prefix: String, depth: usize) -> Frame {
-        // Read-only to expressions (only `set` and finished steps change
-        // them); the runner writes through its own handles.
-        let steps = read_only_shared(Dynamic::from_map(rhai::Map::new()));
-        let vars = read_only_shared(Dynamic::from_map(rhai::Map::new()));
-        let mut scope = Scope::new();
-        scope.push_constant_dynamic("context", read_only_shared(context_to_dynamic(context)));
-        scope.push_constant_dynamic("steps", steps.clone());
-        scope.push_constant_dynamic("vars", vars.clone());
-        Frame {
-            scope,
-            steps,
-            key_prefix,
-            iterations: Vec::new(),
-            depth,
-            vars,
-        }
-    }
-
-    fn key(&self, step: &Step) -> String {
-        let mut key = format!("{}{}", self.key_prefix, step.key);
-        for i in &self.iterations {
-            key.push_str(&format!("#{i}"));
-        }
-        key
-    }
-
-    fn set_step_result(&mut self, id: &str, value: &Value) {
-        insert_into_read_only(&mut self.steps, id, to_dynamic(value));
-    }
-
-    fn set_var(&mut self, name: &str, value: &Value) {
-        insert_into_read_only(&mut self.vars, name, to_dynamic(value));
-    }
-}
-
-type StepsFuture<'a> = Pin<Box<dyn Future<Output = Result<Flow, WorkflowError>> + Send + 'a>>;
-
-fn now_text() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub fn new_run_id() -> String {
-    format!("run_{}", uuid::Uuid::now_v7().simple())
-}
-
-/// Who a run is: its id, the run it retries, and the event that started it.
-#[derive(Clone, Debug)]
-pub struct RunIdentity {
-    pub id: String,
-    /// The first run of the chain this one retries. Its Stripe calls reuse
-    /// that run's idempotency keys, and an action with an effect that already
-    /// succeeded in the chain is not done again: its recorded output is
-    /// reused, so a retry finishes the work instead of repeating it.
-    pub retry_of: Option<String>,
-    pub trigger_event: Option<String>,
-}
-
-impl RunIdentity {
-    pub fn new() -> RunIdentity {
-        RunIdentity {
-            id: new_run_id(),
-            retry_of: None,
-            trigger_event: None,
-        }
-    }
-}
-
-impl Default for RunIdentity {
-    fn default() -> RunIdentity {
-        RunIdentity::new()
-    }
 }
 
 impl Runner {
@@ -975,62 +845,5 @@ impl Runner {
             Flow::Return(value) => Ok(value),
             Flow::Next | Flow::Stop => Ok(Value::Null),
         }
-    }
-}
-
-fn validate_input(
-    params: &[crate::model::Param],
-    input: &Value,
-    what: &str,
-    name: &str,
-) -> Result<Map<String, Value>, WorkflowError> {
-    let empty = Map::new();
-    let object = match input {
-        Value::Object(map) => map,
-        Value::Null => &empty,
-        other => {
-            return Err(WorkflowError::new(
-                "InputError",
-                format!("the {what} `{name}` takes a mapping of parameters, not {other}"),
-                "",
-            ));
-        }
-    };
-    params::validate(params, object, InputSource::Json).map_err(|errors| {
-        let detail: Vec<String> = errors
-            .iter()
-            .map(|e| format!("`{}` {}", e.field, e.problem))
-            .collect();
-        WorkflowError::new(
-            "InputError",
-            format!(
-                "the {what} `{name}` was given bad input: {}",
-                detail.join("; ")
-            ),
-            "",
-        )
-    })
-}
-
-/// The text a switch value is compared with.
-fn case_text(value: &Dynamic) -> Option<String> {
-    if value.is_unit() {
-        return None;
-    }
-    if value.is_string() {
-        return value.clone().into_string().ok();
-    }
-    crate::expr::to_json(value).ok().map(|v| match v {
-        Value::String(s) => s,
-        other => other.to_string(),
-    })
-}
-
-/// A JSON value as plain text: strings without their quotes.
-fn display_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
