@@ -6,19 +6,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::actions::Actions;
-use crate::backoff::Backoff;
+use paywire_engine::inbox::EVENT_RETRY;
+use paywire_engine::{Deployment, Engine};
+use paywire_expr::{Evaluator, ExprLimits};
+use paywire_model::{LoadError, Project, load_project};
+use paywire_store::sqlite::SqliteStore;
+use paywire_store::{MigrationReport, Recovery, Store, StoreError};
+use paywire_stripe::client::{STRIPE_CALL_RETRY, StripeClient};
+use paywire_support::Backoff;
+
 use crate::config::Secret;
-use crate::expr::{Evaluator, ExprLimits};
-use crate::inbox::{EVENT_RETRY, Inbox};
-use crate::model::{LoadError, Project, load_project};
-use crate::runner::{RunIdentity, RunOutcome, Runner, new_run_id};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{
-    EventRecord, EventState, EventUpdate, MigrationReport, Recovery, RunKind, RunStatus, Store,
-    StoreError,
-};
-use crate::stripe::client::{STRIPE_CALL_RETRY, StripeClient};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -32,7 +29,7 @@ pub struct Settings {
     /// The timeouts of slow and idle connections, and their cap.
     pub connections: crate::http::ConnectionLimits,
     /// Serve the offline Stripe sandbox under `/_stripe`.
-    pub sandbox: Option<crate::stripe::sandbox::SandboxConfig>,
+    pub sandbox: Option<paywire_sandbox::SandboxConfig>,
     /// The Stripe API the Stripe actions call: real Stripe, the sandbox, or
     /// another Stripe-compatible server. `None`: Stripe steps fail.
     pub stripe: Option<StripeSettings>,
@@ -61,7 +58,7 @@ impl Default for WebhookSettings {
         WebhookSettings {
             path: "/webhooks/stripe".into(),
             secrets: Vec::new(),
-            tolerance_seconds: crate::stripe::signature::DEFAULT_TOLERANCE_SECONDS,
+            tolerance_seconds: paywire_stripe::signature::DEFAULT_TOLERANCE_SECONDS,
         }
     }
 }
@@ -96,7 +93,7 @@ impl Settings {
 
     /// Serves the sandbox and points the Stripe actions at it; the webhook
     /// endpoint takes the sandbox's signing secret unless it has one.
-    pub fn with_sandbox(mut self, sandbox: crate::stripe::sandbox::SandboxConfig) -> Settings {
+    pub fn with_sandbox(mut self, sandbox: paywire_sandbox::SandboxConfig) -> Settings {
         if self.webhook.secrets.is_empty() {
             self.webhook.secrets = vec![Secret::new(sandbox.webhook_secret.clone())];
         }
@@ -108,34 +105,6 @@ impl Settings {
         self.sandbox = Some(sandbox);
         self
     }
-}
-
-/// One loaded version of the project, ready to run.
-pub struct Deployment {
-    pub project: Arc<Project>,
-    pub runner: Runner,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RetryError {
-    #[error("there is no run `{0}`")]
-    NotFound(String),
-    #[error("run `{id}` has status {status}; only failed runs are retried")]
-    NotFailed { id: String, status: &'static str },
-    #[error("run `{id}` ran `{name}`, which the project no longer has")]
-    Gone { id: String, name: String },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error("there is no event `{0}`")]
-    NotFound(String),
-    #[error("event `{id}` is {state}; only failed events are replayed")]
-    NotFailed { id: String, state: &'static str },
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,15 +123,12 @@ pub enum StartError {
 
 pub struct App {
     settings: Settings,
-    store: Arc<dyn Store>,
     evaluator: Arc<Evaluator>,
-    current: RwLock<Arc<Deployment>>,
+    engine: Arc<Engine>,
     /// What is wrong with the project on disk, while it does not check and
     /// the last good version is served.
     problems: RwLock<Option<String>>,
-    sandbox: Option<Arc<crate::stripe::sandbox::Sandbox>>,
-    stripe: Option<Arc<StripeClient>>,
-    inbox: Arc<Inbox>,
+    sandbox: Option<Arc<paywire_sandbox::Sandbox>>,
 }
 
 impl App {
@@ -173,7 +139,7 @@ impl App {
         }
         let evaluator = Arc::new(Evaluator::new(settings.expr_limits.clone()));
         let project = load_in_background(settings.dir.clone(), evaluator.clone()).await?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.db)?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(settings.db.clone()).await?);
         let recovery = store.recover().await?;
         if recovery != Recovery::default() {
             tracing::warn!(
@@ -189,80 +155,52 @@ impl App {
             )),
             None => None,
         };
-        let (deployment, report) = deploy(project, &evaluator, &store, &stripe).await?;
+        let (engine, report) = Engine::new(
+            project,
+            store.clone(),
+            evaluator.clone(),
+            stripe,
+            settings.event_retry,
+        )
+        .await?;
         log_migration(&report);
         let sandbox = match &settings.sandbox {
             Some(config) => {
-                Some(crate::stripe::sandbox::Sandbox::start(config.clone(), store.clone()).await?)
+                Some(paywire_sandbox::Sandbox::start(config.clone(), store.clone()).await?)
             }
             None => None,
         };
-        let app = Arc::new(App {
+        engine.start();
+        Ok(Arc::new(App {
             settings,
-            store,
             evaluator,
-            current: RwLock::new(Arc::new(deployment)),
+            engine,
             problems: RwLock::new(None),
             sandbox,
-            stripe,
-            inbox: Arc::default(),
-        });
-        crate::inbox::spawn_worker(&app);
-        app.run_startup_workflows();
-        Ok(app)
+        }))
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
-    /// Starts the `trigger: startup` workflows, in the background.
-    fn run_startup_workflows(&self) {
-        let deployment = self.current();
-        for workflow in deployment.project.workflows.values() {
-            if workflow.trigger != crate::model::Trigger::Startup {
-                continue;
-            }
-            let deployment = deployment.clone();
-            let workflow = workflow.clone();
-            tokio::spawn(async move {
-                let context = serde_json::json!({ "parameters": {}, "started_by": "startup" });
-                let outcome = deployment
-                    .runner
-                    .run_workflow(
-                        RunIdentity::new(),
-                        workflow.clone(),
-                        &context,
-                        context.clone(),
-                    )
-                    .await;
-                if let Some(e) = outcome.error {
-                    tracing::warn!(workflow = %workflow.name, run = %outcome.run_id, error = %e, "a startup workflow failed");
-                }
-            });
-        }
-    }
-
-    /// Wakes the worker that runs the workflows of received events.
-    pub fn inbox(&self) -> &Arc<Inbox> {
-        &self.inbox
-    }
-
     /// The Stripe sandbox, when paywire serves one.
-    pub fn sandbox(&self) -> Option<&Arc<crate::stripe::sandbox::Sandbox>> {
+    pub fn sandbox(&self) -> Option<&Arc<paywire_sandbox::Sandbox>> {
         self.sandbox.as_ref()
     }
 
+    /// What runs the project: runs, retries, replays, the inbox.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        self.engine.store()
     }
 
     /// The version being served now.
     pub fn current(&self) -> Arc<Deployment> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.engine.current()
     }
 
     /// Problems of the project on disk, if it stopped checking.
@@ -273,116 +211,19 @@ impl App {
             .clone()
     }
 
-    /// Runs a failed run again, with the input it was given (secret headers
-    /// stay redacted), as a new run that records which run it retries. Its
-    /// Stripe calls carry the idempotency keys of the first run of the
-    /// chain, so a payment or a session that the failed run created is not
-    /// created twice: Stripe answers the retried call with the first answer.
-    pub async fn retry_run(&self, id: &str) -> Result<RunOutcome, RetryError> {
-        let detail = self
-            .store
-            .get_run(id.to_string())
-            .await?
-            .ok_or_else(|| RetryError::NotFound(id.to_string()))?;
-        let record = detail.run;
-        if record.status != RunStatus::Failed {
-            return Err(RetryError::NotFailed {
-                id: record.id,
-                status: record.status.as_str(),
-            });
-        }
-        let identity = RunIdentity {
-            id: new_run_id(),
-            retry_of: Some(record.retry_of.clone().unwrap_or(record.id.clone())),
-            trigger_event: record.trigger_event.clone(),
-        };
-        let deployment = self.current();
-        let gone = || RetryError::Gone {
-            id: record.id.clone(),
-            name: record.name.clone(),
-        };
-        let context = record.input.clone();
-        let outcome = match record.kind {
-            RunKind::Api => {
-                let api = deployment
-                    .project
-                    .apis
-                    .iter()
-                    .find(|api| api.name == record.name)
-                    .cloned()
-                    .ok_or_else(gone)?;
-                // Nobody waits for the answer of a retried API run; its
-                // record keeps the status it answered.
-                let (reply, _) = tokio::sync::oneshot::channel();
-                deployment
-                    .runner
-                    .run_api(identity, api, &context, context.clone(), reply)
-                    .await
-            }
-            RunKind::Workflow => {
-                let workflow = deployment
-                    .project
-                    .workflows
-                    .get(&record.name)
-                    .cloned()
-                    .ok_or_else(gone)?;
-                deployment
-                    .runner
-                    .run_workflow(identity, workflow, &context, context.clone())
-                    .await
-            }
-        };
-        Ok(outcome)
-    }
-
-    /// Puts a failed event back in the queue, with its attempts renewed. Its
-    /// workflows that already succeeded are not run again, and the others
-    /// resume: what their earlier attempts did is not done twice.
-    pub async fn replay_event(&self, id: &str) -> Result<EventRecord, ReplayError> {
-        self.store.flush().await?;
-        let event = self
-            .store
-            .get_event(id.to_string())
-            .await?
-            .ok_or_else(|| ReplayError::NotFound(id.to_string()))?;
-        if event.state != EventState::Failed {
-            return Err(ReplayError::NotFailed {
-                id: event.id,
-                state: event.state.as_str(),
-            });
-        }
-        let update = EventUpdate {
-            id: event.id.clone(),
-            state: EventState::Pending,
-            attempts: 0,
-            next_attempt_at: 0,
-            last_error: event.last_error.clone(),
-            finished_at: None,
-        };
-        self.store.event_update(update).await?;
-        self.inbox.rescan();
-        Ok(EventRecord {
-            state: EventState::Pending,
-            attempts: 0,
-            ..event
-        })
-    }
-
     /// Loads the project again and serves it if it checks; otherwise keeps
     /// serving the last good version and remembers the problems.
     pub async fn reload(&self) -> Result<(), StartError> {
         let outcome = async {
             let project =
                 load_in_background(self.settings.dir.clone(), self.evaluator.clone()).await?;
-            let (deployment, report) =
-                deploy(project, &self.evaluator, &self.store, &self.stripe).await?;
+            let report = self.engine.reload(project).await?;
             log_migration(&report);
-            Ok::<_, StartError>(deployment)
+            Ok::<_, StartError>(())
         }
         .await;
         match outcome {
-            Ok(deployment) => {
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(deployment);
+            Ok(()) => {
                 *self.problems.write().unwrap_or_else(|e| e.into_inner()) = None;
                 tracing::info!("project reloaded");
                 Ok(())
@@ -408,21 +249,6 @@ async fn load_in_background(dir: PathBuf, evaluator: Arc<Evaluator>) -> Result<P
                 source: std::io::Error::other(e.to_string()),
             })
         })
-}
-
-async fn deploy(
-    project: Project,
-    evaluator: &Arc<Evaluator>,
-    store: &Arc<dyn Store>,
-    stripe: &Option<Arc<StripeClient>>,
-) -> Result<(Deployment, MigrationReport), StoreError> {
-    let report = store
-        .migrate(project.tables.values().cloned().collect())
-        .await?;
-    let project = Arc::new(project);
-    let actions = Arc::new(Actions::new(project.clone(), store.clone(), stripe.clone()));
-    let runner = Runner::new(project.clone(), evaluator.clone(), actions, store.clone());
-    Ok((Deployment { project, runner }, report))
 }
 
 fn log_migration(report: &MigrationReport) {

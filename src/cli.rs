@@ -13,14 +13,14 @@ use clap::{ArgGroup, Args, Parser, Subcommand};
 use serde_json::Value;
 
 use crate::app::{App, Settings, StartError, StripeSettings};
-use crate::backoff::Backoff;
 use crate::config;
-use crate::expr::{Evaluator, ExprLimits};
-use crate::model::{LoadError, Project, load_project};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{RunDetail, RunFilter, RunRecord, RunStatus, Store};
-use crate::stripe::client::{CallError, STRIPE_CALL_RETRY, StripeClient};
-use crate::stripe::recipes::{self, RecipeError, Target};
+use paywire_expr::{Evaluator, ExprLimits};
+use paywire_model::{LoadError, Project, load_project};
+use paywire_store::sqlite::SqliteStore;
+use paywire_store::{RunDetail, RunFilter, RunRecord, RunStatus, Store};
+use paywire_stripe::client::{CallError, STRIPE_CALL_RETRY, StripeClient};
+use paywire_stripe::recipes::{self, RecipeError, Target};
+use paywire_support::backoff::Backoff;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -205,7 +205,7 @@ pub enum RunsAction {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = crate::stripe::recipes::help(),
+    after_help = paywire_stripe::recipes::help(),
     group(ArgGroup::new("what").required(true).args(["event", "payload"]))
 )]
 pub struct TriggerArgs {
@@ -321,7 +321,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         // The sandbox sends its events to paywire's own endpoint, signed
         // with the endpoint's secret (made up when none is set).
-        None => settings.with_sandbox(crate::stripe::sandbox::SandboxConfig {
+        None => settings.with_sandbox(paywire_sandbox::SandboxConfig {
             base_url: format!("{base}/_stripe"),
             webhook_url: Some(
                 args.sandbox_webhook_url
@@ -333,7 +333,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .first()
                 .map(|s| s.expose().to_string())
                 .unwrap_or_else(|| format!("whsec_{}", uuid::Uuid::new_v4().simple())),
-            retry: crate::stripe::sandbox::DELIVERY_RETRY,
+            retry: paywire_sandbox::DELIVERY_RETRY,
         }),
     };
     let app = match App::start(settings).await {
@@ -437,7 +437,8 @@ async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let store = SqliteStore::open(&args.db)
+    let store = SqliteStore::open(args.db.clone())
+        .await
         .with_context(|| format!("cannot open {}", args.db.display()))?;
     match args.action {
         Some(RunsAction::Show { id }) => {
@@ -558,7 +559,8 @@ async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    let store = SqliteStore::open(&args.db)
+    let store = SqliteStore::open(args.db.clone())
+        .await
         .with_context(|| format!("cannot open {}", args.db.display()))?;
     if let Some(id) = args.id {
         let Some(event) = store.get_event(id.clone()).await? else {
@@ -582,7 +584,7 @@ async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
     }
     let state = match args.state.as_deref() {
         None => None,
-        Some(text) => match crate::store::EventState::parse(text) {
+        Some(text) => match paywire_store::EventState::parse(text) {
             Some(state) => Some(state),
             None => {
                 eprintln!("--state is pending, running, done, failed or ignored, not {text}");
@@ -591,7 +593,7 @@ async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let events = store
-        .list_events(crate::store::EventFilter {
+        .list_events(paywire_store::EventFilter {
             state,
             event_type: args.event_type,
             limit: args.limit,
@@ -605,7 +607,7 @@ async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn format_events(events: &[crate::store::EventRecord]) -> String {
+pub fn format_events(events: &[paywire_store::EventRecord]) -> String {
     if events.is_empty() {
         return "no events yet\n".into();
     }
@@ -800,7 +802,7 @@ async fn send_payload(file: &std::path::Path, server: &str) -> anyhow::Result<Ex
     };
     let url = format!("{server}{path}");
     let header =
-        crate::stripe::signature::header(&body, secret.expose(), chrono::Utc::now().timestamp());
+        paywire_stripe::signature::header(&body, secret.expose(), chrono::Utc::now().timestamp());
     let response = match reqwest::Client::new()
         .post(&url)
         .header("content-type", "application/json")
@@ -814,7 +816,7 @@ async fn send_payload(file: &std::path::Path, server: &str) -> anyhow::Result<Ex
         Err(e) => {
             eprintln!(
                 "no paywire server answered at {server} ({}); start one with `paywire serve`, or name it with --url",
-                crate::stripe::client::mask_secrets(&e.to_string())
+                paywire_stripe::client::mask_secrets(&e.to_string())
             );
             return Ok(ExitCode::FAILURE);
         }

@@ -14,48 +14,8 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::model::yaml::{self, Node};
-
-/// A secret value: a key, a webhook secret, a token. Printing it shows only
-/// its kind.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// The key's prefix (`sk_test_`), which says what it is without
-    /// revealing it.
-    pub fn kind(&self) -> &str {
-        let end = self
-            .0
-            .match_indices('_')
-            .nth(1)
-            .map(|(at, _)| at + 1)
-            .or_else(|| self.0.find('_').map(|at| at + 1))
-            .unwrap_or(0);
-        &self.0[..end]
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({}****)", self.kind())
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}****", self.kind())
-    }
-}
+use paywire_model::yaml::{self, Node};
+pub use paywire_support::Secret;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {

@@ -9,18 +9,18 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rhai::Scope;
 use serde_json::{Value, json};
 
-use paywire::actions::{ActionCall, ActionError, ActionExecutor, ActionFuture};
-use paywire::expr::{Evaluator, ExprLimits, Part, Template, context_to_dynamic, read_only_shared};
-use paywire::inbox::event_context;
-use paywire::model::load_project_files;
-use paywire::runner::{RunIdentity, Runner};
-use paywire::store::{
+use paywire_bench::events::checkout_completed;
+use paywire_engine::actions::{ActionCall, ActionError, ActionExecutor, ActionFuture};
+use paywire_engine::inbox::event_context;
+use paywire_engine::runner::{RunIdentity, Runner};
+use paywire_expr::{Evaluator, ExprLimits, Part, Template, context_to_dynamic, read_only_shared};
+use paywire_model::load_project_files;
+use paywire_store::{
     EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail,
     RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store,
     StoreFuture, TableOp,
 };
-use paywire::stripe::signature;
-use paywire_bench::events::checkout_completed;
+use paywire_stripe::signature;
 
 const SECRET: &str = "whsec_paywire_bench";
 
@@ -132,7 +132,7 @@ fn ready<T: Send + 'static>(value: T) -> StoreFuture<'static, T> {
 }
 
 impl Store for NullStore {
-    fn migrate(&self, _: Vec<Arc<paywire::model::Table>>) -> StoreFuture<'_, MigrationReport> {
+    fn migrate(&self, _: Vec<Arc<paywire_model::Table>>) -> StoreFuture<'_, MigrationReport> {
         ready(MigrationReport::default())
     }
     fn table_op(&self, _: TableOp, _: Option<StepCommit>) -> StoreFuture<'_, Value> {
@@ -142,7 +142,7 @@ impl Store for NullStore {
         ready(())
     }
     fn record(&self, _: RunRecords) {}
-    fn count_rows(&self, t: Vec<Arc<paywire::model::Table>>) -> StoreFuture<'_, Vec<u64>> {
+    fn count_rows(&self, t: Vec<Arc<paywire_model::Table>>) -> StoreFuture<'_, Vec<u64>> {
         ready(vec![0; t.len()])
     }
     fn list_runs(&self, _: RunFilter) -> StoreFuture<'_, Vec<RunRecord>> {

@@ -2,7 +2,7 @@
 //! with a whole Checkout Session in it (about 2.5 KB, the size of the real
 //! thing), signed like Stripe signs it.
 
-use paywire::stripe::signature;
+use paywire_stripe::signature;
 
 /// A `checkout.session.completed` event; `@EVENT@`, `@ORDER@`, `@SESSION@`
 /// and `@CREATED@` are filled per event.

@@ -43,7 +43,7 @@ impl Server {
             .arg(db)
             .args(["--host", "127.0.0.1", "--port", "0"])
             .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            // PAYWIRE_LOG=paywire::inbox=debug,info shows the inbox's batches.
+            // PAYWIRE_LOG=paywire_engine::inbox=debug,info shows the inbox's batches.
             .env(
                 "PAYWIRE_LOG",
                 std::env::var("PAYWIRE_LOG").unwrap_or_else(|_| "info".into()),

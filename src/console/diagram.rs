@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use crate::expr::{Part, Template};
-use crate::model::{Api, Function, Param, Project, Step, StepKind, Trigger, Workflow};
+use paywire_expr::{Part, Template};
+use paywire_model::{Api, Function, Param, Project, Step, StepKind, Trigger, Workflow};
 
 /// The longest detail shown on a node; longer text is cut with `…`.
 const DETAIL_CHARS: usize = 160;
@@ -362,8 +362,8 @@ pub fn keys(nodes: &[Node]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expr::{Evaluator, ExprLimits};
-    use crate::model::load_project_files;
+    use paywire_expr::{Evaluator, ExprLimits};
+    use paywire_model::load_project_files;
 
     fn project(yaml: &str) -> Project {
         let evaluator = Evaluator::new(ExprLimits::default());

@@ -19,9 +19,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Admin;
-use crate::app::{App, ReplayError, RetryError};
+use paywire_engine::{ReplayError, RetryError};
+
+use crate::app::App;
 use crate::console::diagram::split_key;
-use crate::store::{EventFilter, EventState, RunFilter, RunRecord, RunStatus};
+use paywire_store::{EventFilter, EventState, RunFilter, RunRecord, RunStatus};
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -59,8 +61,8 @@ impl IntoResponse for AdminError {
     }
 }
 
-impl From<crate::store::StoreError> for AdminError {
-    fn from(e: crate::store::StoreError) -> AdminError {
+impl From<paywire_store::StoreError> for AdminError {
+    fn from(e: paywire_store::StoreError) -> AdminError {
         tracing::error!(error = %e, "the admin API could not read the store");
         AdminError::Internal
     }
@@ -192,7 +194,7 @@ async fn retry_run(
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
     app.store().flush().await?;
-    let outcome = app.retry_run(&id).await.map_err(|e| match e {
+    let outcome = app.engine().retry_run(&id).await.map_err(|e| match e {
         RetryError::NotFound(_) | RetryError::Gone { .. } => AdminError::NotFound(e.to_string()),
         RetryError::NotFailed { .. } => AdminError::Conflict(e.to_string()),
         RetryError::Store(e) => AdminError::from(e),
@@ -296,7 +298,7 @@ async fn replay_event(
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AdminError> {
-    let event = app.replay_event(&id).await.map_err(|e| match e {
+    let event = app.engine().replay_event(&id).await.map_err(|e| match e {
         ReplayError::NotFound(_) => AdminError::NotFound(e.to_string()),
         ReplayError::NotFailed { .. } => AdminError::Conflict(e.to_string()),
         ReplayError::Store(e) => AdminError::from(e),

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::auth::{self, Admin, AuthError, Session, SignInLimit};
 use crate::app::App;
 use crate::console::{assets, diagram};
-use crate::store::{Direction, RunFilter, RunStatus, Selector, TableOp};
+use paywire_store::{Direction, RunFilter, RunStatus, Selector, TableOp};
 
 /// How many recent runs the overview counts.
 const RECENT_RUNS: u32 = 500;
@@ -69,8 +69,8 @@ impl IntoResponse for ConsoleError {
     }
 }
 
-impl From<crate::store::StoreError> for ConsoleError {
-    fn from(e: crate::store::StoreError) -> ConsoleError {
+impl From<paywire_store::StoreError> for ConsoleError {
+    fn from(e: paywire_store::StoreError) -> ConsoleError {
         if e.is_public() {
             return ConsoleError::BadRequest(e.to_string());
         }

@@ -8,9 +8,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::body::BodyError;
-use crate::model::{FieldError, HttpMethod};
-use crate::runner::WorkflowError;
+use paywire_engine::runner::WorkflowError;
+use paywire_model::{FieldError, HttpMethod};
+use paywire_support::body::BodyError;
 
 #[derive(Debug)]
 pub enum ApiError {

@@ -7,7 +7,6 @@
 
 mod admin;
 mod auth;
-mod body;
 mod console;
 mod error;
 mod serve;
@@ -29,14 +28,13 @@ use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 use crate::app::App;
-use crate::model::params::{self, InputSource};
-use crate::model::{HttpMethod, RouteMatch};
-use crate::runner::{ApiReply, HttpAnswer, new_run_id};
 pub use admin::AdminError;
-pub use body::{BodyError, read_body};
 pub use console::ConsoleError;
 pub use error::ApiError;
 use error::error_body;
+use paywire_engine::runner::{ApiReply, HttpAnswer, new_run_id};
+use paywire_model::params::{self, InputSource};
+use paywire_model::{HttpMethod, RouteMatch};
 pub use serve::ConnectionLimits;
 pub use webhook::WebhookError;
 
@@ -64,7 +62,7 @@ pub fn app(state: Arc<App>) -> Router {
     let Some(sandbox) = state.sandbox() else {
         return router.fallback(dispatch).with_state(state);
     };
-    let sandbox = crate::stripe::sandbox::router(sandbox.clone());
+    let sandbox = paywire_sandbox::router(sandbox.clone());
     router = router.nest_service("/_stripe", sandbox.clone());
     // Stripe's CLI drops the path of its `--api-base` and calls
     // `http://HOST:PORT/v1/...`, so the sandbox also answers `/v1/` requests
@@ -158,7 +156,9 @@ async fn serve_api(
     let api = deployment.project.apis[api_index].clone();
 
     let limit = app.settings().max_body_bytes;
-    let bytes = body::read_body(body, limit).await.map_err(ApiError::Body)?;
+    let bytes = paywire_support::body::read_body(body, limit)
+        .await
+        .map_err(ApiError::Body)?;
     let parsed = parse_body(&headers, &bytes)?;
 
     let path_params: Map<String, Value> = raw_params
@@ -229,7 +229,7 @@ async fn serve_api(
     tokio::spawn(async move {
         runner
             .run_api(
-                crate::runner::RunIdentity {
+                paywire_engine::runner::RunIdentity {
                     id,
                     retry_of: None,
                     trigger_event: None,
@@ -302,10 +302,10 @@ fn parse_body(headers: &HeaderMap, bytes: &Bytes) -> Result<ParsedBody, ApiError
         Some("application/x-www-form-urlencoded") => {}
         Some(kind) => return Err(ApiError::UnsupportedMediaType(kind.to_string())),
     }
-    if crate::expr::json_too_deep(bytes) {
+    if paywire_expr::json_too_deep(bytes) {
         return Err(ApiError::MalformedJson(format!(
             "the body nests deeper than {} levels",
-            crate::expr::MAX_JSON_DEPTH
+            paywire_expr::MAX_JSON_DEPTH
         )));
     }
     serde_json::from_slice(bytes)

@@ -37,7 +37,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
-use super::body::DeadlineBody;
+use paywire_support::body::DeadlineBody;
 
 /// How long a client may take, and how many connections it may hold.
 #[derive(Clone, Debug, PartialEq)]

@@ -17,11 +17,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::body::{BodyError, read_body};
 use crate::app::App;
-use crate::inbox;
-use crate::store::{EventState, NewEvent};
-use crate::stripe::signature;
+use paywire_engine::inbox;
+use paywire_store::{EventState, NewEvent};
+use paywire_stripe::signature;
+use paywire_support::body::{BodyError, read_body};
 
 /// Why a delivery was refused; each answers with its status and a reason
 /// that is safe to send back.
@@ -82,10 +82,10 @@ pub async fn receive(
     )?;
     // An event the inbox could never run must not be acknowledged: Stripe,
     // having had its 2xx, would never send it again.
-    if crate::expr::json_too_deep(&body) {
+    if paywire_expr::json_too_deep(&body) {
         return Err(WebhookError::Malformed(format!(
             "the event nests deeper than {} levels, which no workflow can read",
-            crate::expr::MAX_JSON_DEPTH
+            paywire_expr::MAX_JSON_DEPTH
         )));
     }
     let mut event = parse_event(&body)?;
@@ -103,7 +103,7 @@ pub async fn receive(
         WebhookError::Store
     })?;
     if new && pending {
-        app.inbox().wake();
+        app.engine().inbox().wake();
     }
     Ok((
         StatusCode::OK,

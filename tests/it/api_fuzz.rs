@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use paywire::model::ParamType;
-use paywire::store::RunStatus;
+use paywire_model::ParamType;
+use paywire_store::RunStatus;
 use serde_json::Value;
 
 use crate::common::{Rng, TestServer};
@@ -170,7 +170,7 @@ async fn random_bodies_to_every_example_api_get_an_answer_and_leave_nothing_runn
         running = server
             .app
             .store()
-            .list_runs(paywire::store::RunFilter {
+            .list_runs(paywire_store::RunFilter {
                 status: Some(RunStatus::Running),
                 limit: 10,
                 ..Default::default()

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::common::TestServer;
 use crate::webhooks::{deliver, envelope, settled, signed};
 use paywire::config::Secret;
-use paywire::store::EventState;
+use paywire_store::EventState;
 
 /// The event the browser replays.
 const FAILED_EVENT: &str = "evt_console_replay";
@@ -96,7 +96,7 @@ async fn the_console_works_in_a_browser() {
         |settings| {
             settings.admin_token = Some(Secret::new("browser-test-token"));
             // One attempt: the event fails at once and waits for a replay.
-            settings.event_retry = paywire::backoff::Backoff {
+            settings.event_retry = paywire_support::Backoff {
                 attempts: 1,
                 first_delay: Duration::from_millis(10),
                 max_delay: Duration::from_millis(10),

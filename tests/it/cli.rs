@@ -505,11 +505,11 @@ async fn events_lists_the_inbox_and_replay_queues_a_failed_event_again() {
     let address = listener.local_addr().unwrap();
     let mut settings =
         paywire::app::Settings::new(dir.path().join("workflows"), dir.path().join("p.db"))
-            .with_sandbox(paywire::stripe::sandbox::SandboxConfig {
+            .with_sandbox(paywire_sandbox::SandboxConfig {
                 base_url: format!("http://{address}/_stripe"),
                 webhook_url: None,
                 webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
-                retry: paywire::stripe::sandbox::DELIVERY_RETRY,
+                retry: paywire_sandbox::DELIVERY_RETRY,
             });
     settings.event_retry.attempts = 1;
     settings.admin_open_without_token = true;
@@ -571,7 +571,7 @@ async fn events_lists_the_inbox_and_replay_queues_a_failed_event_again() {
     );
     assert!(String::from_utf8_lossy(&replay.stdout).contains("event evt_cli is queued again"));
     let events = settled(&server).await;
-    assert_eq!(events[0].state, paywire::store::EventState::Failed);
+    assert_eq!(events[0].state, paywire_store::EventState::Failed);
     assert_eq!(
         server.runs_of("fails").await.len(),
         2,

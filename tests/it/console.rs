@@ -433,15 +433,15 @@ const HELLO: &str =
 
 /// Records a finished run of `hello` that started `age` ago, as an older
 /// process would have left it.
-fn old_run(id: &str, age: chrono::TimeDelta) -> paywire::store::RunRecord {
+fn old_run(id: &str, age: chrono::TimeDelta) -> paywire_store::RunRecord {
     let started = chrono::Utc::now() - age;
-    paywire::store::RunRecord {
+    paywire_store::RunRecord {
         id: id.into(),
         retry_of: None,
         trigger_event: None,
-        kind: paywire::store::RunKind::Api,
+        kind: paywire_store::RunKind::Api,
         name: "hello".into(),
-        status: paywire::store::RunStatus::Succeeded,
+        status: paywire_store::RunStatus::Succeeded,
         input: json!({}),
         error: None,
         response_status: Some(200),
@@ -463,7 +463,7 @@ fn run_ids(reply: &crate::common::Reply) -> Vec<String> {
 
 #[tokio::test]
 async fn runs_are_filtered_by_start_time_on_the_server() {
-    use paywire::store::RunRecords;
+    use paywire_store::RunRecords;
     let server = open_project(&[("a.yaml", HELLO)]).await;
     let store = server.app.store();
     store.record(RunRecords {
@@ -571,16 +571,16 @@ workflows:
 
 /// The CUSTOMERS project on the sandbox, open to the admin API, with its
 /// events retried as `retry` says.
-async fn customers_server(retry: paywire::backoff::Backoff) -> TestServer {
+async fn customers_server(retry: paywire_support::Backoff) -> TestServer {
     let dir = project(&[("c.yaml", CUSTOMERS)]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
     let mut settings = Settings::new(dir.path().join("workflows"), dir.path().join("p.db"))
-        .with_sandbox(paywire::stripe::sandbox::SandboxConfig {
+        .with_sandbox(paywire_sandbox::SandboxConfig {
             base_url: base,
             webhook_url: None,
             webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
-            retry: paywire::stripe::sandbox::DELIVERY_RETRY,
+            retry: paywire_sandbox::DELIVERY_RETRY,
         });
     settings.event_retry = retry;
     settings.admin_open_without_token = true;
@@ -590,7 +590,7 @@ async fn customers_server(retry: paywire::backoff::Backoff) -> TestServer {
 #[tokio::test]
 async fn events_come_with_their_runs_in_one_request() {
     use crate::webhooks::{deliver, envelope, settled, signed};
-    let server = customers_server(paywire::backoff::Backoff {
+    let server = customers_server(paywire_support::Backoff {
         attempts: 2,
         first_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(10),
@@ -775,7 +775,7 @@ async fn a_run_s_steps_name_their_node_and_loop_iterations() {
 async fn a_failed_run_whose_event_will_be_tried_again_is_retrying() {
     use crate::webhooks::{deliver, envelope, signed};
     // The second attempt is far off: the first failure stays `retrying`.
-    let server = customers_server(paywire::backoff::Backoff {
+    let server = customers_server(paywire_support::Backoff {
         attempts: 3,
         first_delay: Duration::from_secs(600),
         max_delay: Duration::from_secs(600),

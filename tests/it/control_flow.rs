@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use paywire::app::Settings;
-use paywire::expr::ExprLimits;
-use paywire::store::{RunStatus, StepStatus};
+use paywire_expr::ExprLimits;
+use paywire_store::{RunStatus, StepStatus};
 use serde_json::json;
 
 use crate::common::{TestServer, project};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::project;
-use paywire::stripe::signature;
+use paywire_stripe::signature;
 
 const COUNTER: &str = r#"
 tables:

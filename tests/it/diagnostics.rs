@@ -1,8 +1,8 @@
 //! The loader's diagnostics: a table of bad projects and the exact problems
 //! reported, every one of them, as `file:line:column: path: message`.
 
-use paywire::expr::{Evaluator, ExprLimits};
-use paywire::model::load_project_files;
+use paywire_expr::{Evaluator, ExprLimits};
+use paywire_model::load_project_files;
 
 fn problems(files: &[(&str, &str)]) -> Vec<String> {
     let evaluator = Evaluator::new(ExprLimits::default());

@@ -479,11 +479,11 @@ async fn the_catalogue_is_made_once() {
         let address = listener.local_addr().unwrap();
         let settings =
             paywire::app::Settings::new(crate::common::examples_dir(), dir.path().join("shop.db"))
-                .with_sandbox(paywire::stripe::sandbox::SandboxConfig {
+                .with_sandbox(paywire_sandbox::SandboxConfig {
                     base_url: format!("http://{address}/_stripe"),
                     webhook_url: None,
                     webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
-                    retry: paywire::stripe::sandbox::DELIVERY_RETRY,
+                    retry: paywire_sandbox::DELIVERY_RETRY,
                 });
         let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), settings).await;
         // The startup run must be over before the next start.
@@ -492,7 +492,7 @@ async fn the_catalogue_is_made_once() {
             let runs = server.runs_of("setup-catalog").await;
             let succeeded = runs
                 .iter()
-                .filter(|r| r.status == paywire::store::RunStatus::Succeeded)
+                .filter(|r| r.status == paywire_store::RunStatus::Succeeded)
                 .count();
             if succeeded == start {
                 break;

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paywire::actions::{ActionCall, ActionExecutor, ActionFuture};
 use paywire::app::Settings;
 use paywire::config::Secret;
-use paywire::expr::{Evaluator, ExprLimits};
-use paywire::model::load_project_files;
-use paywire::runner::{RunIdentity, Runner};
-use paywire::store::{EventState, RunStatus, Store};
+use paywire_engine::actions::{ActionCall, ActionExecutor, ActionFuture};
+use paywire_engine::runner::{RunIdentity, Runner};
+use paywire_expr::{Evaluator, ExprLimits};
+use paywire_model::load_project_files;
+use paywire_store::{EventState, RunStatus, Store};
 use serde_json::{Value, json};
 
 use crate::common::{TestServer, project};
@@ -29,7 +29,7 @@ fn problems(text: &str) -> Vec<String> {
 }
 
 /// Waits (bounded) until no run of `name` is running, and returns them all.
-async fn runs_settled(server: &TestServer, name: &str) -> Vec<paywire::store::RunRecord> {
+async fn runs_settled(server: &TestServer, name: &str) -> Vec<paywire_store::RunRecord> {
     for _ in 0..400 {
         let runs = server.runs_of(name).await;
         if !runs.is_empty() && runs.iter().all(|r| r.status != RunStatus::Running) {
@@ -91,7 +91,7 @@ workflows:
 async fn a_webhook_workflow_failing_on_a_deep_input_counts_its_attempts_and_stops() {
     let server =
         TestServer::with_sandbox_configured(&[("deep.yaml", DEEP_FROM_EVENT)], None, |s| {
-            s.event_retry = paywire::backoff::Backoff {
+            s.event_retry = paywire_support::Backoff {
                 attempts: 2,
                 first_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(50),
@@ -139,8 +139,11 @@ async fn a_panic_inside_a_run_fails_that_run_on_record_and_answers_its_caller() 
     let project =
         Arc::new(load_project_files(&[("w.yaml".into(), text.into())], &evaluator).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(paywire::store::sqlite::SqliteStore::open(&dir.path().join("p.db")).unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        paywire_store::sqlite::SqliteStore::open(dir.path().join("p.db"))
+            .await
+            .unwrap(),
+    );
     let runner = Runner::new(
         project.clone(),
         evaluator,
@@ -163,7 +166,7 @@ async fn a_panic_inside_a_run_fails_that_run_on_record_and_answers_its_caller() 
     assert_eq!(error.name, "InternalError");
     assert!(!error.message.contains("a bug"), "{}", error.message);
     match answer.await.unwrap() {
-        paywire::runner::ApiReply::Failed(e) => assert_eq!(e.http_status(), 500),
+        paywire_engine::runner::ApiReply::Failed(e) => assert_eq!(e.http_status(), 500),
         other => panic!("{other:?}"),
     }
     store.flush().await.unwrap();
@@ -381,12 +384,12 @@ async fn a_signed_event_is_acknowledged_only_if_the_inbox_can_run_it() {
         .replace("\"DEEP\"", &nested(depth))
     };
     // As deep as the limit allows: acknowledged, and it runs.
-    let deepest = event("evt_deepest", paywire::expr::MAX_JSON_DEPTH - 6);
+    let deepest = event("evt_deepest", paywire_expr::MAX_JSON_DEPTH - 6);
     let (status, body) = deliver(&server, &deepest, signed(&deepest)).await;
     assert_eq!(status, 200, "{body}");
     // Deeper: refused before it is stored, so that Stripe's 200 is never
     // given for an event that can never run.
-    for depth in [paywire::expr::MAX_JSON_DEPTH, 130, 5_000] {
+    for depth in [paywire_expr::MAX_JSON_DEPTH, 130, 5_000] {
         let payload = event(&format!("evt_deep_{depth}"), depth);
         let (status, body) = deliver(&server, &payload, signed(&payload)).await;
         assert_eq!(status, 400, "{depth}: {body}");
@@ -405,7 +408,7 @@ async fn an_api_body_nested_past_the_limit_is_a_400() {
     let server = TestServer::examples().await;
     let body = format!(
         r#"{{"price_id": "p", "quantity": 1, "email": {}}}"#,
-        nested(paywire::expr::MAX_JSON_DEPTH)
+        nested(paywire_expr::MAX_JSON_DEPTH)
     );
     let reply = server
         .send_raw("POST", "/create-checkout", "application/json", body)
@@ -594,7 +597,7 @@ fn nested_ifs(levels: usize) -> String {
 
 #[tokio::test]
 async fn steps_nested_past_the_limit_fail_the_run_instead_of_the_server() {
-    let limit = paywire::runner::MAX_STEP_DEPTH;
+    let limit = paywire_engine::runner::MAX_STEP_DEPTH;
     // The API's own list is one level; the `if`s make the rest.
     let server = TestServer::start(&[("deep.yaml", &nested_ifs(limit - 1))]).await;
     let reply = server.post("/deep", json!({})).await;

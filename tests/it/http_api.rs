@@ -234,7 +234,7 @@ async fn every_run_and_step_is_on_record_without_secrets() {
         .to_string();
     let detail = server.run(&run_id).await;
     assert_eq!(detail.run.name, "create-order");
-    assert_eq!(detail.run.status, paywire::store::RunStatus::Succeeded);
+    assert_eq!(detail.run.status, paywire_store::RunStatus::Succeeded);
     assert_eq!(detail.run.response_status, Some(201));
     assert_eq!(detail.run.input["parameters"]["amount"], 5000);
     assert_eq!(
@@ -276,12 +276,12 @@ async fn a_failing_run_names_its_step_and_is_recorded() {
         "order ord_missing does not exist or is no longer pending"
     );
     let detail = server.run(&reply.run_id()).await;
-    assert_eq!(detail.run.status, paywire::store::RunStatus::Failed);
+    assert_eq!(detail.run.status, paywire_store::RunStatus::Failed);
     assert_eq!(detail.run.response_status, Some(409));
     assert_eq!(detail.run.error.as_ref().unwrap()["name"], "NotCancellable");
     let last = detail.steps.last().unwrap();
     assert_eq!(last.kind, "throw");
-    assert_eq!(last.status, paywire::store::StepStatus::Failed);
+    assert_eq!(last.status, paywire_store::StepStatus::Failed);
     server.stop().await;
 }
 

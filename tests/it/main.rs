@@ -20,6 +20,7 @@ mod sandbox_conformance;
 mod stripe_actions;
 mod stripe_tools;
 mod tables;
+mod tidy;
 mod trigger;
 mod webhooks;
 mod yaml_fuzz;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use paywire::backoff::Backoff;
-use paywire::store::sqlite::SqliteStore;
-use paywire::stripe::sandbox::{DELIVERY_RETRY, Sandbox, SandboxConfig};
-use paywire::stripe::signature;
+use paywire_sandbox::{DELIVERY_RETRY, Sandbox, SandboxConfig};
+use paywire_store::sqlite::SqliteStore;
+use paywire_stripe::signature;
+use paywire_support::Backoff;
 use serde_json::Value;
 
 pub const KEY: &str = "sk_test_paywire_tests";
@@ -69,7 +69,7 @@ pub async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir)
 
 /// A sandbox on the database at `db`, served on a new random port.
 async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Backoff) -> String {
-    let store = Arc::new(SqliteStore::open(db).unwrap());
+    let store = Arc::new(SqliteStore::open(db.to_path_buf()).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
     let config = SandboxConfig {
@@ -79,7 +79,7 @@ async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Ba
         retry,
     };
     let sandbox = Sandbox::start(config, store).await.unwrap();
-    let app = axum::Router::new().nest("/_stripe", paywire::stripe::sandbox::router(sandbox));
+    let app = axum::Router::new().nest("/_stripe", paywire_sandbox::router(sandbox));
     tokio::spawn(async move { axum::serve(listener, app).await });
     base
 }
@@ -198,7 +198,7 @@ async fn a_checkout_session_is_paid_on_the_hosted_page_and_the_signed_event_arri
     assert!(signature::verify(body.as_bytes(), header.as_deref(), &[SECRET], 300, now).is_ok());
     let event: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(event["data"]["object"]["id"], id.as_str());
-    assert_eq!(event["api_version"], paywire::stripe::sandbox::API_VERSION);
+    assert_eq!(event["api_version"], paywire_sandbox::API_VERSION);
     assert_eq!(event["pending_webhooks"], 1);
     assert!(event["data"]["object"].get("line_items").is_none());
 }

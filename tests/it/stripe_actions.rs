@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::common::{Reply, TestServer, project};
 use paywire::app::{Settings, StripeSettings};
-use paywire::backoff::Backoff;
 use paywire::config::Secret;
+use paywire_support::Backoff;
 
 /// Products and prices: ten actions in one API, whose answer is every
 /// step's result.
@@ -327,7 +327,7 @@ async fn checkout_sessions_and_subscriptions() {
 #[test]
 fn every_action_of_the_catalogue_is_used_by_these_tests() {
     let used = [CATALOG, BILLING, PAYMENTS, CHECKOUT].concat();
-    let missing: Vec<&str> = paywire::actions::catalogue::stripe::ACTIONS
+    let missing: Vec<&str> = paywire_model::catalogue::stripe::ACTIONS
         .iter()
         .map(|a| a.name)
         .filter(|name| !used.contains(&format!("action: {name}\n")))
@@ -455,8 +455,8 @@ apis:
       - response: { body: {} }
 "#;
     let dir = project(&[("bad.yaml", yaml)]);
-    let evaluator = paywire::expr::Evaluator::new(Default::default());
-    let error = paywire::model::load_project(&dir.path().join("workflows"), &evaluator)
+    let evaluator = paywire_expr::Evaluator::new(Default::default());
+    let error = paywire_model::load_project(&dir.path().join("workflows"), &evaluator)
         .map(|_| ())
         .expect_err("the project does not check")
         .to_string();
@@ -521,13 +521,18 @@ async fn a_retried_run_does_not_create_a_second_customer() {
     let created = first.steps[0].output["id"].as_str().unwrap().to_string();
 
     assert_eq!(server.post("/open", json!({})).await.status, 200);
-    let retried = server.app.retry_run(&failed_run).await.unwrap();
-    assert_eq!(retried.status, paywire::store::RunStatus::Succeeded);
+    let retried = server.app.engine().retry_run(&failed_run).await.unwrap();
+    assert_eq!(retried.status, paywire_store::RunStatus::Succeeded);
     let second = server.run(&retried.run_id).await;
     assert_eq!(second.run.retry_of.as_deref(), Some(failed_run.as_str()));
     assert_eq!(second.steps[0].output["id"], created.as_str());
     // A retry of the retry still uses the first run's keys.
-    let again = server.app.retry_run(&retried.run_id).await.unwrap_err();
+    let again = server
+        .app
+        .engine()
+        .retry_run(&retried.run_id)
+        .await
+        .unwrap_err();
     assert_eq!(
         again.to_string(),
         format!(

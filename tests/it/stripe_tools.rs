@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use paywire::stripe::sandbox::{DELIVERY_RETRY, SandboxConfig, encode_form};
-use paywire::stripe::signature;
+use paywire_sandbox::{DELIVERY_RETRY, SandboxConfig, encode_form};
+use paywire_stripe::signature;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 

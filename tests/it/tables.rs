@@ -1,7 +1,7 @@
 //! The table actions against SQLite, and migrations when the YAML changes.
 
 use paywire::app::{App, Settings, StartError};
-use paywire::store::{RunStatus, StoreError};
+use paywire_store::{RunStatus, StoreError};
 use serde_json::{Value, json};
 
 use crate::common::{TestServer, project, write_project};
@@ -365,10 +365,10 @@ async fn seed_person(app: &App) {
     let mut values = serde_json::Map::new();
     values.insert("id".into(), json!("p1"));
     values.insert("name".into(), json!("Ada"));
-    let op = paywire::store::TableOp::Insert {
+    let op = paywire_store::TableOp::Insert {
         table,
         values,
-        on_conflict: paywire::store::OnConflict::Error,
+        on_conflict: paywire_store::OnConflict::Error,
     };
     app.store().table_op(op, None).await.unwrap();
 }
@@ -385,9 +385,9 @@ async fn a_new_column_is_added_in_place_and_filled_with_its_default() {
     write_project(dir.path(), &[("t.yaml", &v2)]);
     let app = start(dir.path()).await.unwrap();
     let table = app.current().project.tables["people"].clone();
-    let op = paywire::store::TableOp::Select {
+    let op = paywire_store::TableOp::Select {
         table,
-        selector: paywire::store::Selector::Id(json!("p1")),
+        selector: paywire_store::Selector::Id(json!("p1")),
         order: vec![],
         limit: 1,
         offset: 0,
@@ -441,10 +441,10 @@ async fn a_column_becomes_unique_only_when_its_values_are() {
     let mut values = serde_json::Map::new();
     values.insert("id".into(), json!("p2"));
     values.insert("name".into(), json!("Ada"));
-    let op = paywire::store::TableOp::Insert {
+    let op = paywire_store::TableOp::Insert {
         table,
         values,
-        on_conflict: paywire::store::OnConflict::Error,
+        on_conflict: paywire_store::OnConflict::Error,
     };
     app.store().table_op(op, None).await.unwrap();
     drop(app);
@@ -468,12 +468,12 @@ async fn a_column_becomes_unique_only_when_its_values_are() {
     );
 }
 
-fn run_record(id: &str) -> paywire::store::RunRecord {
-    paywire::store::RunRecord {
+fn run_record(id: &str) -> paywire_store::RunRecord {
+    paywire_store::RunRecord {
         id: id.to_string(),
         retry_of: None,
         trigger_event: None,
-        kind: paywire::store::RunKind::Workflow,
+        kind: paywire_store::RunKind::Workflow,
         name: "records".into(),
         status: RunStatus::Running,
         input: json!({"parameters": {}}),
@@ -486,14 +486,14 @@ fn run_record(id: &str) -> paywire::store::RunRecord {
     }
 }
 
-fn step_record(run: &str, seq: u32, kind: &str) -> paywire::store::StepRecord {
-    paywire::store::StepRecord {
+fn step_record(run: &str, seq: u32, kind: &str) -> paywire_store::StepRecord {
+    paywire_store::StepRecord {
         run_id: run.to_string(),
         seq,
         key: format!("steps[{seq}]"),
         step_id: None,
         kind: kind.to_string(),
-        status: paywire::store::StepStatus::Succeeded,
+        status: paywire_store::StepStatus::Succeeded,
         input: json!({}),
         output: json!(null),
         error: None,
@@ -510,13 +510,13 @@ async fn a_failed_table_write_keeps_the_records_handed_over_with_it() {
     let table = app.current().project.tables["people"].clone();
     let mut values = serde_json::Map::new();
     values.insert("id".into(), json!("p1"));
-    let op = paywire::store::TableOp::Insert {
+    let op = paywire_store::TableOp::Insert {
         table,
         values,
-        on_conflict: paywire::store::OnConflict::Error,
+        on_conflict: paywire_store::OnConflict::Error,
     };
-    let commit = paywire::store::StepCommit {
-        earlier: paywire::store::RunRecords {
+    let commit = paywire_store::StepCommit {
+        earlier: paywire_store::RunRecords {
             start: Some(run_record("run_clash")),
             steps: vec![step_record("run_clash", 0, "set")],
             end: None,
@@ -550,13 +550,13 @@ async fn a_run_handed_over_whole_is_one_finished_row() {
     let dir = project(&[("t.yaml", V1)]);
     let app = start(dir.path()).await.unwrap();
     app.store().records_room().await.unwrap();
-    app.store().record(paywire::store::RunRecords {
+    app.store().record(paywire_store::RunRecords {
         start: Some(run_record("run_whole")),
         steps: vec![
             step_record("run_whole", 0, "set"),
             step_record("run_whole", 1, "response"),
         ],
-        end: Some(paywire::store::RunEnd {
+        end: Some(paywire_store::RunEnd {
             id: "run_whole".into(),
             status: RunStatus::Succeeded,
             error: None,
@@ -566,12 +566,12 @@ async fn a_run_handed_over_whole_is_one_finished_row() {
         }),
     });
     // A later hand-over of only an end updates the row written before.
-    app.store().record(paywire::store::RunRecords {
+    app.store().record(paywire_store::RunRecords {
         start: Some(run_record("run_parts")),
         ..Default::default()
     });
-    app.store().record(paywire::store::RunRecords {
-        end: Some(paywire::store::RunEnd {
+    app.store().record(paywire_store::RunRecords {
+        end: Some(paywire_store::RunEnd {
             id: "run_parts".into(),
             status: RunStatus::Failed,
             error: Some(json!({"name": "Boom"})),

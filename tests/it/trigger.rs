@@ -6,8 +6,8 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use paywire::store::{EventFilter, EventRecord};
-use paywire::stripe::recipes::RECIPES;
+use paywire_store::{EventFilter, EventRecord};
+use paywire_stripe::recipes::RECIPES;
 use serde_json::{Value, json};
 use tokio::process::Command;
 use tokio::task::JoinSet;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{SANDBOX_WEBHOOK_SECRET, TestServer};
-use paywire::store::{EventFilter, EventState};
-use paywire::stripe::signature;
+use paywire_store::{EventFilter, EventState};
+use paywire_stripe::signature;
 
 /// A workflow per trigger kind, each recording what it saw in `seen`.
 const RECORDER: &str = r#"
@@ -114,7 +114,7 @@ pub(crate) fn signed(payload: &str) -> Option<String> {
 }
 
 /// Waits until no stored event is pending or running.
-pub(crate) async fn settled(server: &TestServer) -> Vec<paywire::store::EventRecord> {
+pub(crate) async fn settled(server: &TestServer) -> Vec<paywire_store::EventRecord> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let events = server
@@ -414,7 +414,7 @@ workflows:
 #[tokio::test]
 async fn a_failing_workflow_is_retried_then_failed_then_replayed_without_repeating_effects() {
     let server = TestServer::with_sandbox_configured(&[("flaky.yaml", FLAKY)], None, |s| {
-        s.event_retry = paywire::backoff::Backoff {
+        s.event_retry = paywire_support::Backoff {
             attempts: 3,
             first_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(50),

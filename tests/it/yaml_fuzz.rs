@@ -14,8 +14,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use paywire::expr::{Evaluator, ExprLimits};
-use paywire::model::{LoadError, load_project};
+use paywire_expr::{Evaluator, ExprLimits};
+use paywire_model::{LoadError, load_project};
 
 use crate::common::{Rng, examples_dir};
 

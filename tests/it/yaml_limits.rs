@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use paywire::expr::{Evaluator, ExprLimits};
-use paywire::model::{Diagnostic, LoadError, MAX_FILE_BYTES, load_project, yaml};
+use paywire_expr::{Evaluator, ExprLimits};
+use paywire_model::{Diagnostic, LoadError, MAX_FILE_BYTES, load_project, yaml};
 
 use crate::common::{TestServer, project};
 

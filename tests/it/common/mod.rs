@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use paywire::app::{App, Settings};
-use paywire::store::{RunDetail, RunFilter, RunRecord};
-use paywire::stripe::sandbox::{DELIVERY_RETRY, SandboxConfig};
+use paywire_sandbox::{DELIVERY_RETRY, SandboxConfig};
+use paywire_store::{RunDetail, RunFilter, RunRecord};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::sync::oneshot;

@@ -1,0 +1,257 @@
+//! [`Engine`]: the version of the project being run and what runs it, the
+//! handle that the server, the inbox's worker and the command line share.
+//!
+//! It holds only what running needs: the store, the evaluator, the Stripe
+//! client, the deployment being served (which a reload swaps while runs keep
+//! going) and the inbox's wake-up. Loading the project, settings and the
+//! HTTP side live with the server, which calls in here and is never called
+//! back.
+
+use std::sync::{Arc, RwLock};
+
+use paywire_expr::Evaluator;
+use paywire_model::{Project, Trigger};
+use paywire_store::{
+    EventRecord, EventState, EventUpdate, MigrationReport, RunKind, RunStatus, Store, StoreError,
+};
+use paywire_stripe::client::StripeClient;
+use paywire_support::Backoff;
+
+use crate::actions::Actions;
+use crate::inbox::Inbox;
+use crate::runner::{RunIdentity, RunOutcome, Runner, new_run_id};
+
+/// One loaded version of the project, ready to run.
+pub struct Deployment {
+    pub project: Arc<Project>,
+    pub runner: Runner,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("there is no run `{0}`")]
+    NotFound(String),
+    #[error("run `{id}` has status {status}; only failed runs are retried")]
+    NotFailed { id: String, status: &'static str },
+    #[error("run `{id}` ran `{name}`, which the project no longer has")]
+    Gone { id: String, name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("there is no event `{0}`")]
+    NotFound(String),
+    #[error("event `{id}` is {state}; only failed events are replayed")]
+    NotFailed { id: String, state: &'static str },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    evaluator: Arc<Evaluator>,
+    stripe: Option<Arc<StripeClient>>,
+    current: RwLock<Arc<Deployment>>,
+    inbox: Arc<Inbox>,
+    event_retry: Backoff,
+}
+
+impl Engine {
+    /// Migrates the project's tables and makes it the version served. Nothing
+    /// runs until [`Engine::start`].
+    pub async fn new(
+        project: Project,
+        store: Arc<dyn Store>,
+        evaluator: Arc<Evaluator>,
+        stripe: Option<Arc<StripeClient>>,
+        event_retry: Backoff,
+    ) -> Result<(Arc<Engine>, MigrationReport), StoreError> {
+        let (deployment, report) = deploy(project, &evaluator, &store, &stripe).await?;
+        let engine = Arc::new(Engine {
+            store,
+            evaluator,
+            stripe,
+            current: RwLock::new(Arc::new(deployment)),
+            inbox: Arc::default(),
+            event_retry,
+        });
+        Ok((engine, report))
+    }
+
+    /// Starts the inbox's worker, which runs until the engine is dropped,
+    /// and the `trigger: startup` workflows.
+    pub fn start(self: &Arc<Engine>) {
+        crate::inbox::spawn_worker(self);
+        self.run_startup_workflows();
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Wakes the worker that runs the workflows of received events.
+    pub fn inbox(&self) -> &Arc<Inbox> {
+        &self.inbox
+    }
+
+    /// How the workflows of an event are retried when one fails.
+    pub fn event_retry(&self) -> &Backoff {
+        &self.event_retry
+    }
+
+    /// The version being served now.
+    pub fn current(&self) -> Arc<Deployment> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Migrates the tables of a newly loaded version and serves it; runs
+    /// under way finish on the version they started with.
+    pub async fn reload(&self, project: Project) -> Result<MigrationReport, StoreError> {
+        let (deployment, report) =
+            deploy(project, &self.evaluator, &self.store, &self.stripe).await?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(deployment);
+        Ok(report)
+    }
+
+    /// Starts the `trigger: startup` workflows, in the background.
+    fn run_startup_workflows(&self) {
+        let deployment = self.current();
+        for workflow in deployment.project.workflows.values() {
+            if workflow.trigger != Trigger::Startup {
+                continue;
+            }
+            let deployment = deployment.clone();
+            let workflow = workflow.clone();
+            tokio::spawn(async move {
+                let context = serde_json::json!({ "parameters": {}, "started_by": "startup" });
+                let outcome = deployment
+                    .runner
+                    .run_workflow(
+                        RunIdentity::new(),
+                        workflow.clone(),
+                        &context,
+                        context.clone(),
+                    )
+                    .await;
+                if let Some(e) = outcome.error {
+                    tracing::warn!(workflow = %workflow.name, run = %outcome.run_id, error = %e, "a startup workflow failed");
+                }
+            });
+        }
+    }
+
+    /// Runs a failed run again, with the input it was given (secret headers
+    /// stay redacted), as a new run that records which run it retries. Its
+    /// Stripe calls carry the idempotency keys of the first run of the
+    /// chain, so a payment or a session that the failed run created is not
+    /// created twice: Stripe answers the retried call with the first answer.
+    pub async fn retry_run(&self, id: &str) -> Result<RunOutcome, RetryError> {
+        let detail = self
+            .store
+            .get_run(id.to_string())
+            .await?
+            .ok_or_else(|| RetryError::NotFound(id.to_string()))?;
+        let record = detail.run;
+        if record.status != RunStatus::Failed {
+            return Err(RetryError::NotFailed {
+                id: record.id,
+                status: record.status.as_str(),
+            });
+        }
+        let identity = RunIdentity {
+            id: new_run_id(),
+            retry_of: Some(record.retry_of.clone().unwrap_or(record.id.clone())),
+            trigger_event: record.trigger_event.clone(),
+        };
+        let deployment = self.current();
+        let gone = || RetryError::Gone {
+            id: record.id.clone(),
+            name: record.name.clone(),
+        };
+        let context = record.input.clone();
+        let outcome = match record.kind {
+            RunKind::Api => {
+                let api = deployment
+                    .project
+                    .apis
+                    .iter()
+                    .find(|api| api.name == record.name)
+                    .cloned()
+                    .ok_or_else(gone)?;
+                // Nobody waits for the answer of a retried API run; its
+                // record keeps the status it answered.
+                let (reply, _) = tokio::sync::oneshot::channel();
+                deployment
+                    .runner
+                    .run_api(identity, api, &context, context.clone(), reply)
+                    .await
+            }
+            RunKind::Workflow => {
+                let workflow = deployment
+                    .project
+                    .workflows
+                    .get(&record.name)
+                    .cloned()
+                    .ok_or_else(gone)?;
+                deployment
+                    .runner
+                    .run_workflow(identity, workflow, &context, context.clone())
+                    .await
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// Puts a failed event back in the queue, with its attempts renewed. Its
+    /// workflows that already succeeded are not run again, and the others
+    /// resume: what their earlier attempts did is not done twice.
+    pub async fn replay_event(&self, id: &str) -> Result<EventRecord, ReplayError> {
+        self.store.flush().await?;
+        let event = self
+            .store
+            .get_event(id.to_string())
+            .await?
+            .ok_or_else(|| ReplayError::NotFound(id.to_string()))?;
+        if event.state != EventState::Failed {
+            return Err(ReplayError::NotFailed {
+                id: event.id,
+                state: event.state.as_str(),
+            });
+        }
+        let update = EventUpdate {
+            id: event.id.clone(),
+            state: EventState::Pending,
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: event.last_error.clone(),
+            finished_at: None,
+        };
+        self.store.event_update(update).await?;
+        self.inbox.rescan();
+        Ok(EventRecord {
+            state: EventState::Pending,
+            attempts: 0,
+            ..event
+        })
+    }
+}
+
+async fn deploy(
+    project: Project,
+    evaluator: &Arc<Evaluator>,
+    store: &Arc<dyn Store>,
+    stripe: &Option<Arc<StripeClient>>,
+) -> Result<(Deployment, MigrationReport), StoreError> {
+    let report = store
+        .migrate(project.tables.values().cloned().collect())
+        .await?;
+    let project = Arc::new(project);
+    let actions = Arc::new(Actions::new(project.clone(), store.clone(), stripe.clone()));
+    let runner = Runner::new(project.clone(), evaluator.clone(), actions, store.clone());
+    Ok((Deployment { project, runner }, report))
+}

@@ -1,0 +1,20 @@
+//! The engine: what runs a project. The [`runner`] walks an API's or a
+//! workflow's steps; [`actions`] carries out the steps with an effect (a
+//! table write, a Stripe call); the [`inbox`]'s worker runs the workflows of
+//! stored Stripe events; [`Engine`] holds the version being served and
+//! retries and replays.
+//!
+//! It knows nothing of HTTP or SQL: it sees the model, the expressions, the
+//! [`paywire_store::Store`] trait and the Stripe client.
+
+// Errors here carry what a builder needs to fix them (step, name, message,
+// cause); they travel only on the failure path, so their size costs nothing
+// that boxing would win back.
+#![allow(clippy::result_large_err)]
+
+pub mod actions;
+mod engine;
+pub mod inbox;
+pub mod runner;
+
+pub use engine::{Deployment, Engine, ReplayError, RetryError};

@@ -1,0 +1,356 @@
+//! The sandbox's objects in memory, and the transaction one request works in.
+//!
+//! Every object is kept as Stripe's JSON. The whole state is loaded from the
+//! store at start; each request changes it under one lock and hands what it
+//! changed to the store before the lock is released, so the database sees
+//! changes in the order they happened.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use super::API_VERSION;
+use super::error::StripeError;
+use paywire_store::{SandboxIdempotency, SandboxObject, SandboxSnapshot};
+
+#[derive(Default)]
+pub struct State {
+    objects: HashMap<String, Value>,
+    seq: HashMap<String, i64>,
+    /// Ids of each kind of object, oldest first.
+    by_kind: HashMap<String, Vec<String>>,
+    next_seq: i64,
+    pub idempotency: HashMap<String, SandboxIdempotency>,
+}
+
+impl State {
+    pub fn from_snapshot(snapshot: SandboxSnapshot) -> State {
+        let mut state = State::default();
+        for object in snapshot.objects {
+            state.next_seq = state.next_seq.max(object.seq + 1);
+            state
+                .by_kind
+                .entry(object.object.clone())
+                .or_default()
+                .push(object.id.clone());
+            state.seq.insert(object.id.clone(), object.seq);
+            state.objects.insert(object.id, object.data);
+        }
+        for record in snapshot.idempotency {
+            state.idempotency.insert(record.key.clone(), record);
+        }
+        state
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Value> {
+        self.objects.get(id)
+    }
+
+    /// Objects of one kind, newest first.
+    pub fn newest_first<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.by_kind
+            .get(kind)
+            .map(|ids| ids.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .rev()
+            .filter_map(|id| self.objects.get(id))
+    }
+}
+
+/// Random characters for ids, as Stripe's ids have.
+pub fn random_id(prefix: &str, length: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = String::with_capacity(prefix.len() + length);
+    out.push_str(prefix);
+    while out.len() < prefix.len() + length {
+        for byte in uuid::Uuid::new_v4().as_bytes() {
+            if out.len() == prefix.len() + length {
+                break;
+            }
+            out.push(ALPHABET[*byte as usize % ALPHABET.len()] as char);
+        }
+    }
+    out
+}
+
+/// One request's view of the state and the record of what it changed.
+pub struct Tx<'s> {
+    state: &'s mut State,
+    pub now: i64,
+    /// Ids changed, in the order they first changed.
+    changed: Vec<String>,
+    /// What each changed id held before this transaction (`None`: it is new),
+    /// so that a refused request leaves no trace.
+    before: Vec<Option<Value>>,
+    /// Ids of the events emitted, to deliver once committed.
+    pub events: Vec<String>,
+    /// The `request` of the events this request causes.
+    request: Value,
+    /// Whether events go to a webhook endpoint (their `pending_webhooks`).
+    webhooks: bool,
+    /// The URL the sandbox is reached at, for hosted pages.
+    pub base_url: String,
+}
+
+impl<'s> Tx<'s> {
+    pub fn new(
+        state: &'s mut State,
+        now: i64,
+        request_id: Option<&str>,
+        idempotency_key: Option<&str>,
+        webhooks: bool,
+        base_url: String,
+    ) -> Tx<'s> {
+        Tx {
+            state,
+            now,
+            changed: Vec::new(),
+            before: Vec::new(),
+            events: Vec::new(),
+            request: json!({ "id": request_id, "idempotency_key": idempotency_key }),
+            webhooks,
+            base_url,
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Value> {
+        self.state.get(id)
+    }
+
+    /// The object `id` of kind `object`, or Stripe's 404 naming `param`.
+    pub fn find(&self, object: &str, id: &str, param: &str) -> Result<Value, StripeError> {
+        match self.state.get(id) {
+            Some(found) if found["object"] == object && found.get("deleted").is_none() => {
+                Ok(found.clone())
+            }
+            _ => Err(StripeError::no_such(
+                &object.replace(['_', '.'], " "),
+                id,
+                param,
+            )),
+        }
+    }
+
+    pub fn state(&self) -> &State {
+        self.state
+    }
+
+    /// Stores an object, new or changed.
+    pub fn put(&mut self, object: Value) {
+        let id = object["id"].as_str().unwrap_or_default().to_string();
+        let kind = object["object"].as_str().unwrap_or_default().to_string();
+        if !self.state.seq.contains_key(&id) {
+            let seq = self.state.next_seq;
+            self.state.next_seq += 1;
+            self.state.seq.insert(id.clone(), seq);
+            self.state.by_kind.entry(kind).or_default().push(id.clone());
+        }
+        let previous = self.state.objects.insert(id.clone(), object);
+        if !self.changed.contains(&id) {
+            self.changed.push(id);
+            self.before.push(previous);
+        }
+    }
+
+    /// Emits an event about `object`: `previous` holds the old values of the
+    /// fields an update changed.
+    pub fn emit(&mut self, event_type: &str, object: &Value, previous: Option<Value>) {
+        let mut data = Map::new();
+        data.insert("object".into(), public_view(object));
+        if let Some(previous) = previous {
+            data.insert("previous_attributes".into(), previous);
+        }
+        let event = json!({
+            "id": random_id("evt_", 24),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": self.now,
+            "data": data,
+            "livemode": false,
+            "pending_webhooks": if self.webhooks { 1 } else { 0 },
+            "request": self.request,
+            "type": event_type,
+        });
+        self.events
+            .push(event["id"].as_str().unwrap_or_default().to_string());
+        self.put(event);
+    }
+
+    /// Stores an updated object and emits `event_type` with the old values of
+    /// the top-level fields that changed.
+    pub fn update(&mut self, before: &Value, after: Value, event_type: Option<&str>) {
+        if let Some(event_type) = event_type {
+            let previous = previous_attributes(before, &after);
+            let changed = previous.as_object().is_some_and(|m| !m.is_empty());
+            self.put(after.clone());
+            if changed {
+                self.emit(event_type, &after, Some(previous));
+            }
+        } else {
+            self.put(after);
+        }
+    }
+
+    /// Undoes every change of this transaction: objects it created are gone,
+    /// objects it changed hold their old values, and its events are dropped.
+    pub fn roll_back(&mut self) {
+        for (id, previous) in self.changed.drain(..).zip(self.before.drain(..)).rev() {
+            match previous {
+                Some(value) => {
+                    self.state.objects.insert(id, value);
+                }
+                None => {
+                    if let Some(created) = self.state.objects.remove(&id) {
+                        let kind = created["object"].as_str().unwrap_or_default();
+                        if let Some(ids) = self.state.by_kind.get_mut(kind) {
+                            ids.retain(|other| *other != id);
+                        }
+                    }
+                    self.state.seq.remove(&id);
+                }
+            }
+        }
+        self.events.clear();
+    }
+
+    /// The changed objects, for the store.
+    pub fn changes(&self) -> Vec<SandboxObject> {
+        self.changed
+            .iter()
+            .filter_map(|id| {
+                let data = self.state.objects.get(id)?;
+                Some(SandboxObject {
+                    id: id.clone(),
+                    object: data["object"].as_str().unwrap_or_default().to_string(),
+                    seq: *self.state.seq.get(id)?,
+                    data: data.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// An object as the API shows it. The sandbox keeps some of its own fields
+/// inside objects (`x_…`), and a session's line items, which Stripe shows only
+/// when `line_items` is expanded.
+pub fn public_view(object: &Value) -> Value {
+    let mut shown = object.clone();
+    if let Some(map) = shown.as_object_mut() {
+        map.retain(|key, _| !key.starts_with("x_"));
+        if map.get("object").is_some_and(|o| o == "checkout.session") {
+            map.remove("line_items");
+        }
+    }
+    shown
+}
+
+/// The old values of the top-level fields that differ between two versions.
+pub fn previous_attributes(before: &Value, after: &Value) -> Value {
+    let mut previous = Map::new();
+    if let (Some(old), Some(new)) = (before.as_object(), after.as_object()) {
+        for (key, new_value) in new {
+            let old_value = old.get(key).unwrap_or(&Value::Null);
+            if old_value != new_value && key != "updated" {
+                previous.insert(key.clone(), old_value.clone());
+            }
+        }
+    }
+    Value::Object(previous)
+}
+
+/// Stripe's list envelope over `items` (newest first), paged by `limit`,
+/// `starting_after` and `ending_before`.
+pub fn list_page<'a>(
+    items: impl Iterator<Item = &'a Value>,
+    params: &Map<String, Value>,
+    url: &str,
+) -> Result<Value, StripeError> {
+    let limit = match params.get("limit") {
+        None | Some(Value::Null) => 10,
+        Some(v) => {
+            let n = v.as_i64().unwrap_or(0);
+            if !(1..=100).contains(&n) {
+                return Err(StripeError::invalid(
+                    "limit",
+                    "Invalid limit: must be between 1 and 100",
+                ));
+            }
+            n as usize
+        }
+    };
+    let items: Vec<&Value> = items.collect();
+    let cursor = |name: &str| {
+        params
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let position = |id: &str| items.iter().position(|v| v["id"] == id);
+    let (start, end) = if let Some(after) = cursor("starting_after") {
+        let at = position(after)
+            .ok_or_else(|| StripeError::no_such("object", after, "starting_after"))?;
+        (at + 1, (at + 1 + limit).min(items.len()))
+    } else if let Some(before) = cursor("ending_before") {
+        let at = position(before)
+            .ok_or_else(|| StripeError::no_such("object", before, "ending_before"))?;
+        (at.saturating_sub(limit), at)
+    } else {
+        (0, limit.min(items.len()))
+    };
+    let has_more = if cursor("ending_before").is_some() {
+        start > 0
+    } else {
+        end < items.len()
+    };
+    Ok(json!({
+        "object": "list",
+        "data": items[start..end].iter().map(|v| (*v).clone()).collect::<Vec<_>>(),
+        "has_more": has_more,
+        "url": url,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_their_prefix_and_length() {
+        let id = random_id("cus_", 14);
+        assert!(id.starts_with("cus_"));
+        assert_eq!(id.len(), 18);
+        assert_ne!(random_id("cus_", 14), id);
+    }
+
+    #[test]
+    fn previous_attributes_hold_old_values_of_changed_fields() {
+        let before = json!({"status": "trialing", "metadata": {}, "same": 1});
+        let after = json!({"status": "active", "metadata": {"a": "b"}, "same": 1});
+        assert_eq!(
+            previous_attributes(&before, &after),
+            json!({"status": "trialing", "metadata": {}})
+        );
+    }
+
+    #[test]
+    fn lists_page_with_cursors() {
+        let items: Vec<Value> = (0..5).map(|i| json!({"id": format!("x{i}")})).collect();
+        let mut params = Map::new();
+        params.insert("limit".into(), json!(2));
+        let first = list_page(items.iter(), &params, "/v1/x").unwrap();
+        assert_eq!(first["data"].as_array().unwrap().len(), 2);
+        assert_eq!(first["has_more"], true);
+        params.insert("starting_after".into(), json!("x3"));
+        let last = list_page(items.iter(), &params, "/v1/x").unwrap();
+        assert_eq!(last["data"], json!([{"id": "x4"}]));
+        assert_eq!(last["has_more"], false);
+        params.remove("starting_after");
+        params.insert("ending_before".into(), json!("x2"));
+        let back = list_page(items.iter(), &params, "/v1/x").unwrap();
+        assert_eq!(back["data"], json!([{"id": "x0"}, {"id": "x1"}]));
+        assert_eq!(back["has_more"], false);
+        params.insert("limit".into(), json!(0));
+        assert!(list_page(items.iter(), &params, "/v1/x").is_err());
+    }
+}

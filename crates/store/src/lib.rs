@@ -1,0 +1,529 @@
+//! Storage: the builder's tables and the record of every run, behind one
+//! interface.
+//!
+//! [`Store`] is what the rest of paywire sees; [`sqlite::SqliteStore`] is the
+//! embedded implementation and the only place that holds SQL. A second backend
+//! (PostgreSQL for several instances) implements the same trait. The types here
+//! are plain data: no SQL, no connection.
+
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use paywire_model::Table;
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The request cannot be carried out as asked (a constraint, a value of
+    /// the wrong type, a missing key). Safe to show to whoever asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// A row with the same key or unique value exists. Safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// The declared tables cannot be brought about without losing data.
+    #[error("the tables cannot be migrated:\n{}", .0.join("\n"))]
+    Migration(Vec<String>),
+    /// The database failed. The text is for the server's log only.
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl StoreError {
+    /// Whether the message may be shown to a caller; otherwise it is logged
+    /// and the caller is told only that an internal error happened.
+    pub fn is_public(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::Migration(_)
+        )
+    }
+}
+
+/// What to do on a table.
+#[derive(Clone, Debug)]
+pub enum TableOp {
+    Select {
+        table: Arc<Table>,
+        selector: Selector,
+        order: Vec<(String, Direction)>,
+        limit: u32,
+        offset: u64,
+    },
+    Insert {
+        table: Arc<Table>,
+        values: serde_json::Map<String, Value>,
+        on_conflict: OnConflict,
+    },
+    Update {
+        table: Arc<Table>,
+        selector: Selector,
+        values: serde_json::Map<String, Value>,
+    },
+    Delete {
+        table: Arc<Table>,
+        selector: Selector,
+    },
+}
+
+/// Which rows an operation touches.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selector {
+    /// The row whose primary key is this.
+    Id(Value),
+    /// Rows matching every filter; no filters means every row.
+    Filters(Vec<Filter>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub column: String,
+    pub op: FilterOp,
+    pub value: Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterOp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    In,
+    NotIn,
+}
+
+impl FilterOp {
+    pub fn parse(name: &str) -> Option<FilterOp> {
+        Some(match name {
+            "eq" => FilterOp::Eq,
+            "ne" => FilterOp::Ne,
+            "gt" => FilterOp::Gt,
+            "gte" => FilterOp::Gte,
+            "lt" => FilterOp::Lt,
+            "lte" => FilterOp::Lte,
+            "like" => FilterOp::Like,
+            "in" => FilterOp::In,
+            "not_in" => FilterOp::NotIn,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnConflict {
+    Error,
+    Nothing,
+    Update,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Api,
+    Workflow,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        Some(match text {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// Its `when` was false.
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// A run as recorded: which API or workflow, its input, how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    /// The run this one retries (the first of the chain).
+    pub retry_of: Option<String>,
+    /// The Stripe event that started the run, for event-triggered workflows.
+    pub trigger_event: Option<String>,
+    pub kind: RunKind,
+    pub name: String,
+    pub status: RunStatus,
+    /// What started the run, secrets removed.
+    pub input: Value,
+    /// `{step, name, message}` of the error that ended a failed run.
+    pub error: Option<Value>,
+    /// The HTTP status answered, for API runs.
+    pub response_status: Option<u16>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<f64>,
+    /// Failed, and the event that started it will be tried again: not
+    /// stored, but read from the event's state.
+    pub retrying: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunEnd {
+    pub id: String,
+    pub status: RunStatus,
+    pub error: Option<Value>,
+    pub response_status: Option<u16>,
+    pub finished_at: String,
+    pub duration_ms: f64,
+}
+
+/// One executed step of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub run_id: String,
+    /// Order of execution within the run, from 0.
+    pub seq: u32,
+    /// Where the step is in its workflow (`steps[1].then[0]`), prefixed by
+    /// the function's name for steps of called functions, and with loop
+    /// iterations as `#N`.
+    pub key: String,
+    pub step_id: Option<String>,
+    /// The action or control keyword.
+    pub kind: String,
+    pub status: StepStatus,
+    /// The step's input after its expressions ran.
+    pub input: Value,
+    pub output: Value,
+    pub error: Option<Value>,
+    pub started_at: String,
+    pub duration_ms: f64,
+}
+
+/// Records of one run that are not written yet. The runner gathers them and
+/// hands them over in one piece: at the run's end, before the run waits on
+/// anything outside (a Stripe call, a `wait`), or with a table write's
+/// commit. A run that only computes is thus one write, not one per step.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunRecords {
+    /// The run's own record, until it is written once.
+    pub start: Option<RunRecord>,
+    pub steps: Vec<StepRecord>,
+    pub end: Option<RunEnd>,
+}
+
+impl RunRecords {
+    pub fn is_empty(&self) -> bool {
+        self.start.is_none() && self.steps.is_empty() && self.end.is_none()
+    }
+}
+
+/// A step whose record commits together with its effect (a table write),
+/// with the run's records not written before it.
+#[derive(Clone, Debug)]
+pub struct StepCommit {
+    pub earlier: RunRecords,
+    /// The step's record; its output and duration are filled in on commit.
+    pub step: StepRecord,
+    pub started: Instant,
+}
+
+/// A run with its steps in order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunDetail {
+    pub run: RunRecord,
+    pub steps: Vec<StepRecord>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub name: Option<String>,
+    pub status: Option<RunStatus>,
+    /// Only runs that are (or are not) failed runs whose event will be
+    /// tried again.
+    pub retrying: Option<bool>,
+    /// Only runs that started at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: u32,
+}
+
+/// What a migration did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MigrationReport {
+    pub created: Vec<String>,
+    /// `table.column` of every column added.
+    pub added_columns: Vec<String>,
+}
+
+/// A Stripe object kept by the sandbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxObject {
+    pub id: String,
+    /// Stripe's `object` field, e.g. `checkout.session`.
+    pub object: String,
+    /// Creation order, for listing newest first.
+    pub seq: i64,
+    pub data: Value,
+}
+
+/// The stored answer to a request made with an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxIdempotency {
+    pub key: String,
+    /// What the request was, so the key cannot be reused for another one.
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// Where the delivery of one webhook event stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxDelivery {
+    pub event_id: String,
+    pub attempts: u32,
+    pub delivered: bool,
+    pub last_error: Option<String>,
+}
+
+/// Everything the sandbox keeps, as loaded at start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SandboxSnapshot {
+    pub objects: Vec<SandboxObject>,
+    pub idempotency: Vec<SandboxIdempotency>,
+    pub deliveries: Vec<SandboxDelivery>,
+}
+
+/// What one sandbox request changed; committed as one transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SandboxChanges {
+    pub objects: Vec<SandboxObject>,
+    pub idempotency: Option<SandboxIdempotency>,
+    pub deliveries: Vec<SandboxDelivery>,
+}
+
+impl SandboxChanges {
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.idempotency.is_none() && self.deliveries.is_empty()
+    }
+}
+
+/// Where a received webhook event stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    /// Stored, waiting for its workflows to run (again, after a failure).
+    Pending,
+    /// Its workflows were running (written by earlier versions; recovery
+    /// makes such events pending again).
+    Running,
+    /// Every matching workflow succeeded.
+    Done,
+    /// A workflow kept failing; the event waits for `paywire replay`.
+    Failed,
+    /// No workflow matches the event.
+    Ignored,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Pending => "pending",
+            EventState::Running => "running",
+            EventState::Done => "done",
+            EventState::Failed => "failed",
+            EventState::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventState> {
+        Some(match text {
+            "pending" => EventState::Pending,
+            "running" => EventState::Running,
+            "done" => EventState::Done,
+            "failed" => EventState::Failed,
+            "ignored" => EventState::Ignored,
+            _ => return None,
+        })
+    }
+}
+
+/// A Stripe event as received, before it is stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: String,
+    /// `data.object.object`, e.g. `checkout.session`.
+    pub object_type: String,
+    pub object_id: Option<String>,
+    /// The event's own `created` (Unix seconds).
+    pub created: i64,
+    pub livemode: bool,
+    /// The body exactly as Stripe sent it.
+    pub payload: String,
+    pub received_at: String,
+    /// `Pending`; or `Ignored` when no workflow listens to it, so that the
+    /// inbox does not take it up only to find nothing to do.
+    pub state: EventState,
+}
+
+/// A stored event and where it stands.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub id: String,
+    /// Order of arrival.
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub created: i64,
+    pub livemode: bool,
+    #[serde(skip)]
+    pub payload: String,
+    pub received_at: String,
+    pub state: EventState,
+    pub attempts: u32,
+    /// When it may run next (Unix milliseconds), while pending.
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// A change of an event's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventUpdate {
+    pub id: String,
+    pub state: EventState,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub state: Option<EventState>,
+    pub event_type: Option<String>,
+    pub limit: u32,
+}
+
+/// What a restart found unfinished.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recovery {
+    /// Runs that were running when the process stopped; now failed.
+    pub interrupted_runs: u64,
+    /// Events that were running; now pending again.
+    pub requeued_events: u64,
+}
+
+/// The storage interface. Writes are committed in the order of the calls
+/// that made them (a call queues its write before it returns its future),
+/// and a future that writes has been committed, durably, when it resolves.
+pub trait Store: Send + Sync + 'static {
+    /// Creates or migrates the builder's tables; refuses changes that lose data.
+    fn migrate(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, MigrationReport>;
+
+    /// Runs a table operation. When `step` is given, the step's record, with
+    /// the operation's result as its output, commits in the same transaction,
+    /// so a step's effect and its record are never apart; the run's earlier
+    /// records commit with it even when the operation fails.
+    fn table_op(&self, op: TableOp, step: Option<StepCommit>) -> StoreFuture<'_, Value>;
+
+    /// Resolves when the store has room for more run records. A run waits
+    /// for it before it starts, so that when records are written more slowly
+    /// than runs make them, callers wait instead of memory growing.
+    fn records_room(&self) -> StoreFuture<'_, ()>;
+    /// Queues run records for writing; nobody waits for their commit, and a
+    /// failure to write them is logged.
+    fn record(&self, records: RunRecords);
+
+    /// How many rows each of `tables` holds, in the same order.
+    fn count_rows(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, Vec<u64>>;
+
+    fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>>;
+    fn get_run(&self, id: String) -> StoreFuture<'_, Option<RunDetail>>;
+
+    /// Resolves once everything queued before it is committed.
+    fn flush(&self) -> StoreFuture<'_, ()>;
+
+    /// Stores a received event and commits it; false when its id is known
+    /// (a duplicate delivery), in which case nothing changes.
+    fn event_received(&self, event: NewEvent) -> StoreFuture<'_, bool>;
+    /// Pending events whose time has come (`now` in Unix ms), in order of
+    /// arrival, of those that arrived after the event numbered `after_seq`.
+    fn due_events(&self, now: i64, after_seq: i64, limit: u32)
+    -> StoreFuture<'_, Vec<EventRecord>>;
+    /// When the next pending event that is not due at `now` becomes due.
+    fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>>;
+    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()>;
+    fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>>;
+    fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>>;
+    /// The runs each of these events started, oldest first for each event,
+    /// in one read: what the inbox resumes from, and what the event list and
+    /// an event's page show.
+    fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>>;
+    /// The output of a step that succeeded under `key` in run `root` or in a
+    /// run retrying it: what a retry reuses instead of doing an effect again.
+    fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>>;
+    /// At start: runs left running by a stopped process are failed, and
+    /// events left running are pending again.
+    fn recover(&self) -> StoreFuture<'_, Recovery>;
+
+    /// Records that the console session `id` signed out. Its cookie is
+    /// refused from then on; the record can go once the session would have
+    /// expired anyway (`expires_at`, Unix seconds).
+    fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()>;
+    /// Whether the console session `id` signed out.
+    fn session_signed_out(&self, id: String) -> StoreFuture<'_, bool>;
+
+    /// Everything the Stripe sandbox kept.
+    fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot>;
+    /// Commits what one sandbox request changed.
+    fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()>;
+}
