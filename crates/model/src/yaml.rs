@@ -14,8 +14,6 @@ use std::fmt;
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::decode::{index, join};
-
 /// A position in a source file, both numbers counted from 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
@@ -485,6 +483,25 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&str>) -> Value
         return Value::Float(f);
     }
     Value::Str(text)
+}
+
+/// The YAML path of `key` under `path` (`apis.checkout`, `x["a b"]`), as
+/// diagnostics name a place.
+pub(crate) fn join(path: &str, key: &str) -> String {
+    let simple = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match (path.is_empty(), simple) {
+        (true, _) => key.to_string(),
+        (false, true) => format!("{path}.{key}"),
+        (false, false) => format!("{path}[{key:?}]"),
+    }
+}
+
+/// The YAML path of item `i` of the sequence at `path`.
+pub(crate) fn index(path: &str, i: usize) -> String {
+    format!("{path}[{i}]")
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use super::diagnostic::Diagnostic;
 use super::yaml::{Entry, Node, Pos, Value};
+pub(super) use super::yaml::{index, join};
 use super::*;
 use paywire_expr::Evaluator;
 use paywire_support::did_you_mean;
@@ -81,22 +82,6 @@ pub(super) struct FileDecoder<'e> {
     /// Step ids declared so far in the API, workflow or function being read.
     step_ids: Vec<String>,
     container: Container,
-}
-
-pub(super) fn join(path: &str, key: &str) -> String {
-    let simple = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    match (path.is_empty(), simple) {
-        (true, _) => key.to_string(),
-        (false, true) => format!("{path}.{key}"),
-        (false, false) => format!("{path}[{key:?}]"),
-    }
-}
-
-pub(super) fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
 }
 
 fn is_identifier(name: &str) -> bool {
