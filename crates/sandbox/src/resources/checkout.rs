@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::billing::{SubscriptionOptions, start_subscription};
+use super::billing_cycle::{SubscriptionOptions, start_subscription};
 use super::catalog::{attach, new_price};
 use super::payments::confirm;
 use super::{

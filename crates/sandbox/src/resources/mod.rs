@@ -2,10 +2,13 @@
 //! every resource shares (parameter checks, currencies, expansion, charging a
 //! test card).
 
-mod billing;
+mod billing_cycle;
 mod catalog;
 mod checkout;
+mod invoice_items;
+mod invoices;
 mod payments;
+mod subscriptions;
 
 use serde_json::{Map, Value, json};
 
@@ -94,23 +97,23 @@ pub fn dispatch(
         (Get, ["payment_pages", id]) => checkout::payment_page(tx, id),
         (Post, ["payment_pages", id, "confirm"]) => checkout::confirm_payment_page(tx, id, &raw),
 
-        (Get, ["subscriptions"]) => billing::list_subscriptions(tx, &raw),
-        (Post, ["subscriptions"]) => billing::create_subscription(tx, &raw),
+        (Get, ["subscriptions"]) => subscriptions::list_subscriptions(tx, &raw),
+        (Post, ["subscriptions"]) => subscriptions::create_subscription(tx, &raw),
         (Get, ["subscriptions", id]) => retrieve(tx, "subscription", id, &raw),
-        (Post, ["subscriptions", id]) => billing::update_subscription(tx, id, &raw),
-        (Delete, ["subscriptions", id]) => billing::cancel_subscription(tx, id, &raw),
+        (Post, ["subscriptions", id]) => subscriptions::update_subscription(tx, id, &raw),
+        (Delete, ["subscriptions", id]) => subscriptions::cancel_subscription(tx, id, &raw),
 
-        (Get, ["invoices"]) => billing::list_invoices(tx, &raw),
-        (Post, ["invoices"]) => billing::create_invoice(tx, &raw),
+        (Get, ["invoices"]) => invoices::list_invoices(tx, &raw),
+        (Post, ["invoices"]) => invoices::create_invoice(tx, &raw),
         (Get, ["invoices", id]) => retrieve(tx, "invoice", id, &raw),
-        (Post, ["invoices", id]) => billing::update_invoice(tx, id, &raw),
-        (Delete, ["invoices", id]) => billing::delete_invoice(tx, id),
-        (Post, ["invoices", id, "finalize"]) => billing::finalize_invoice(tx, id, &raw),
-        (Post, ["invoices", id, "pay"]) => billing::pay_invoice(tx, id, &raw),
-        (Get, ["invoices", id, "lines"]) => billing::list_invoice_lines(tx, id, &raw),
+        (Post, ["invoices", id]) => invoices::update_invoice(tx, id, &raw),
+        (Delete, ["invoices", id]) => invoices::delete_invoice(tx, id),
+        (Post, ["invoices", id, "finalize"]) => invoices::finalize_invoice(tx, id, &raw),
+        (Post, ["invoices", id, "pay"]) => invoices::pay_invoice(tx, id, &raw),
+        (Get, ["invoices", id, "lines"]) => invoices::list_invoice_lines(tx, id, &raw),
 
-        (Get, ["invoiceitems"]) => billing::list_invoice_items(tx, &raw),
-        (Post, ["invoiceitems"]) => billing::create_invoice_item(tx, &raw),
+        (Get, ["invoiceitems"]) => invoice_items::list_invoice_items(tx, &raw),
+        (Post, ["invoiceitems"]) => invoice_items::create_invoice_item(tx, &raw),
         (Get, ["invoiceitems", id]) => retrieve(tx, "invoiceitem", id, &raw),
 
         (Get, ["events"]) => list_events(tx, &raw),
@@ -139,6 +142,10 @@ pub const LIMIT: Param = Param::optional("limit", form::Kind::Integer);
 pub const STARTING_AFTER: Param = Param::optional("starting_after", form::Kind::String);
 pub const ENDING_BEFORE: Param = Param::optional("ending_before", form::Kind::String);
 pub const CREATED: Param = Param::optional("created", form::Kind::Any);
+pub const COLLECTION_METHOD: Param = Param::optional(
+    "collection_method",
+    form::Kind::Enum(&["charge_automatically", "send_invoice"]),
+);
 
 /// Checks parameters against a spec, as Stripe does.
 pub fn check(spec: &[Param], raw: &Map<String, Value>) -> Result<Map<String, Value>, StripeError> {

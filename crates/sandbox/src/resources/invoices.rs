@@ -1,0 +1,424 @@
+//! Invoices: the endpoints, and an invoice's life from draft to open to
+//! paid (its lines and totals, its number, charging it), which a
+//! subscription's billing cycle goes through as well.
+
+use serde_json::{Map, Value, json};
+
+use super::payments::confirm;
+use super::{
+    COLLECTION_METHOD, CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields,
+    check, currency, list_where, text,
+};
+use crate::error::StripeError;
+use crate::form::{EXPAND, Kind, Param};
+use crate::objects;
+use crate::state::{Tx, list_page, random_id};
+
+/// The payment method a customer's invoices are charged to.
+pub fn default_payment_method(
+    tx: &Tx<'_>,
+    customer: &str,
+    preferred: Option<&str>,
+) -> Option<String> {
+    preferred.map(str::to_string).or_else(|| {
+        let c = tx.get(customer)?;
+        c["invoice_settings"]["default_payment_method"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                tx.state()
+                    .newest_first("payment_method")
+                    .find(|pm| pm["customer"] == customer)
+                    .and_then(|pm| pm["id"].as_str().map(str::to_string))
+            })
+    })
+}
+
+/// Adds a line to an invoice and brings its totals up to date.
+pub fn push_line(invoice: &mut Value, line: Value) {
+    if let Some(data) = invoice["lines"]["data"].as_array_mut() {
+        data.push(line);
+    }
+    recompute(invoice);
+}
+
+/// Adds an invoice item to `invoice` as a line of its own.
+pub fn add_item_line(invoice: &mut Value, item: &Value, now: i64) {
+    let parent = json!({
+        "invoice_item_details": { "invoice_item": item["id"], "proration": false, "proration_details": { "credited_items": null }, "subscription": null },
+        "subscription_item_details": null,
+        "type": "invoice_item_details",
+    });
+    let line = objects::invoice_line(
+        invoice["id"].as_str().unwrap_or_default(),
+        item["amount"].as_i64().unwrap_or(0),
+        &item["currency"],
+        item["description"].clone(),
+        item["quantity"].as_i64().unwrap_or(1),
+        (now, now),
+        parent,
+    );
+    push_line(invoice, line);
+}
+
+/// Totals from the lines.
+fn recompute(invoice: &mut Value) {
+    let subtotal: i64 = invoice["lines"]["data"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|l| l["amount"].as_i64()).sum())
+        .unwrap_or(0);
+    let paid = invoice["amount_paid"].as_i64().unwrap_or(0);
+    for field in [
+        "subtotal",
+        "subtotal_excluding_tax",
+        "total",
+        "total_excluding_tax",
+        "amount_due",
+    ] {
+        invoice[field] = json!(subtotal);
+    }
+    invoice["amount_remaining"] = json!((subtotal - paid).max(0));
+}
+
+/// Draft to open: the invoice gets a number and is due.
+pub fn finalize(tx: &mut Tx<'_>, draft: &Value) -> Value {
+    let mut open = draft.clone();
+    let number = format!(
+        "{}-{:04}",
+        tx.get(draft["customer"].as_str().unwrap_or_default())
+            .and_then(|c| c["invoice_prefix"].as_str())
+            .unwrap_or("SANDBOX"),
+        tx.state()
+            .newest_first("invoice")
+            .filter(|i| i["customer"] == draft["customer"] && !i["number"].is_null())
+            .count()
+            + 1
+    );
+    open["status"] = json!("open");
+    open["number"] = json!(number);
+    open["effective_at"] = json!(tx.now);
+    open["status_transitions"]["finalized_at"] = json!(tx.now);
+    open["hosted_invoice_url"] = json!(format!(
+        "{}/invoices/{}",
+        tx.base_url,
+        draft["id"].as_str().unwrap_or_default()
+    ));
+    recompute(&mut open);
+    tx.put(open.clone());
+    tx.emit("invoice.finalized", &open, None);
+    open
+}
+
+/// Open to paid, with `amount` paid.
+fn mark_paid(tx: &mut Tx<'_>, open: &Value, amount: i64) -> Value {
+    let mut paid = open.clone();
+    paid["status"] = json!("paid");
+    paid["amount_paid"] = json!(amount);
+    paid["amount_remaining"] = json!(0);
+    paid["attempted"] = json!(true);
+    paid["attempt_count"] = json!(if amount > 0 { 1 } else { 0 });
+    paid["status_transitions"]["paid_at"] = json!(tx.now);
+    tx.put(paid.clone());
+    tx.emit("invoice.paid", &paid, None);
+    tx.emit("invoice.payment_succeeded", &paid, None);
+    paid
+}
+
+/// Marks as paid an invoice that has nothing to pay.
+pub fn pay_nothing(tx: &mut Tx<'_>, open: &Value) -> Value {
+    mark_paid(tx, open, 0)
+}
+
+/// Pays an open invoice with a payment method; a subscription whose first
+/// invoice this is becomes active.
+pub fn pay(tx: &mut Tx<'_>, open: &Value, payment_method: &str) -> Result<Value, StripeError> {
+    let amount = open["amount_remaining"].as_i64().unwrap_or(0);
+    if amount == 0 {
+        return Ok(pay_nothing(tx, open));
+    }
+    let currency = open["currency"].as_str().unwrap_or("usd").to_string();
+    let mut params = Map::new();
+    params.insert("customer".into(), open["customer"].clone());
+    params.insert(
+        "description".into(),
+        json!(match open["billing_reason"].as_str() {
+            Some("subscription_create") => "Subscription creation",
+            Some("subscription_cycle") | Some("subscription_update") => "Subscription update",
+            _ => "Invoice payment",
+        }),
+    );
+    let intent = objects::payment_intent(random_id("pi_", 24), amount, &currency, &params, tx.now);
+    let intent_id = intent["id"].as_str().unwrap_or_default().to_string();
+    tx.put(intent.clone());
+    tx.emit("payment_intent.created", &intent, None);
+    match confirm(tx, &intent_id, Some(payment_method)) {
+        Ok(_) => Ok(mark_paid(tx, open, amount)),
+        Err(error) => {
+            let mut failed = open.clone();
+            failed["attempted"] = json!(true);
+            failed["attempt_count"] = json!(failed["attempt_count"].as_i64().unwrap_or(0) + 1);
+            tx.put(failed.clone());
+            tx.emit("invoice.payment_failed", &failed, None);
+            Err(error)
+        }
+    }
+}
+
+static INVOICE_CREATE: &[Param] = &[
+    Param::required("customer", Kind::String),
+    Param::optional("auto_advance", Kind::Boolean),
+    COLLECTION_METHOD,
+    Param::optional("currency", Kind::String),
+    Param::optional("days_until_due", Kind::Integer),
+    Param::optional("default_payment_method", Kind::String),
+    Param::optional("description", Kind::String),
+    Param::optional("due_date", Kind::Timestamp),
+    Param::optional("footer", Kind::String),
+    Param::optional(
+        "pending_invoice_items_behavior",
+        Kind::Enum(&["exclude", "include"]),
+    ),
+    Param::optional("subscription", Kind::String),
+    Param::optional("statement_descriptor", Kind::String),
+    Param::optional("automatic_tax", Kind::Any),
+    Param::optional("custom_fields", Kind::Any),
+    Param::optional("discounts", Kind::Any),
+    Param::optional("payment_settings", Kind::Any),
+    Param::optional("rendering", Kind::Any),
+    Param::optional("shipping_cost", Kind::Any),
+    Param::optional("shipping_details", Kind::Any),
+    Param::optional("default_tax_rates", Kind::StringList),
+    METADATA,
+    EXPAND,
+];
+
+pub fn create_invoice(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
+    let params = check(INVOICE_CREATE, raw)?;
+    let customer_id = text(&params, "customer").unwrap_or_default().to_string();
+    let customer = tx.find("customer", &customer_id, "customer")?;
+    if params.get("collection_method") == Some(&json!("send_invoice"))
+        && params.get("days_until_due").is_none()
+        && params.get("due_date").is_none()
+    {
+        return Err(StripeError::invalid(
+            "days_until_due",
+            "Invoices with `collection_method=send_invoice` need `days_until_due` or `due_date`.",
+        ));
+    }
+    let include = params.get("pending_invoice_items_behavior") == Some(&json!("include"));
+    let pending: Vec<Value> = tx
+        .state()
+        .newest_first("invoiceitem")
+        .filter(|ii| ii["customer"] == customer_id.as_str() && ii["invoice"].is_null())
+        .cloned()
+        .collect();
+    let currency_value = match text(&params, "currency") {
+        Some(_) => json!(currency(&params, "currency")?),
+        None => pending
+            .first()
+            .map(|ii| ii["currency"].clone())
+            .unwrap_or(json!("usd")),
+    };
+    let id = random_id("in_", 24);
+    let mut invoice = objects::invoice(&id, &customer, &currency_value, &params, tx.now);
+    if include {
+        for item in pending.iter().rev() {
+            let mut attached = item.clone();
+            attached["invoice"] = json!(id);
+            tx.put(attached);
+            add_item_line(&mut invoice, item, tx.now);
+        }
+    }
+    tx.put(invoice.clone());
+    tx.emit("invoice.created", &invoice, None);
+    Ok(invoice)
+}
+
+pub fn update_invoice(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional("auto_advance", Kind::Boolean),
+        COLLECTION_METHOD,
+        Param::optional("days_until_due", Kind::Integer),
+        Param::optional("default_payment_method", Kind::String),
+        Param::optional("description", Kind::String),
+        Param::optional("due_date", Kind::Timestamp),
+        Param::optional("footer", Kind::String),
+        Param::optional("statement_descriptor", Kind::String),
+        Param::optional("custom_fields", Kind::Any),
+        Param::optional("rendering", Kind::Any),
+        Param::optional("payment_settings", Kind::Any),
+        METADATA,
+        EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let before = tx.find("invoice", id, "id")?;
+    let only_metadata = params.keys().all(|k| k == "metadata" || k == "expand");
+    if before["status"] != "draft" && !only_metadata {
+        return Err(StripeError::request(format!(
+            "You can only update the metadata of an invoice that is {}; other fields change only while it is a draft.",
+            before["status"].as_str().unwrap_or_default()
+        )));
+    }
+    let mut after = before.clone();
+    apply_fields(
+        &mut after,
+        &params,
+        &[
+            "auto_advance",
+            "collection_method",
+            "default_payment_method",
+            "description",
+            "due_date",
+            "footer",
+            "statement_descriptor",
+        ],
+    );
+    tx.update(&before, after.clone(), Some("invoice.updated"));
+    Ok(after)
+}
+
+pub fn delete_invoice(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> {
+    let invoice = tx.find("invoice", id, "id")?;
+    if invoice["status"] != "draft" {
+        return Err(StripeError::request(
+            "You can only delete draft invoices. Void the invoice instead.",
+        ));
+    }
+    let gone = objects::deleted(id, "invoice");
+    tx.put(gone.clone());
+    tx.emit("invoice.deleted", &invoice, None);
+    // Its items are pending again.
+    let items: Vec<Value> = tx
+        .state()
+        .newest_first("invoiceitem")
+        .filter(|ii| ii["invoice"] == id)
+        .cloned()
+        .collect();
+    for mut item in items {
+        item["invoice"] = Value::Null;
+        tx.put(item);
+    }
+    Ok(gone)
+}
+
+pub fn finalize_invoice(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    check(
+        &[Param::optional("auto_advance", Kind::Boolean), EXPAND],
+        raw,
+    )?;
+    let invoice = tx.find("invoice", id, "id")?;
+    if invoice["status"] != "draft" {
+        return Err(StripeError::request(format!(
+            "This invoice is already finalized, you can't re-finalize a non-draft invoice. (Its status is {}.)",
+            invoice["status"].as_str().unwrap_or_default()
+        )));
+    }
+    let open = finalize(tx, &invoice);
+    if open["amount_due"] == 0 {
+        return Ok(pay_nothing(tx, &open));
+    }
+    Ok(open)
+}
+
+pub fn pay_invoice(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional("payment_method", Kind::String),
+        Param::optional("paid_out_of_band", Kind::Boolean),
+        Param::optional("off_session", Kind::Boolean),
+        Param::optional("forgive", Kind::Boolean),
+        Param::optional("source", Kind::String),
+        Param::optional("mandate", Kind::String),
+        EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let mut invoice = tx.find("invoice", id, "id")?;
+    match invoice["status"].as_str() {
+        Some("draft") => invoice = finalize(tx, &invoice),
+        Some("open") => {}
+        Some("paid") => {
+            return Err(
+                StripeError::request("Invoice is already paid").with_code("invoice_already_paid")
+            );
+        }
+        other => {
+            return Err(StripeError::request(format!(
+                "You cannot pay an invoice with a status of {}.",
+                other.unwrap_or_default()
+            )));
+        }
+    }
+    if params.get("paid_out_of_band") == Some(&json!(true)) {
+        let amount = invoice["amount_remaining"].as_i64().unwrap_or(0);
+        return Ok(mark_paid(tx, &invoice, amount));
+    }
+    let customer = invoice["customer"].as_str().unwrap_or_default().to_string();
+    let pm = default_payment_method(
+        tx,
+        &customer,
+        text(&params, "payment_method").or(invoice["default_payment_method"].as_str()),
+    )
+    .ok_or_else(|| {
+        StripeError::request(
+            "This customer has no attached payment source or default payment method.",
+        )
+        .with_code("invoice_no_customer_line_items")
+    })?;
+    pay(tx, &invoice, &pm)
+}
+
+pub fn list_invoice_lines(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    let params = check(&[LIMIT, STARTING_AFTER, ENDING_BEFORE, EXPAND], raw)?;
+    let invoice = tx.find("invoice", id, "id")?;
+    let lines = invoice["lines"]["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    list_page(lines.iter(), &params, &format!("/v1/invoices/{id}/lines"))
+}
+
+pub fn list_invoices(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional("customer", Kind::String),
+        Param::optional(
+            "status",
+            Kind::Enum(&["draft", "open", "paid", "uncollectible", "void"]),
+        ),
+        Param::optional("subscription", Kind::String),
+        Param::optional("collection_method", Kind::String),
+        Param::optional("due_date", Kind::Any),
+        CREATED,
+        LIMIT,
+        STARTING_AFTER,
+        ENDING_BEFORE,
+        EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let subscription = text(&params, "subscription");
+    let mut page = list_where(
+        tx,
+        "invoice",
+        &params,
+        &["customer", "status", "collection_method"],
+        "/v1/invoices",
+    )?;
+    if let (Some(subscription), Some(items)) = (subscription, page["data"].as_array_mut()) {
+        items.retain(|i| i["parent"]["subscription_details"]["subscription"] == subscription);
+    }
+    Ok(page)
+}

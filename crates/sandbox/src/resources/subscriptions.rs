@@ -1,0 +1,355 @@
+//! Subscriptions' endpoints: creating, updating (items, trial, cancellation
+//! dates), canceling and listing them. What bills them is in
+//! `billing_cycle.rs`.
+
+use serde_json::{Map, Value, json};
+
+use super::billing_cycle::{SubscriptionOptions, end_trial, start_subscription};
+use super::invoices::default_payment_method;
+use super::{
+    COLLECTION_METHOD, CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields,
+    check, resolve_payment_method, text,
+};
+use crate::error::StripeError;
+use crate::form::{EXPAND, Kind, Param};
+use crate::objects;
+use crate::state::{Tx, list_page};
+
+static SUBSCRIPTION_CREATE: &[Param] = &[
+    Param::required("customer", Kind::String),
+    Param::optional(
+        "items",
+        Kind::ObjectList(&[
+            Param::optional("price", Kind::String),
+            Param::optional("quantity", Kind::Integer),
+            Param::optional("price_data", Kind::Any),
+            Param::optional("tax_rates", Kind::StringList),
+            Param::optional("discounts", Kind::Any),
+            METADATA,
+        ]),
+    ),
+    Param::optional("default_payment_method", Kind::String),
+    Param::optional("trial_period_days", Kind::Integer),
+    Param::optional("trial_end", Kind::Any),
+    Param::optional("description", Kind::String),
+    Param::optional("currency", Kind::String),
+    COLLECTION_METHOD,
+    Param::optional("days_until_due", Kind::Integer),
+    Param::optional(
+        "payment_behavior",
+        Kind::Enum(&[
+            "allow_incomplete",
+            "default_incomplete",
+            "error_if_incomplete",
+            "pending_if_incomplete",
+        ]),
+    ),
+    Param::optional("proration_behavior", Kind::String),
+    Param::optional("cancel_at_period_end", Kind::Boolean),
+    Param::optional("cancel_at", Kind::Timestamp),
+    Param::optional("off_session", Kind::Boolean),
+    Param::optional("payment_settings", Kind::Any),
+    Param::optional("automatic_tax", Kind::Any),
+    Param::optional("discounts", Kind::Any),
+    Param::optional("coupon", Kind::String),
+    Param::optional("promotion_code", Kind::String),
+    Param::optional("default_tax_rates", Kind::StringList),
+    Param::optional("trial_settings", Kind::Any),
+    Param::optional("billing_cycle_anchor", Kind::Timestamp),
+    METADATA,
+    EXPAND,
+];
+
+fn trial_end_param(tx: &Tx<'_>, value: Option<&Value>) -> Result<Option<i64>, StripeError> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(s)) if s == "now" => Ok(Some(tx.now)),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .map(Some)
+            .ok_or_else(|| {
+                StripeError::invalid(
+                    "trial_end",
+                    "Invalid timestamp: must be an integer Unix timestamp, or `now`.",
+                )
+            }),
+    }
+}
+
+pub fn create_subscription(
+    tx: &mut Tx<'_>,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    let params = check(SUBSCRIPTION_CREATE, raw)?;
+    let customer = text(&params, "customer").unwrap_or_default().to_string();
+    tx.find("customer", &customer, "customer")?;
+    let given = params
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if given.is_empty() {
+        return Err(StripeError::missing("items"));
+    }
+    let mut items = Vec::new();
+    for (i, item) in given.iter().enumerate() {
+        let price_id = item["price"]
+            .as_str()
+            .ok_or_else(|| StripeError::missing(&format!("items[{i}][price]")))?;
+        let price = tx.find("price", price_id, &format!("items[{i}][price]"))?;
+        items.push((price, item["quantity"].as_i64().unwrap_or(1)));
+    }
+    if let Some(pm) = text(&params, "default_payment_method") {
+        let (found, _) = resolve_payment_method(tx, pm, "default_payment_method")?;
+        if found["customer"] != customer.as_str() && crate::cards::by_test_name(pm).is_none() {
+            return Err(StripeError::invalid(
+                "default_payment_method",
+                "The payment method must be attached to the customer.",
+            ));
+        }
+    }
+    let trial_end = trial_end_param(tx, params.get("trial_end"))?;
+    if params.get("payment_behavior") == Some(&json!("error_if_incomplete")) {
+        let pm = default_payment_method(tx, &customer, text(&params, "default_payment_method"));
+        if pm.is_none() && trial_end.is_none() && params.get("trial_period_days").is_none() {
+            return Err(StripeError::new(
+                402,
+                "invalid_request_error",
+                "This customer has no attached payment source or default payment method.",
+            )
+            .with_code("resource_missing"));
+        }
+    }
+    let subscription = start_subscription(
+        tx,
+        &customer,
+        &items,
+        SubscriptionOptions {
+            trial_days: params.get("trial_period_days").and_then(Value::as_i64),
+            trial_end: trial_end.filter(|end| *end > tx.now),
+            metadata: objects::metadata(params.get("metadata")),
+            default_payment_method: text(&params, "default_payment_method").map(str::to_string),
+            description: params.get("description").cloned().unwrap_or(Value::Null),
+        },
+    )?;
+    let mut subscription = subscription;
+    if params.get("cancel_at_period_end") == Some(&json!(true)) {
+        subscription["cancel_at_period_end"] = json!(true);
+        tx.put(subscription.clone());
+    }
+    Ok(subscription)
+}
+
+pub fn update_subscription(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional(
+            "items",
+            Kind::ObjectList(&[
+                Param::optional("id", Kind::String),
+                Param::optional("price", Kind::String),
+                Param::optional("quantity", Kind::Integer),
+                Param::optional("deleted", Kind::Boolean),
+                Param::optional("price_data", Kind::Any),
+                Param::optional("tax_rates", Kind::StringList),
+                Param::optional("discounts", Kind::Any),
+                METADATA,
+            ]),
+        ),
+        Param::optional("cancel_at_period_end", Kind::Boolean),
+        Param::optional("cancel_at", Kind::Any),
+        Param::optional("trial_end", Kind::Any),
+        Param::optional("default_payment_method", Kind::String),
+        Param::optional("description", Kind::String),
+        COLLECTION_METHOD,
+        Param::optional("days_until_due", Kind::Integer),
+        Param::optional("proration_behavior", Kind::String),
+        Param::optional("payment_behavior", Kind::String),
+        Param::optional("pause_collection", Kind::Any),
+        Param::optional("cancellation_details", Kind::Any),
+        Param::optional("off_session", Kind::Boolean),
+        Param::optional("payment_settings", Kind::Any),
+        Param::optional("automatic_tax", Kind::Any),
+        Param::optional("discounts", Kind::Any),
+        Param::optional("default_tax_rates", Kind::Any),
+        Param::optional("trial_settings", Kind::Any),
+        Param::optional("billing_cycle_anchor", Kind::Any),
+        METADATA,
+        EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let before = tx.find("subscription", id, "id")?;
+    if before["status"] == "canceled" {
+        return Err(StripeError::request(format!(
+            "A canceled subscription can only update its cancellation_details and metadata. ({id})"
+        )));
+    }
+    let mut after = before.clone();
+    apply_fields(
+        &mut after,
+        &params,
+        &[
+            "cancel_at_period_end",
+            "description",
+            "collection_method",
+            "days_until_due",
+        ],
+    );
+    if let Some(pm) = text(&params, "default_payment_method") {
+        resolve_payment_method(tx, pm, "default_payment_method")?;
+        after["default_payment_method"] = json!(pm);
+    }
+    if let Some(cancel_at) = params.get("cancel_at") {
+        after["cancel_at"] = if *cancel_at == "" {
+            Value::Null
+        } else {
+            json!(
+                cancel_at
+                    .as_i64()
+                    .or_else(|| cancel_at.as_str().and_then(|s| s.parse().ok()))
+            )
+        };
+    }
+    if let Some(items) = params.get("items").and_then(Value::as_array) {
+        let mut current: Vec<Value> = after["items"]["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for (i, change) in items.iter().enumerate() {
+            let existing = change["id"]
+                .as_str()
+                .and_then(|sid| current.iter().position(|it| it["id"] == sid));
+            if change["deleted"] == true {
+                if let Some(at) = existing {
+                    current.remove(at);
+                }
+                continue;
+            }
+            let price = match change["price"].as_str() {
+                Some(p) => Some(tx.find("price", p, &format!("items[{i}][price]"))?),
+                None => None,
+            };
+            match existing {
+                Some(at) => {
+                    if let Some(price) = price {
+                        current[at]["price"] = price.clone();
+                        current[at]["plan"] = objects::plan_of(&price);
+                    }
+                    if let Some(qty) = change["quantity"].as_i64() {
+                        current[at]["quantity"] = json!(qty);
+                    }
+                }
+                None => {
+                    let price =
+                        price.ok_or_else(|| StripeError::missing(&format!("items[{i}][price]")))?;
+                    let start = current
+                        .first()
+                        .and_then(|it| it["current_period_start"].as_i64())
+                        .unwrap_or(tx.now);
+                    let end = current
+                        .first()
+                        .and_then(|it| it["current_period_end"].as_i64())
+                        .unwrap_or(tx.now);
+                    current.push(objects::subscription_item(
+                        &price,
+                        change["quantity"].as_i64().unwrap_or(1),
+                        id,
+                        (start, end),
+                        tx.now,
+                    ));
+                }
+            }
+        }
+        after["items"]["data"] = json!(current);
+    }
+    if let Some(trial_end) = trial_end_param(tx, params.get("trial_end"))? {
+        if trial_end <= tx.now {
+            end_trial(tx, &mut after)?;
+        } else {
+            after["trial_end"] = json!(trial_end);
+        }
+    }
+    tx.update(
+        &before,
+        after.clone(),
+        Some("customer.subscription.updated"),
+    );
+    Ok(after)
+}
+
+pub fn cancel_subscription(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional("invoice_now", Kind::Boolean),
+        Param::optional("prorate", Kind::Boolean),
+        Param::optional("cancellation_details", Kind::Any),
+        EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let before = tx.find("subscription", id, "id")?;
+    if before["status"] == "canceled" {
+        return Err(StripeError::request(format!(
+            "No such subscription: '{id}' can be canceled: it is already canceled."
+        )));
+    }
+    let mut after = before.clone();
+    after["status"] = json!("canceled");
+    after["canceled_at"] = json!(tx.now);
+    after["ended_at"] = json!(tx.now);
+    after["cancellation_details"] = json!({
+        "comment": params.get("cancellation_details").and_then(|d| d.get("comment")).cloned().unwrap_or(Value::Null),
+        "feedback": params.get("cancellation_details").and_then(|d| d.get("feedback")).cloned().unwrap_or(Value::Null),
+        "reason": "cancellation_requested",
+    });
+    tx.put(after.clone());
+    tx.emit("customer.subscription.deleted", &after, None);
+    Ok(after)
+}
+
+pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional("customer", Kind::String),
+        Param::optional("price", Kind::String),
+        Param::optional("status", Kind::String),
+        Param::optional("collection_method", Kind::String),
+        Param::optional("current_period_end", Kind::Any),
+        Param::optional("current_period_start", Kind::Any),
+        Param::optional("test_clock", Kind::String),
+        CREATED,
+        LIMIT,
+        STARTING_AFTER,
+        ENDING_BEFORE,
+        EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let customer = text(&params, "customer");
+    let price = text(&params, "price");
+    // Stripe lists every status but canceled unless asked.
+    let status = text(&params, "status").unwrap_or("not_canceled");
+    let items: Vec<Value> = tx
+        .state()
+        .newest_first("subscription")
+        .filter(|s| customer.is_none_or(|c| s["customer"] == c))
+        .filter(|s| {
+            price.is_none_or(|p| {
+                s["items"]["data"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|i| i["price"]["id"] == p))
+            })
+        })
+        .filter(|s| match status {
+            "all" => true,
+            "not_canceled" => s["status"] != "canceled",
+            wanted => s["status"] == wanted,
+        })
+        .cloned()
+        .collect();
+    list_page(items.iter(), &params, "/v1/subscriptions")
+}
