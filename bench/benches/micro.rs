@@ -10,7 +10,7 @@ use rhai::Scope;
 use serde_json::{Value, json};
 
 use paywire_bench::events::checkout_completed;
-use paywire_engine::actions::{ActionCall, ActionError, ActionExecutor, ActionFuture};
+use paywire_engine::actions::{ActionError, ActionExecutor, ActionFuture, ActionPlan, ActionSite};
 use paywire_engine::inbox::event_context;
 use paywire_engine::runner::{RunIdentity, Runner};
 use paywire_expr::{Evaluator, ExprLimits, Part, Template, context_to_dynamic, read_only_shared};
@@ -198,11 +198,23 @@ impl Store for NullStore {
 struct NoActions;
 
 impl ActionExecutor for NoActions {
-    fn execute(&self, call: ActionCall) -> ActionFuture<'_> {
-        Box::pin(async move {
+    fn plan(
+        &self,
+        spec: &'static paywire_model::catalogue::ActionSpec,
+        _: &Value,
+        _: ActionSite<'_>,
+    ) -> Result<ActionPlan, ActionError> {
+        Err(ActionError::invalid(
+            "NoActions",
+            format!("{} is not run in this benchmark", spec.name),
+        ))
+    }
+
+    fn call_stripe(&self, _: paywire_stripe::client::Call) -> ActionFuture<'_> {
+        Box::pin(async {
             Err(ActionError::invalid(
                 "NoActions",
-                format!("{} is not run in this benchmark", call.spec.name),
+                "no Stripe call is made in this benchmark",
             ))
         })
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use paywire::app::Settings;
 use paywire::config::Secret;
-use paywire_engine::actions::{ActionCall, ActionExecutor, ActionFuture};
+use paywire_engine::actions::{ActionError, ActionExecutor, ActionFuture, ActionPlan, ActionSite};
 use paywire_engine::runner::{RunIdentity, Runner};
 use paywire_expr::{Evaluator, ExprLimits};
 use paywire_model::load_project_files;
@@ -127,7 +127,16 @@ async fn a_webhook_workflow_failing_on_a_deep_input_counts_its_attempts_and_stop
 struct Panicking;
 
 impl ActionExecutor for Panicking {
-    fn execute(&self, _call: ActionCall) -> ActionFuture<'_> {
+    fn plan(
+        &self,
+        _spec: &'static paywire_model::catalogue::ActionSpec,
+        _input: &Value,
+        _site: ActionSite<'_>,
+    ) -> Result<ActionPlan, ActionError> {
+        panic!("a bug in an action")
+    }
+
+    fn call_stripe(&self, _call: paywire_stripe::client::Call) -> ActionFuture<'_> {
         Box::pin(async { panic!("a bug in an action") })
     }
 }

@@ -354,6 +354,50 @@ async fn writes_commit_with_their_step_record() {
     server.stop().await;
 }
 
+const UNKNOWN_ID: &str = r#"
+tables:
+  people:
+    columns:
+      id:   { type: text, primary_key: true }
+      name: { type: text }
+apis:
+  rename-person:
+    method: POST
+    path: /people/rename
+    params:
+      id: { type: any }
+    steps:
+      - set: name
+        value: Ann
+      - action: table.update
+        with: { table: people, id: "{{ context.parameters.id }}", values: { name: "{{ vars.name }}" } }
+      - response: { body: ok }
+"#;
+
+#[tokio::test]
+async fn a_table_write_refused_before_it_is_tried_leaves_its_run_on_record() {
+    let server = TestServer::start(&[("people.yaml", UNKNOWN_ID)]).await;
+    let reply = server.post("/people/rename", json!({"id": null})).await;
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`id` is empty (null)"),
+        "{}",
+        reply.body
+    );
+    let run = server.run(&reply.run_id()).await;
+    assert_eq!(run.run.status, RunStatus::Failed);
+    assert_eq!(
+        run.steps
+            .iter()
+            .map(|s| (s.kind.as_str(), s.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("set", "succeeded"), ("table.update", "failed")]
+    );
+    server.stop().await;
+}
+
 const V1: &str = "tables:\n  people:\n    columns:\n      id: { type: text, primary_key: true }\n      name: { type: text }\n";
 
 async fn start(dir: &std::path::Path) -> Result<std::sync::Arc<App>, StartError> {

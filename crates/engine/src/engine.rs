@@ -251,7 +251,7 @@ async fn deploy(
         .migrate(project.tables.values().cloned().collect())
         .await?;
     let project = Arc::new(project);
-    let actions = Arc::new(Actions::new(project.clone(), store.clone(), stripe.clone()));
+    let actions = Arc::new(Actions::new(project.clone(), stripe.clone()));
     let runner = Runner::new(project.clone(), evaluator.clone(), actions, store.clone());
     Ok((Deployment { project, runner }, report))
 }

@@ -1,8 +1,8 @@
 //! The engine: what runs a project. The [`runner`] walks an API's or a
-//! workflow's steps; [`actions`] carries out the steps with an effect (a
-//! table write, a Stripe call); the [`inbox`]'s worker runs the workflows of
-//! stored Stripe events; [`Engine`] holds the version being served and
-//! retries and replays.
+//! workflow's steps and records them; [`actions`] plans what an action step
+//! does (a table operation, a Stripe call) and makes the Stripe calls; the
+//! [`inbox`]'s worker runs the workflows of stored Stripe events; [`Engine`]
+//! holds the version being served and retries and replays.
 //!
 //! It knows nothing of HTTP or SQL: it sees the model, the expressions, the
 //! [`paywire_store::Store`] trait and the Stripe client.

@@ -5,33 +5,32 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ActionCall, ActionError, ActionOutcome};
+use super::{ActionError, ActionSite};
 use paywire_model::catalogue::{self, ActionSpec, InputKind, amount_problem};
 use paywire_stripe::client::{Call, CallError, Method, StripeClient, mask_secrets};
 
-pub async fn execute(
-    client: Option<&StripeClient>,
-    call: ActionCall,
-) -> Result<ActionOutcome, ActionError> {
-    let Some(client) = client else {
-        return Err(ActionError {
-            status: Some(500),
-            public: false,
-            ..ActionError::invalid(
-                "StripeNotConfigured",
-                "this server has no Stripe connection (set STRIPE_SECRET_KEY, or serve without one to use the sandbox)",
-            )
-        });
-    };
-    let key = idempotency_key(&call.idempotency_root, &call.record.key);
-    let request = prepare(call.spec, &call.input, key)?;
-    match client.call(&request).await {
-        Ok(object) => Ok(ActionOutcome {
-            output: object,
-            recorded: false,
-        }),
-        Err(e) => Err(stripe_error(e)),
-    }
+/// The server's Stripe connection, or the error of every Stripe step when
+/// it has none.
+pub fn connection(client: Option<&StripeClient>) -> Result<&StripeClient, ActionError> {
+    client.ok_or_else(|| ActionError {
+        status: Some(500),
+        public: false,
+        ..ActionError::invalid(
+            "StripeNotConfigured",
+            "this server has no Stripe connection (set STRIPE_SECRET_KEY, or serve without one to use the sandbox)",
+        )
+    })
+}
+
+/// The call a step makes, keyed to its run and step.
+pub fn plan(spec: &ActionSpec, input: &Value, site: ActionSite<'_>) -> Result<Call, ActionError> {
+    let key = idempotency_key(site.idempotency_root, site.step_key);
+    prepare(spec, input, key)
+}
+
+/// Makes a planned call; Stripe's errors become [`ActionError`]s here.
+pub async fn call(client: &StripeClient, call: Call) -> Result<Value, ActionError> {
+    client.call(&call).await.map_err(stripe_error)
 }
 
 /// The key that makes a step's Stripe call happen once: the same run (or a

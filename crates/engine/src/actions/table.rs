@@ -7,33 +7,20 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{ActionCall, ActionError, ActionOutcome, store_error};
+use super::{ActionError, ActionPlan};
 use paywire_model::{Project, Table};
-use paywire_store::{
-    Direction, Filter, FilterOp, OnConflict, Selector, StepCommit, Store, TableOp,
-};
+use paywire_store::{Direction, Filter, FilterOp, OnConflict, Selector, TableOp};
 
 /// Rows a select returns when the step gives no limit.
 const DEFAULT_LIMIT: u32 = 100;
 
-pub async fn execute(
-    project: &Project,
-    store: &dyn Store,
-    call: ActionCall,
-) -> Result<ActionOutcome, ActionError> {
-    let op = parse(project, call.spec.name, &call.input)?;
-    let reads_only = matches!(op, TableOp::Select { .. });
-    // A write commits together with the step's record; a read has no effect
-    // to keep together, and stays off the writer's queue.
-    let record = (!reads_only).then_some(StepCommit {
-        earlier: call.earlier,
-        step: call.record,
-        started: call.started,
-    });
-    let output = store.table_op(op, record).await.map_err(store_error)?;
-    Ok(ActionOutcome {
-        output,
-        recorded: !reads_only,
+/// What a `table.*` step does: a select reads, and every other action
+/// writes, which the runner commits together with the step's record.
+pub fn plan(project: &Project, action: &str, input: &Value) -> Result<ActionPlan, ActionError> {
+    let op = parse(project, action, input)?;
+    Ok(match op {
+        TableOp::Select { .. } => ActionPlan::TableRead(op),
+        _ => ActionPlan::TableWrite(op),
     })
 }
 

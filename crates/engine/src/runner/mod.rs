@@ -4,40 +4,45 @@
 //! One run owns one Rhai scope. `context` is converted to a Rhai value once
 //! per run and shared by every expression; each step's result is added to
 //! `steps` as it finishes. The runner talks to the outside world only through
-//! [`ActionExecutor`] and [`Store`]: it knows nothing of HTTP or SQL.
+//! [`ActionExecutor`] and [`Store`]: it knows nothing of HTTP or SQL, and it
+//! is the only part of the engine that hands a run's records to the store.
+//!
+//! This file holds a run from its start to its end and the walk over its
+//! steps; what each kind of step does is in `control.rs` (branches, loops,
+//! errors, `return`), `output.rs` (`set`, `log`, `response`) and
+//! `effects.rs` (actions, `wait`, `call`, `start`).
 
+mod control;
+mod effects;
 mod error;
+mod output;
 mod state;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::FutureExt;
 use rhai::Dynamic;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::actions::{ActionCall, ActionExecutor};
-use paywire_expr::{EvalError, Evaluator, Expr, RunBudget, Template, to_dynamic};
-use paywire_model::{Api, LogLevel, Project, Step, StepKind, Workflow};
+use crate::actions::ActionExecutor;
+use paywire_expr::{EvalError, Evaluator, Expr, RunBudget, Template};
+use paywire_model::{Api, Project, Step, StepKind, Workflow};
 use paywire_store::{
     RunEnd, RunKind, RunRecord, RunRecords, RunStatus, StepRecord, StepStatus, Store,
 };
 
 pub use error::WorkflowError;
-use state::{Flow, Frame, Run, StepsFuture, case_text, display_text, now_text, validate_input};
+use state::{Done, Flow, Frame, Run, StepsFuture, now_text};
 pub use state::{RunIdentity, new_run_id};
 
-/// How deep `call` may nest before the run fails.
-const MAX_CALL_DEPTH: usize = 16;
 /// How deep lists of steps may nest, a called function's steps included.
 /// Each level of steps is a level of nested futures, polled on the thread's
 /// stack; this keeps the deepest run well inside a 2 MiB thread stack, the
 /// smallest paywire runs on (tokio's and the tests' default).
 pub const MAX_STEP_DEPTH: usize = 32;
-/// The longest one `wait` step may wait.
-const MAX_WAIT: Duration = Duration::from_millis(paywire_model::MAX_WAIT_MS);
 
 /// What an API run answers its caller.
 #[derive(Clone, Debug, PartialEq)]
@@ -339,20 +344,21 @@ impl Runner {
             }
         }
 
-        let mut recorded = false;
-        let result: Result<(Flow, Value), WorkflowError> = self
-            .exec_kind(run, frame, step, &mut record, &mut recorded, started)
-            .await;
-        match result {
-            Ok((flow, output)) => {
+        match self.exec_kind(run, frame, step, &mut record, started).await {
+            Ok(Done::Ran(flow, output)) => {
                 if let Some(id) = &step.id {
                     frame.set_step_result(id, &output);
                 }
-                if !recorded {
-                    record.output = output;
-                    self.finish(run, record, started);
-                }
+                record.output = output;
+                self.finish(run, record, started);
                 Ok(flow)
+            }
+            Ok(Done::Committed(output)) => {
+                // The step's record went to the store with its write.
+                if let Some(id) = &step.id {
+                    frame.set_step_result(id, &output);
+                }
+                Ok(Flow::Next)
             }
             Err(error) => {
                 let error = if error.step.is_empty() {
@@ -409,9 +415,7 @@ impl Runner {
                 evaluator.render(template, scope)
             })
             .await
-            .map_err(|e| {
-                WorkflowError::new("ExpressionError", format!("{what}: {}", e.message), "")
-            })
+            .map_err(|e| expression_error(what, e))
     }
 
     async fn eval(
@@ -440,96 +444,33 @@ impl Runner {
             .await
     }
 
+    /// Runs one step by its kind. Each kind's function sets the input its
+    /// record keeps before anything can fail, so that a failed step's record
+    /// shows what the step was given.
     async fn exec_kind(
         &self,
         run: &mut Run,
         frame: &mut Frame,
         step: &Step,
         record: &mut StepRecord,
-        recorded: &mut bool,
         started: Instant,
-    ) -> Result<(Flow, Value), WorkflowError> {
-        let expr_error = |what: &str, e: paywire_expr::EvalError| {
-            WorkflowError::new("ExpressionError", format!("{what}: {}", e.message), "")
-        };
+    ) -> Result<Done, WorkflowError> {
         match &step.kind {
             StepKind::Action { action, input } => {
-                let input = self.render(input, run, frame, "`with`").await?;
-                record.input = input.clone();
-                if run.resumes && action.has_effect() {
-                    let done = self
-                        .store
-                        .step_output(run.idempotency_root.clone(), record.key.clone())
-                        .await
-                        .map_err(|e| {
-                            tracing::error!(error = %e, "could not read an earlier step's record");
-                            WorkflowError {
-                                public: false,
-                                ..WorkflowError::new(
-                                    "StoreError",
-                                    "the database failed; the details are in the server's log",
-                                    "",
-                                )
-                            }
-                        })?;
-                    if let Some(output) = done {
-                        tracing::info!(run = %run.id, step = %record.key, "reusing what an earlier attempt of this step did");
-                        return Ok((Flow::Next, output));
-                    }
-                }
-                let call = ActionCall {
-                    spec: action,
-                    input,
-                    record: record.clone(),
-                    started,
-                    idempotency_root: run.idempotency_root.clone(),
-                    earlier: std::mem::take(&mut run.unwritten),
-                };
-                let outcome = self
-                    .actions
-                    .execute(call)
+                self.exec_action(run, frame, record, started, action, input)
                     .await
-                    .map_err(WorkflowError::from_action)?;
-                *recorded = outcome.recorded;
-                Ok((Flow::Next, outcome.output))
             }
             StepKind::If {
                 condition,
                 then,
                 otherwise,
             } => {
-                let taken = self
-                    .eval_bool(run, frame, condition)
+                self.exec_if(run, frame, record, condition, then, otherwise)
                     .await
-                    .map_err(|e| expr_error("`if`", e))?;
-                record.input = json!({ "condition": taken });
-                let branch = if taken { then } else { otherwise };
-                let flow = self.exec_steps(run, frame, branch).await?;
-                Ok((
-                    flow,
-                    json!({ "branch": if taken { "then" } else { "else" } }),
-                ))
             }
             StepKind::Switch { on, cases, default } => {
-                let value = self
-                    .eval(run, frame, on)
+                self.exec_switch(run, frame, record, on, cases, default.as_deref())
                     .await
-                    .map_err(|e| expr_error("`switch`", e))?;
-                let text = case_text(&value);
-                record.input = json!({ "value": text });
-                let case = cases
-                    .iter()
-                    .find(|c| text.as_deref() == Some(c.value.as_str()));
-                let (name, branch) = match (case, default) {
-                    (Some(case), _) => (Value::String(case.value.clone()), Some(&case.steps)),
-                    (None, Some(default)) => (Value::String("default".into()), Some(default)),
-                    (None, None) => (Value::Null, None),
-                };
-                let flow = match branch {
-                    Some(steps) => self.exec_steps(run, frame, steps).await?,
-                    None => Flow::Next,
-                };
-                Ok((flow, json!({ "branch": name })))
             }
             StepKind::ForEach {
                 items,
@@ -537,107 +478,30 @@ impl Runner {
                 index_name,
                 steps,
             } => {
-                let value = self
-                    .eval(run, frame, items)
+                self.exec_for_each(run, frame, record, items, item_name, index_name, steps)
                     .await
-                    .map_err(|e| expr_error("`for_each`", e))?;
-                let Some(list) = value.clone().try_cast::<rhai::Array>() else {
-                    return Err(WorkflowError::new(
-                        "ExpressionError",
-                        format!(
-                            "`for_each` needs a list, but `{}` gave {}",
-                            items.source(),
-                            value.type_name()
-                        ),
-                        "",
-                    ));
-                };
-                record.input = json!({ "count": list.len() });
-                let base = frame.scope.len();
-                for (i, item) in list.into_iter().enumerate() {
-                    // A long loop of quick steps gives the thread back now
-                    // and then, so that it cannot hold it from other requests.
-                    tokio::task::consume_budget().await;
-                    frame.scope.push_constant_dynamic(item_name.clone(), item);
-                    frame.scope.push_constant(index_name.clone(), i as i64);
-                    frame.iterations.push(i);
-                    let flow = self.exec_steps(run, frame, steps).await;
-                    frame.iterations.pop();
-                    frame.scope.rewind(base);
-                    match flow? {
-                        Flow::Next => {}
-                        other => return Ok((other, json!({ "iterations": i + 1 }))),
-                    }
-                }
-                Ok((Flow::Next, json!({ "iterations": record.input["count"] })))
             }
             StepKind::While {
                 condition,
                 max_iterations,
                 steps,
             } => {
-                let mut count: u64 = 0;
-                loop {
-                    tokio::task::consume_budget().await;
-                    let go = self
-                        .eval_bool(run, frame, condition)
-                        .await
-                        .map_err(|e| expr_error("`while`", e))?;
-                    if !go {
-                        break;
-                    }
-                    if count == *max_iterations {
-                        return Err(WorkflowError::new(
-                            "LoopLimit",
-                            format!(
-                                "the `while` loop reached its max_iterations ({max_iterations}) with its condition still true"
-                            ),
-                            "",
-                        ));
-                    }
-                    frame.iterations.push(count as usize);
-                    let flow = self.exec_steps(run, frame, steps).await;
-                    frame.iterations.pop();
-                    count += 1;
-                    match flow? {
-                        Flow::Next => {}
-                        other => return Ok((other, json!({ "iterations": count }))),
-                    }
-                }
-                Ok((Flow::Next, json!({ "iterations": count })))
+                self.exec_while(run, frame, condition, *max_iterations, steps)
+                    .await
             }
             StepKind::Try {
                 steps,
                 catch,
                 error_name,
-            } => match self.exec_steps(run, frame, steps).await {
-                Ok(flow) => Ok((flow, json!({ "caught": null }))),
-                Err(error) => {
-                    let caught = error.to_catch_value();
-                    let base = frame.scope.len();
-                    frame
-                        .scope
-                        .push_constant_dynamic(error_name.clone(), to_dynamic(&caught));
-                    let flow = self.exec_steps(run, frame, catch).await;
-                    frame.scope.rewind(base);
-                    Ok((flow?, json!({ "caught": caught })))
-                }
-            },
+            } => self.exec_try(run, frame, steps, catch, error_name).await,
             StepKind::Throw {
                 message,
                 name,
                 cause,
                 status,
             } => {
-                let message = self.render(message, run, frame, "`throw`").await?;
-                let name = self.render(name, run, frame, "`throw`").await?;
-                let cause = self.render(cause, run, frame, "`throw`").await?;
-                let mut error =
-                    WorkflowError::new(&display_text(&name), display_text(&message), "");
-                error.cause = cause;
-                error.status = *status;
-                error.public = true;
-                Err(error)
+                self.exec_throw(run, frame, message, name, cause, *status)
+                    .await
             }
             StepKind::Response {
                 status,
@@ -645,205 +509,26 @@ impl Runner {
                 body,
                 keep_running,
             } => {
-                let answer = self.answer(run, frame, status, headers, body).await?;
-                record.input = json!({ "status": answer.status, "body": answer.body });
-                if run.reply.is_none() || run.final_answer.is_some() {
-                    return Err(WorkflowError::new(
-                        "ResponseError",
-                        "this API has already answered; a second `response` has no one to answer",
-                        "",
-                    ));
-                }
-                run.answered = Some(answer.status);
-                let output = json!({ "status": answer.status });
-                if !*keep_running {
-                    // Sent when the run ends, which is now: nothing runs
-                    // after a `response` that does not continue.
-                    run.final_answer = Some(answer);
-                    return Ok((Flow::Stop, output));
-                }
-                run.hand_over_records(self.store.as_ref());
-                if let Some(reply) = run.reply.take() {
-                    // The caller may have gone away; the run goes on regardless.
-                    let _ = reply.send(ApiReply::Response(answer));
-                }
-                Ok((Flow::Next, output))
+                self.exec_response(run, frame, record, status, headers, body, *keep_running)
+                    .await
             }
-            StepKind::Return { value } => {
-                let value = self.render(value, run, frame, "`return`").await?;
-                Ok((Flow::Return(value.clone()), value))
-            }
-            StepKind::Set { var, value } => {
-                let value = self.render(value, run, frame, "`set`").await?;
-                frame.set_var(var, &value);
-                record.input = json!({ "var": var });
-                Ok((Flow::Next, value))
-            }
-            StepKind::Log { level, message } => {
-                let message = display_text(&self.render(message, run, frame, "`log`").await?);
-                match level {
-                    LogLevel::Debug => {
-                        tracing::debug!(target: "paywire::workflow", run = %run.id, "{message}")
-                    }
-                    LogLevel::Info => {
-                        tracing::info!(target: "paywire::workflow", run = %run.id, "{message}")
-                    }
-                    LogLevel::Warn => {
-                        tracing::warn!(target: "paywire::workflow", run = %run.id, "{message}")
-                    }
-                    LogLevel::Error => {
-                        tracing::error!(target: "paywire::workflow", run = %run.id, "{message}")
-                    }
-                }
-                Ok((Flow::Next, Value::String(message)))
-            }
+            StepKind::Return { value } => self.exec_return(run, frame, value).await,
+            StepKind::Set { var, value } => self.exec_set(run, frame, record, var, value).await,
+            StepKind::Log { level, message } => self.exec_log(run, frame, *level, message).await,
             StepKind::Wait { milliseconds } => {
-                let value = self.render(milliseconds, run, frame, "`wait`").await?;
-                let ms = value.as_u64().ok_or_else(|| {
-                    WorkflowError::new(
-                        "ExpressionError",
-                        format!("`wait` needs a whole number of milliseconds, got {value}"),
-                        "",
-                    )
-                })?;
-                let duration = Duration::from_millis(ms);
-                if duration > MAX_WAIT {
-                    return Err(WorkflowError::new(
-                        "WaitError",
-                        format!(
-                            "`wait` of {ms} ms is longer than the longest wait, {} s",
-                            MAX_WAIT.as_secs()
-                        ),
-                        "",
-                    ));
-                }
-                record.input = json!({ "milliseconds": ms });
-                run.hand_over_records(self.store.as_ref());
-                tokio::time::sleep(duration).await;
-                Ok((Flow::Next, Value::Null))
+                self.exec_wait(run, frame, record, milliseconds).await
             }
             StepKind::Call { function, input } => {
-                let input = self.render(input, run, frame, "`with`").await?;
-                record.input = input.clone();
-                let output = self.call(run, frame, function, input).await?;
-                Ok((Flow::Next, output))
+                self.exec_call(run, frame, record, function, input).await
             }
             StepKind::Start { workflow, input } => {
-                let input = self.render(input, run, frame, "`with`").await?;
-                record.input = input.clone();
-                let Some(target) = self.project.workflows.get(workflow).cloned() else {
-                    return Err(WorkflowError::new(
-                        "StartError",
-                        format!("there is no workflow `{workflow}`"),
-                        "",
-                    ));
-                };
-                let parameters = validate_input(&target.params, &input, "workflow", workflow)?;
-                let context = json!({ "parameters": parameters, "started_by": run.id });
-                let runner = self.clone();
-                let child_id = new_run_id();
-                let id = child_id.clone();
-                tokio::spawn(async move {
-                    let recorded = context.clone();
-                    runner
-                        .run(
-                            RunIdentity {
-                                id,
-                                retry_of: None,
-                                trigger_event: None,
-                            },
-                            RunKind::Workflow,
-                            &target.name,
-                            &target.steps,
-                            &context,
-                            recorded,
-                            None,
-                        )
-                        .await;
-                });
-                Ok((
-                    Flow::Next,
-                    json!({ "workflow": workflow, "run_id": child_id }),
-                ))
+                self.exec_start(run, frame, record, workflow, input).await
             }
         }
     }
+}
 
-    async fn answer(
-        &self,
-        run: &mut Run,
-        frame: &mut Frame,
-        status: &Template,
-        headers: &Template,
-        body: &Template,
-    ) -> Result<HttpAnswer, WorkflowError> {
-        let status_value = self.render(status, run, frame, "`response.status`").await?;
-        let status = status_value
-            .as_u64()
-            .filter(|s| (100..=599).contains(s))
-            .ok_or_else(|| {
-                WorkflowError::new(
-                    "ResponseError",
-                    format!("`response.status` must be an HTTP status, got {status_value}"),
-                    "",
-                )
-            })? as u16;
-        let headers = match self
-            .render(headers, run, frame, "`response.headers`")
-            .await?
-        {
-            Value::Object(map) => map
-                .into_iter()
-                .map(|(k, v)| (k, display_text(&v)))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let body = self.render(body, run, frame, "`response.body`").await?;
-        Ok(HttpAnswer {
-            status,
-            headers,
-            body,
-        })
-    }
-
-    async fn call(
-        &self,
-        run: &mut Run,
-        frame: &Frame,
-        function: &str,
-        input: Value,
-    ) -> Result<Value, WorkflowError> {
-        let Some(target) = self.project.functions.get(function).cloned() else {
-            return Err(WorkflowError::new(
-                "CallError",
-                format!("there is no function `{function}`"),
-                "",
-            ));
-        };
-        if frame.depth + 1 > MAX_CALL_DEPTH {
-            return Err(WorkflowError::new(
-                "CallError",
-                format!(
-                    "calls nest deeper than {MAX_CALL_DEPTH}: does `{function}` call itself without end?"
-                ),
-                "",
-            ));
-        }
-        let parameters = validate_input(&target.params, &input, "function", function)?;
-        let context = json!({ "parameters": parameters });
-        let mut inner = Frame::new(
-            &context,
-            format!("{}{function}/", frame.key_prefix),
-            frame.depth + 1,
-        );
-        inner.iterations = frame.iterations.clone();
-        // Calls inside a call must not see the caller's reply: only APIs answer.
-        let reply = run.reply.take();
-        let result = self.exec_steps(run, &mut inner, &target.steps).await;
-        run.reply = reply;
-        match result? {
-            Flow::Return(value) => Ok(value),
-            Flow::Next | Flow::Stop => Ok(Value::Null),
-        }
-    }
+/// An expression's error as the error of the step whose `what` it was.
+fn expression_error(what: &str, e: EvalError) -> WorkflowError {
+    WorkflowError::new("ExpressionError", format!("{what}: {}", e.message), "")
 }

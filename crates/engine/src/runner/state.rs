@@ -1,6 +1,7 @@
 //! The state of a run while it runs: who it is, its records not yet handed
 //! over, its budget and depth (`Run`), the variables of one body of steps
-//! (`Frame`), and the small conversions the steps share.
+//! (`Frame`), how a step ended (`Flow`, `Done`), and the small conversions
+//! the steps share.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +25,22 @@ pub(super) enum Flow {
     Return(Value),
     /// A `response` without `continue`: the run is over.
     Stop,
+}
+
+/// How a step ended that did not fail.
+pub(super) enum Done {
+    /// What runs next, and the step's result, which its record keeps.
+    Ran(Flow, Value),
+    /// A table write's result, committed together with the step's record:
+    /// the step is on record already.
+    Committed(Value),
+}
+
+impl Done {
+    /// A step that gives `output` and lets the next step run.
+    pub(super) fn next(output: Value) -> Done {
+        Done::Ran(Flow::Next, output)
+    }
 }
 
 /// The state of one run, shared by its frames.
