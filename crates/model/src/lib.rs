@@ -7,6 +7,7 @@
 //! checked. The model knows nothing about HTTP or SQL.
 
 pub mod catalogue;
+mod column_value;
 mod decode;
 mod diagnostic;
 mod load;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use crate::catalogue::ActionSpec;
 use paywire_expr::{Expr, Template};
 
+pub use column_value::{ColumnValue, ColumnValueError, column_value};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::{LoadError, MAX_FILE_BYTES, load_project, load_project_files};
 pub use params::{FieldError, Param, ParamType};
@@ -332,43 +334,4 @@ impl Project {
     pub fn api(&self, name: &str) -> Option<&Arc<Api>> {
         self.apis.iter().find(|a| a.name == name)
     }
-}
-
-/// Why a JSON value cannot be stored in a column of type `ty`, if it cannot.
-/// Null always fits here; whether a column may be empty is its own rule.
-pub fn column_value_problem(ty: ColumnType, value: &serde_json::Value) -> Result<(), String> {
-    use serde_json::Value as J;
-    let fits = match (ty, value) {
-        (_, J::Null) | (ColumnType::Json, _) => true,
-        (ColumnType::Text, J::String(_)) => true,
-        (ColumnType::Integer, J::Number(n)) => n.is_i64() || n.is_u64(),
-        (ColumnType::Number, J::Number(_)) => true,
-        (ColumnType::Boolean, J::Bool(_)) => true,
-        (ColumnType::Timestamp, J::Number(n)) => n.is_i64(),
-        (ColumnType::Timestamp, J::String(s)) => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
-        _ => false,
-    };
-    if fits {
-        return Ok(());
-    }
-    let found = match value {
-        J::Bool(_) => "a boolean",
-        J::Number(n) if n.is_f64() => "a number with a fraction",
-        J::Number(_) => "a number",
-        J::String(_) => "a string",
-        J::Array(_) => "a list",
-        J::Object(_) => "an object",
-        J::Null => "null",
-    };
-    let wanted = match ty {
-        ColumnType::Text => "text",
-        ColumnType::Integer => "an integer",
-        ColumnType::Number => "a number",
-        ColumnType::Boolean => "true or false",
-        ColumnType::Timestamp => {
-            "a timestamp (RFC 3339 text such as 2026-01-31T12:00:00Z, or Unix seconds)"
-        }
-        ColumnType::Json => "JSON",
-    };
-    Err(format!("must be {wanted}, not {found}"))
 }

@@ -17,6 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use paywire_model::Table;
+// The words of the table actions are the model's, which the loader checks
+// and the engine parses; the store takes them as they are.
+pub use paywire_model::catalogue::{Direction, FilterOp, OnConflict};
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -90,49 +93,6 @@ pub struct Filter {
     pub column: String,
     pub op: FilterOp,
     pub value: Value,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilterOp {
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    Like,
-    In,
-    NotIn,
-}
-
-impl FilterOp {
-    pub fn parse(name: &str) -> Option<FilterOp> {
-        Some(match name {
-            "eq" => FilterOp::Eq,
-            "ne" => FilterOp::Ne,
-            "gt" => FilterOp::Gt,
-            "gte" => FilterOp::Gte,
-            "lt" => FilterOp::Lt,
-            "lte" => FilterOp::Lte,
-            "like" => FilterOp::Like,
-            "in" => FilterOp::In,
-            "not_in" => FilterOp::NotIn,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    Asc,
-    Desc,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnConflict {
-    Error,
-    Nothing,
-    Update,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -63,16 +63,7 @@ fn parse(project: &Project, action: &str, input: &Value) -> Result<TableOp, Acti
         },
         "table.insert" => TableOp::Insert {
             values: values(input)?,
-            on_conflict: match input.get("on_conflict").and_then(Value::as_str) {
-                None | Some("error") => OnConflict::Error,
-                Some("nothing") => OnConflict::Nothing,
-                Some("update") => OnConflict::Update,
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "`on_conflict` is error, nothing or update, not `{other}`"
-                    )));
-                }
-            },
+            on_conflict: on_conflict(input.get("on_conflict"))?,
             table,
         },
         "table.update" => TableOp::Update {
@@ -86,6 +77,20 @@ fn parse(project: &Project, action: &str, input: &Value) -> Result<TableOp, Acti
         },
         other => return Err(invalid(format!("`{other}` is not a table action"))),
     })
+}
+
+/// `on_conflict` as given, with the loader's words; absent or null is the
+/// default, as for the other optional inputs.
+fn on_conflict(given: Option<&Value>) -> Result<OnConflict, ActionError> {
+    match given {
+        None | Some(Value::Null) => Ok(OnConflict::default()),
+        Some(Value::String(word)) => OnConflict::parse(word)
+            .map_err(|unknown| invalid(format!("{unknown}: {}", unknown.hint()))),
+        Some(_) => Err(invalid(format!(
+            "`on_conflict` must be one of {}",
+            OnConflict::NAMES.join(", ")
+        ))),
+    }
 }
 
 fn values(input: &Map<String, Value>) -> Result<Map<String, Value>, ActionError> {
@@ -130,9 +135,8 @@ fn parse_filters(filters: &Value) -> Result<Vec<Filter>, ActionError> {
         match condition {
             Value::Object(ops) => {
                 for (op, value) in ops {
-                    let op = FilterOp::parse(op).ok_or_else(|| {
-                        invalid(format!("unknown filter operator `{op}` on `{column}`"))
-                    })?;
+                    let op = FilterOp::parse(op)
+                        .map_err(|unknown| invalid(format!("{unknown} on `{column}`")))?;
                     out.push(Filter {
                         column: column.clone(),
                         op,
@@ -151,6 +155,7 @@ fn parse_filters(filters: &Value) -> Result<Vec<Filter>, ActionError> {
 }
 
 fn order(order: Option<&Value>) -> Result<Vec<(String, Direction)>, ActionError> {
+    use paywire_model::catalogue::{OrderError, parse_order};
     let items: Vec<&Value> = match order {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items.iter().collect(),
@@ -161,18 +166,10 @@ fn order(order: Option<&Value>) -> Result<Vec<(String, Direction)>, ActionError>
         .map(|item| {
             let text = item
                 .as_str()
-                .ok_or_else(|| invalid("an order is `column` or `column desc`"))?;
-            let mut words = text.split_whitespace();
-            let column = words
-                .next()
-                .ok_or_else(|| invalid("an order names a column"))?
-                .to_string();
-            let direction = match words.next() {
-                None | Some("asc") => Direction::Asc,
-                Some("desc") => Direction::Desc,
-                Some(other) => return Err(invalid(format!("`{other}` is not asc or desc"))),
-            };
-            Ok((column, direction))
+                .ok_or_else(|| invalid(OrderError::NotText.to_string()))?;
+            let (column, direction) = parse_order(text)
+                .map_err(|problem| invalid(format!("{problem}: {}", problem.hint())))?;
+            Ok((column.to_string(), direction))
         })
         .collect()
 }
@@ -214,5 +211,40 @@ mod tests {
         );
         assert_eq!(order(Some(&json!(["a", "b asc"]))).unwrap().len(), 2);
         assert!(order(Some(&json!("a sideways"))).is_err());
+        // What the loader refuses in a literal, a run refuses too.
+        assert!(order(Some(&json!("a desc b"))).is_err());
+        assert!(order(Some(&json!(""))).is_err());
+        assert!(order(Some(&json!(5))).is_err());
+        assert_eq!(
+            order(Some(&json!("a desk"))).unwrap_err().message,
+            "`a desk` is not an order: did you mean `desc`?"
+        );
+    }
+
+    #[test]
+    fn on_conflict_takes_the_loader_s_words() {
+        assert_eq!(on_conflict(None), Ok(OnConflict::Error));
+        assert_eq!(on_conflict(Some(&Value::Null)), Ok(OnConflict::Error));
+        for choice in OnConflict::ALL {
+            assert_eq!(on_conflict(Some(&json!(choice.name()))), Ok(*choice));
+        }
+        assert_eq!(
+            on_conflict(Some(&json!("updte"))).unwrap_err().message,
+            "unknown `on_conflict` choice `updte`: did you mean `update`?"
+        );
+        assert_eq!(
+            on_conflict(Some(&json!(true))).unwrap_err().message,
+            "`on_conflict` must be one of error, nothing, update"
+        );
+    }
+
+    #[test]
+    fn unknown_filter_operators_name_their_column() {
+        assert_eq!(
+            parse_filters(&json!({"price": {"between": [1, 2]}}))
+                .unwrap_err()
+                .message,
+            "unknown filter operator `between` on `price`"
+        );
     }
 }

@@ -3,11 +3,15 @@
 //! The loader checks every action step against its entry (unknown or missing
 //! inputs, literals of the wrong type); the runner hands the rendered input to
 //! the executor of the entry's family; documentation is generated from it
-//! ([`reference`] renders docs/stripe-actions.md). The table actions are here; the
-//! Stripe actions are in [`stripe`].
+//! ([`reference`] renders docs/stripe-actions.md). The table actions are here,
+//! with the words they take (filter operators, `on_conflict`, sort
+//! directions) typed in `table_inputs`; the Stripe actions are in [`stripe`].
 
 pub mod reference;
 pub mod stripe;
+mod table_inputs;
+
+pub use table_inputs::{Direction, FilterOp, OnConflict, OrderError, UnknownWord, parse_order};
 
 #[derive(Debug)]
 pub struct ActionSpec {
@@ -246,9 +250,10 @@ const ALL: InputSpec = input(
     "Set to true to act on every row when there is no id or where.",
 );
 
-pub const ON_CONFLICT: &[&str] = &["error", "nothing", "update"];
-pub const FILTER_OPERATORS: &[&str] =
-    &["eq", "ne", "gt", "gte", "lt", "lte", "like", "in", "not_in"];
+/// The words of `on_conflict` and of the filter operators, taken from their
+/// types so that the catalogue lists exactly what the engine understands.
+pub const ON_CONFLICT: &[&str] = OnConflict::NAMES;
+pub const FILTER_OPERATORS: &[&str] = FilterOp::NAMES;
 
 static TABLE_ACTIONS: &[ActionSpec] = &[
     ActionSpec {
@@ -478,6 +483,37 @@ pub(crate) mod tests {
                 "the example of {} does not load:\n{project}",
                 action.name
             );
+        }
+    }
+
+    #[test]
+    fn the_table_inputs_list_the_words_their_types_parse() {
+        let insert = find("table.insert").and_then(|a| a.input("on_conflict"));
+        assert!(
+            matches!(insert.map(|i| i.kind), Some(InputKind::Choice(words)) if words == OnConflict::NAMES)
+        );
+        // The summary of `where` spells the operators out for builders.
+        assert!(
+            WHERE.summary.contains(&FilterOp::NAMES.join(", ")),
+            "{}",
+            WHERE.summary
+        );
+    }
+
+    #[test]
+    fn table_words_are_checked_at_load_with_a_hint() {
+        let problems = problems(&project_around(
+            "- id: row\n  action: table.insert\n  with: { table: orders, values: { amount: 1 }, on_conflict: updte }\n- id: rows\n  action: table.select\n  with: { table: orders, where: { amount: { gtee: 1 } }, order: [amount desk, \"\"] }",
+        ));
+        let expected = [
+            "`on_conflict` must be one of error, nothing, update, found a string\n    hint: did you mean `update`?",
+            "unknown filter operator `gtee`\n    hint: did you mean `gte`?",
+            "`amount desk` is not an order\n    hint: did you mean `desc`?",
+            "an order names a column\n    hint: write `column`, `column asc` or `column desc`",
+        ];
+        assert_eq!(problems.len(), expected.len(), "{problems:?}");
+        for (problem, expected) in problems.iter().zip(expected) {
+            assert!(problem.ends_with(expected), "{problem}");
         }
     }
 

@@ -71,7 +71,14 @@ impl FileDecoder<'_> {
                                     entry.value.kind_name()
                                 ),
                             };
-                            self.err(entry.value.pos, &input_path, message);
+                            let hint = match (input.kind, literal.as_str()) {
+                                (InputKind::Choice(words), Some(word)) => {
+                                    did_you_mean(word, words.iter().copied())
+                                        .map(|near| format!("did you mean `{near}`?"))
+                                }
+                                _ => None,
+                            };
+                            self.err(entry.value.pos, &input_path, message).hint = hint;
                             ok = false;
                         }
                     }

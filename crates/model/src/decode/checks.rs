@@ -3,7 +3,7 @@
 //! actions against the declared tables and their columns.
 
 use super::*;
-use crate::catalogue::FILTER_OPERATORS;
+use crate::catalogue::{FilterOp, OrderError, parse_order};
 
 impl FileDecoder<'_> {
     pub(crate) fn check_deferred(&mut self, index: &ProjectIndex<'_>) {
@@ -225,30 +225,24 @@ impl FileDecoder<'_> {
                     }
                     if let Some(ops) = entry.value.as_map() {
                         for op in ops {
-                            if !FILTER_OPERATORS.contains(&op.key.as_str()) {
-                                let hint =
-                                    match did_you_mean(&op.key, FILTER_OPERATORS.iter().copied()) {
-                                        Some(near) => format!("did you mean `{near}`?"),
-                                        None => format!(
-                                            "the operators are: {}",
-                                            FILTER_OPERATORS.join(", ")
-                                        ),
-                                    };
-                                self.err(
-                                    op.key_pos,
-                                    &join(&column_path, &op.key),
-                                    format!("unknown filter operator `{}`", op.key),
-                                )
-                                .hint = Some(hint);
-                            } else if matches!(op.key.as_str(), "in" | "not_in")
-                                && !is_dynamic(&op.value)
-                                && op.value.as_seq().is_none()
-                            {
-                                self.err(
-                                    op.value.pos,
-                                    &join(&column_path, &op.key),
-                                    format!("`{}` takes a list of values", op.key),
-                                );
+                            let op_path = join(&column_path, &op.key);
+                            match FilterOp::parse(&op.key) {
+                                Err(unknown) => {
+                                    self.err(op.key_pos, &op_path, unknown.to_string()).hint =
+                                        Some(unknown.hint());
+                                }
+                                Ok(filter)
+                                    if filter.takes_list()
+                                        && !is_dynamic(&op.value)
+                                        && op.value.as_seq().is_none() =>
+                                {
+                                    self.err(
+                                        op.value.pos,
+                                        &op_path,
+                                        format!("`{filter}` takes a list of values"),
+                                    );
+                                }
+                                Ok(_) => {}
                             }
                         }
                     }
@@ -263,26 +257,21 @@ impl FileDecoder<'_> {
             };
             for item in items {
                 let Some(text) = item.as_str() else {
-                    self.err(
-                        item.pos,
-                        &order_path,
-                        "an order is `column` or `column desc`",
-                    );
+                    self.err(item.pos, &order_path, OrderError::NotText.to_string());
                     continue;
                 };
                 if is_dynamic(item) {
                     continue;
                 }
-                let mut words = text.split_whitespace();
-                let column = words.next().unwrap_or_default();
-                let direction = words.next();
-                if !matches!(direction, None | Some("asc") | Some("desc")) || words.next().is_some()
-                {
-                    self.err(item.pos, &order_path, format!("`{text}` is not an order"))
-                        .hint = Some("write `column`, `column asc` or `column desc`".into());
-                    continue;
+                match parse_order(text) {
+                    Ok((column, _)) => {
+                        self.check_column(column, item.pos, &order_path, table);
+                    }
+                    Err(problem) => {
+                        self.err(item.pos, &order_path, problem.to_string()).hint =
+                            Some(problem.hint());
+                    }
                 }
-                self.check_column(column, item.pos, &order_path, table);
             }
         }
     }
@@ -299,8 +288,10 @@ impl FileDecoder<'_> {
             if is_dynamic(&entry.value) {
                 continue;
             }
-            let column = table.column(&entry.key).expect("checked above");
-            if let Err(problem) = crate::column_value_problem(column.ty, &entry.value.to_json()) {
+            let Some(column) = table.column(&entry.key) else {
+                continue;
+            };
+            if let Err(problem) = crate::column_value(column.ty, &entry.value.to_json()) {
                 self.err(
                     entry.value.pos,
                     &column_path,

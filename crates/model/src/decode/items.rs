@@ -147,7 +147,7 @@ impl FileDecoder<'_> {
             }
             if let Some(n) = fields.get("default") {
                 let value = n.to_json();
-                if let Err(problem) = crate::column_value_problem(ty, &value) {
+                if let Err(problem) = crate::column_value(ty, &value) {
                     self.err(
                         n.pos,
                         &fields.path("default"),

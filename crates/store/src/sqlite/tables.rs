@@ -1,6 +1,7 @@
 //! The builder's tables in SQLite: creation, migration and the four table
 //! operations. Identifiers come only from the checked model (lowercase names)
-//! and are quoted; every value is a bound parameter.
+//! and are quoted by `quote`, the one place text is written into SQL; every
+//! value, the back-fill of a migration included, is a bound parameter.
 //!
 //! Defaults and `required` are applied here rather than declared in SQL, so
 //! that changing a default needs no migration and a missing value is reported
@@ -8,7 +9,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use serde_json::{Map, Value};
@@ -17,13 +18,20 @@ use super::db_error;
 use crate::{
     Direction, Filter, FilterOp, MigrationReport, OnConflict, Selector, StoreError, TableOp,
 };
-use paywire_model::{Column, ColumnType, Table, column_value_problem};
+use paywire_model::{Column, ColumnType, ColumnValue, Table, column_value};
 
 /// The most rows one select returns.
 pub const MAX_LIMIT: u32 = 1000;
 
+/// A table, column or index name as SQL text. SQLite binds values only,
+/// never names, and no statement can name its table or columns through a
+/// parameter, so names are the one thing written into SQL. They come from
+/// the checked model (lowercase letters, digits and `_`); doubling any `"`,
+/// as SQL's quoting asks, keeps even a name the model would refuse one
+/// identifier. A NUL ends SQLite's reading of a statement, which then stops
+/// inside the open quote and fails rather than meaning something else.
 fn quote(name: &str) -> String {
-    format!("\"{name}\"")
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn sql_type(ty: ColumnType) -> &'static str {
@@ -139,18 +147,38 @@ fn existing_columns(
     })
 }
 
+/// One statement of a migration, with the values it binds.
+struct Statement {
+    sql: String,
+    params: Vec<SqlValue>,
+}
+
+impl From<String> for Statement {
+    fn from(sql: String) -> Statement {
+        Statement {
+            sql,
+            params: Vec::new(),
+        }
+    }
+}
+
 /// Creates missing tables and adds new columns. Every problem with every
 /// table is found before anything changes; if there is any, nothing changes.
+///
+/// The tables' definitions (`CREATE TABLE`, `ALTER TABLE`, indexes) hold
+/// names and types only, since defaults are applied by `insert` rather
+/// than declared; the one value a migration writes, a new column's default
+/// for the rows already there, is an `UPDATE` that binds it.
 pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationReport, StoreError> {
     let mut problems = Vec::new();
     let mut statements = Vec::new();
     let mut report = MigrationReport::default();
     for table in tables {
         let Some(existing) = existing_columns(conn, &table.name)? else {
-            statements.push(create_sql(table));
+            statements.push(Statement::from(create_sql(table)));
             report.created.push(table.name.clone());
             for column in table.columns.iter().filter(|c| c.unique) {
-                statements.push(unique_index_sql(table, column));
+                statements.push(unique_index_sql(table, column).into());
             }
             continue;
         };
@@ -181,10 +209,10 @@ pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationRepo
                                 table.name, new.name
                             ));
                         } else {
-                            statements.push(unique_index_sql(table, new));
+                            statements.push(unique_index_sql(table, new).into());
                         }
                     } else if !new.unique && index_exists {
-                        statements.push(format!("DROP INDEX {}", quote(&unique_index_name(table, new))));
+                        statements.push(format!("DROP INDEX {}", quote(&unique_index_name(table, new))).into());
                     }
                     if old.primary_key != new.primary_key {
                         problems.push(format!(
@@ -227,23 +255,27 @@ pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationRepo
                 ));
                 continue;
             }
-            statements.push(format!(
-                "ALTER TABLE {} ADD COLUMN {} {}",
-                quote(&table.name),
-                quote(&column.name),
-                sql_type(column.ty)
-            ));
-            if let Some(default) = &column.default {
-                let value = to_sql(column, default).map_err(StoreError::Invalid)?;
-                statements.push(format!(
-                    "UPDATE {} SET {} = {}",
+            statements.push(
+                format!(
+                    "ALTER TABLE {} ADD COLUMN {} {}",
                     quote(&table.name),
                     quote(&column.name),
-                    sql_literal(&value)
-                ));
+                    sql_type(column.ty)
+                )
+                .into(),
+            );
+            if let Some(default) = &column.default {
+                statements.push(Statement {
+                    sql: format!(
+                        "UPDATE {} SET {} = ?1",
+                        quote(&table.name),
+                        quote(&column.name)
+                    ),
+                    params: vec![to_sql(column, default).map_err(StoreError::Invalid)?],
+                });
             }
             if column.unique {
-                statements.push(unique_index_sql(table, column));
+                statements.push(unique_index_sql(table, column).into());
             }
             report
                 .added_columns
@@ -253,67 +285,44 @@ pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationRepo
     if !problems.is_empty() {
         return Err(StoreError::Migration(problems));
     }
-    for statement in statements {
-        conn.execute_batch(&statement).map_err(db_error)?;
+    for Statement { sql, params } in statements {
+        conn.execute(&sql, params_from_iter(params))
+            .map_err(db_error)?;
     }
     Ok(report)
 }
 
-/// A value as an SQL literal, for the one place a value cannot be bound: the
-/// back-fill of a new column's default inside a migration batch.
-fn sql_literal(value: &SqlValue) -> String {
-    match value {
-        SqlValue::Null => "NULL".into(),
-        SqlValue::Integer(i) => i.to_string(),
-        SqlValue::Real(f) => format!("{f:?}"),
-        SqlValue::Text(t) => format!("'{}'", t.replace('\'', "''")),
-        SqlValue::Blob(b) => format!(
-            "X'{}'",
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        ),
-    }
-}
-
-/// Timestamps are stored with a fixed number of fraction digits, so that
-/// their text sorts in time order (`…00.500Z` would sort before `…00Z`).
-fn timestamp_text(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// A JSON value as the SQL value stored in `column`.
+/// A JSON value as the SQL value stored in `column`. The model's check of
+/// the value is also its conversion, so a value it accepts always converts.
 pub fn to_sql(column: &Column, value: &Value) -> Result<SqlValue, String> {
-    column_value_problem(column.ty, value)
-        .map_err(|problem| format!("the column `{}` {problem}", column.name))?;
-    Ok(match (column.ty, value) {
-        (_, Value::Null) => SqlValue::Null,
-        (ColumnType::Json, v) => SqlValue::Text(v.to_string()),
-        (ColumnType::Text, Value::String(s)) => SqlValue::Text(s.clone()),
-        (ColumnType::Integer, Value::Number(n)) => {
-            SqlValue::Integer(n.as_i64().ok_or_else(|| {
-                format!(
-                    "the column `{}` holds integers that fit in 64 bits",
-                    column.name
-                )
-            })?)
-        }
-        (ColumnType::Number, Value::Number(n)) => SqlValue::Real(n.as_f64().unwrap_or_default()),
-        (ColumnType::Boolean, Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
-        (ColumnType::Timestamp, Value::Number(n)) => {
-            let seconds = n.as_i64().unwrap_or_default();
-            let time = DateTime::<Utc>::from_timestamp(seconds, 0)
-                .ok_or_else(|| format!("the column `{}`: {seconds} is not a time", column.name))?;
-            SqlValue::Text(timestamp_text(time))
-        }
-        (ColumnType::Timestamp, Value::String(s)) => {
-            let time = DateTime::parse_from_rfc3339(s)
-                .map_err(|_| format!("the column `{}` holds RFC 3339 times", column.name))?;
-            SqlValue::Text(
-                time.with_timezone(&Utc)
-                    .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-            )
-        }
-        _ => unreachable!("column_value_problem accepted a value it cannot convert"),
-    })
+    column_value(column.ty, value)
+        .map(stored)
+        .map_err(|problem| format!("the column `{}` {problem}", column.name))
+}
+
+/// What SQLite stores for a value that fits its column: booleans as 0 or 1,
+/// JSON as its text, timestamps as RFC 3339 text in UTC.
+fn stored(value: ColumnValue) -> SqlValue {
+    match value {
+        ColumnValue::Null => SqlValue::Null,
+        ColumnValue::Text(text) | ColumnValue::Json(text) => SqlValue::Text(text),
+        ColumnValue::Integer(i) => SqlValue::Integer(i),
+        ColumnValue::Number(f) => SqlValue::Real(f),
+        ColumnValue::Boolean(b) => SqlValue::Integer(i64::from(b)),
+        // Unix seconds are written with a fixed number of fraction digits,
+        // so that their text sorts in time order (`…00.500Z` would sort
+        // before `…00Z`). Times given as text have always been written with
+        // only the fraction they need; rows stored that way compare by that
+        // text, so changing the form would need a migration of the data.
+        ColumnValue::Timestamp {
+            time,
+            from_seconds: true,
+        } => SqlValue::Text(time.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        ColumnValue::Timestamp {
+            time,
+            from_seconds: false,
+        } => SqlValue::Text(time.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+    }
 }
 
 fn from_sql(column: &Column, value: ValueRef<'_>) -> Value {
@@ -415,6 +424,10 @@ fn where_clause(
             params.push(to_sql(c, v).map_err(StoreError::Invalid)?);
             Ok(())
         };
+        let compare = |params: &mut Vec<SqlValue>, sign: &str| -> Result<String, StoreError> {
+            bind(params, value)?;
+            Ok(format!("{q} {sign} ?"))
+        };
         let part = match op {
             FilterOp::Eq | FilterOp::Ne if value.is_null() => {
                 format!(
@@ -448,18 +461,12 @@ fn where_clause(
                 params.push(SqlValue::Text(pattern.to_string()));
                 format!("{q} LIKE ?")
             }
-            _ => {
-                bind(params, value)?;
-                let sign = match op {
-                    FilterOp::Eq => "=",
-                    FilterOp::Ne => "<>",
-                    FilterOp::Gt => ">",
-                    FilterOp::Gte => ">=",
-                    FilterOp::Lt => "<",
-                    _ => "<=",
-                };
-                format!("{q} {sign} ?")
-            }
+            FilterOp::Eq => compare(params, "=")?,
+            FilterOp::Ne => compare(params, "<>")?,
+            FilterOp::Gt => compare(params, ">")?,
+            FilterOp::Gte => compare(params, ">=")?,
+            FilterOp::Lt => compare(params, "<")?,
+            FilterOp::Lte => compare(params, "<=")?,
         };
         parts.push(part);
     }
@@ -500,15 +507,11 @@ fn select(
             .iter()
             .map(|(name, direction)| {
                 let c = column(table, name)?;
-                Ok(format!(
-                    "{} {}",
-                    quote(&c.name),
-                    if *direction == Direction::Desc {
-                        "DESC"
-                    } else {
-                        "ASC"
-                    }
-                ))
+                let direction = match direction {
+                    Direction::Asc => "ASC",
+                    Direction::Desc => "DESC",
+                };
+                Ok(format!("{} {direction}", quote(&c.name)))
             })
             .collect();
         sql.push_str(&format!(" ORDER BY {}", terms?.join(", ")));
@@ -677,3 +680,6 @@ fn insert(
         .unwrap_or(Value::Null);
     select(conn, table, &Selector::Id(id), &[], 1, 0)
 }
+
+#[cfg(test)]
+mod tests;
