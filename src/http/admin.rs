@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::AdminError;
 use super::auth::Admin;
 use paywire_engine::{ReplayError, RetryError};
 
@@ -33,39 +33,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/_paywire/api/events", get(list_events))
         .route("/_paywire/api/events/{id}", get(show_event))
         .route("/_paywire/api/events/{id}/replay", post(replay_event))
-}
-
-/// The admin API's errors, each with its status and a message that names
-/// the problem without revealing anything secret.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("an internal error happened; the details are in the server's log")]
-    Internal,
-}
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        let (status, kind) = match self {
-            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            AdminError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            AdminError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        super::error_body(status, kind, &self.to_string())
-    }
-}
-
-impl From<paywire_store::StoreError> for AdminError {
-    fn from(e: paywire_store::StoreError) -> AdminError {
-        tracing::error!(error = %e, "the admin API could not read the store");
-        AdminError::Internal
-    }
 }
 
 /// A query's filter value read with `parse`, or a 400 that names the

@@ -1,6 +1,8 @@
 //! Who may use paywire's own endpoints, the admin API and the console, and
 //! from where: the one check every one of their handlers goes through (the
 //! [`Admin`] extractor), the console's sessions, and the sign-in's limit.
+//! Its refusals are [`AdminError`]s, the errors of the endpoints it guards,
+//! so that every answer of paywire's own surface has one shape.
 //!
 //! - With `PAYWIRE_ADMIN_TOKEN` set, a request carries the token as
 //!   `Authorization: Bearer …` (the scheme in any case), or the console's
@@ -27,13 +29,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, header};
 use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::AdminError;
 use crate::app::App;
 
 pub const COOKIE: &str = "paywire_console";
@@ -44,81 +46,30 @@ pub const SESSION_LENGTH: Duration = Duration::from_secs(12 * 60 * 60);
 const SIGN_IN_BURST: f64 = 10.0;
 const SIGN_IN_REFILL: Duration = Duration::from_secs(3);
 
-/// Why a request to the admin API or the console was refused; the message
-/// names the problem without revealing anything secret.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error(
-        "the admin API and the console are off: set PAYWIRE_ADMIN_TOKEN to use them, or serve the sandbox on loopback"
-    )]
-    Off,
-    #[error(
-        "this needs the admin token, as `Authorization: Bearer …` or by signing in at /console"
-    )]
-    Unauthorized,
-    #[error(
-        "without an admin token, the admin API and the console answer only requests to a loopback host (localhost, 127.0.0.1, [::1]), not to `{0}`"
-    )]
-    ForeignHost(String),
-    #[error(
-        "a request that changes something must come from this server's own pages, not from {0}"
-    )]
-    CrossOrigin(String),
-    #[error("too many sign-in attempts; try again in {0} s")]
-    TooManyAttempts(u64),
-    #[error("an internal error happened; the details are in the server's log")]
-    Internal,
-}
-
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        let (status, kind) = match &self {
-            AuthError::Off => (StatusCode::FORBIDDEN, "admin_off"),
-            AuthError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            AuthError::ForeignHost(_) => (StatusCode::FORBIDDEN, "foreign_host"),
-            AuthError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
-            AuthError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            AuthError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        let mut response = super::error_body(status, kind, &self.to_string());
-        let headers = response.headers_mut();
-        match self {
-            AuthError::Unauthorized => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            AuthError::TooManyAttempts(seconds) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            _ => {}
-        }
-        response
-    }
-}
-
 /// A handler that takes `Admin` runs only for requests the admin API and
 /// the console are open to (see the module's documentation).
 pub struct Admin;
 
 impl FromRequestParts<Arc<App>> for Admin {
-    type Rejection = AuthError;
+    type Rejection = AdminError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Admin, AuthError> {
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Admin, AdminError> {
         check(app, &parts.method, &parts.headers).await?;
         Ok(Admin)
     }
 }
 
 /// The whole check: the origin of a change, then who is asking.
-pub async fn check(app: &App, method: &Method, headers: &HeaderMap) -> Result<(), AuthError> {
+pub async fn check(app: &App, method: &Method, headers: &HeaderMap) -> Result<(), AdminError> {
     same_origin(method, headers)?;
     let settings = app.settings();
     let Some(token) = &settings.admin_token else {
         if !settings.admin_open_without_token {
-            return Err(AuthError::Off);
+            return Err(AdminError::Off);
         }
         let host = request_host(headers).unwrap_or_default();
         if !is_loopback_host(host) {
-            return Err(AuthError::ForeignHost(host.to_string()));
+            return Err(AdminError::ForeignHost(host.to_string()));
         }
         return Ok(());
     };
@@ -133,17 +84,17 @@ pub async fn check(app: &App, method: &Method, headers: &HeaderMap) -> Result<()
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "could not read the console's sessions");
-                AuthError::Internal
+                AdminError::Internal
             })?;
         if !signed_out {
             return Ok(());
         }
     }
-    Err(AuthError::Unauthorized)
+    Err(AdminError::Unauthorized)
 }
 
 /// Refuses a change that a browser says comes from another origin.
-pub fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), AuthError> {
+pub fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), AdminError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -151,7 +102,7 @@ pub fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), AuthError
     if let Some(site) = text("sec-fetch-site")
         && !matches!(site, "same-origin" | "none")
     {
-        return Err(AuthError::CrossOrigin(format!("a {site} page")));
+        return Err(AdminError::CrossOrigin(format!("a {site} page")));
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
@@ -164,7 +115,7 @@ pub fn same_origin(method: &Method, headers: &HeaderMap) -> Result<(), AuthError
     let own = text("x-forwarded-host").or_else(|| request_host(headers));
     match (origin_host, own) {
         (Some(theirs), Some(ours)) if theirs.eq_ignore_ascii_case(ours) => Ok(()),
-        _ => Err(AuthError::CrossOrigin(format!("`{origin}`"))),
+        _ => Err(AdminError::CrossOrigin(format!("`{origin}`"))),
     }
 }
 
@@ -322,13 +273,13 @@ impl SignInLimit {
     }
 
     /// Whether an attempt may be checked now; else how long to wait.
-    pub fn admit(&self) -> Result<(), AuthError> {
+    pub fn admit(&self) -> Result<(), AdminError> {
         let bucket = self.refilled();
         if bucket.0 >= 1.0 {
             return Ok(());
         }
         let wait = (1.0 - bucket.0) * SIGN_IN_REFILL.as_secs_f64();
-        Err(AuthError::TooManyAttempts(wait.ceil().max(1.0) as u64))
+        Err(AdminError::TooManyAttempts(wait.ceil().max(1.0) as u64))
     }
 
     /// Counts a failed attempt.
@@ -341,6 +292,7 @@ impl SignInLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -477,7 +429,7 @@ mod tests {
             limit.failed();
         }
         match limit.admit() {
-            Err(AuthError::TooManyAttempts(wait)) => assert!((1..=3).contains(&wait), "{wait}"),
+            Err(AdminError::TooManyAttempts(wait)) => assert!((1..=3).contains(&wait), "{wait}"),
             other => panic!("{other:?}"),
         }
     }

@@ -21,7 +21,8 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{self, Admin, AuthError, Session, SignInLimit};
+use super::AdminError;
+use super::auth::{self, Admin, Session, SignInLimit};
 use crate::app::App;
 use crate::console::{assets, diagram};
 use paywire_store::{Direction, RunFilter, RunStatus, Selector, TableOp};
@@ -44,39 +45,6 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/_paywire/api/project", get(project))
         .route("/_paywire/api/diagram/{kind}/{name}", get(show_diagram))
         .route("/_paywire/api/tables/{name}", get(table_rows))
-}
-
-/// The console's errors, each with its status and a message that names
-/// the problem without revealing anything secret.
-#[derive(Debug, thiserror::Error)]
-pub enum ConsoleError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("an internal error happened; the details are in the server's log")]
-    Internal,
-}
-
-impl IntoResponse for ConsoleError {
-    fn into_response(self) -> Response {
-        let (status, kind) = match self {
-            ConsoleError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ConsoleError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            ConsoleError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        super::error_body(status, kind, &self.to_string())
-    }
-}
-
-impl From<paywire_store::StoreError> for ConsoleError {
-    fn from(e: paywire_store::StoreError) -> ConsoleError {
-        if e.is_public() {
-            return ConsoleError::BadRequest(e.to_string());
-        }
-        tracing::error!(error = %e, "the console could not read the store");
-        ConsoleError::Internal
-    }
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -136,8 +104,8 @@ fn off_page() -> String {
 async fn page(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     match auth::check(&app, &axum::http::Method::GET, &headers).await {
         Ok(()) => html(StatusCode::OK, assets::INDEX_HTML.to_string()),
-        Err(AuthError::Unauthorized) => html(StatusCode::UNAUTHORIZED, sign_in_page(false)),
-        Err(AuthError::Off) => html(StatusCode::FORBIDDEN, off_page()),
+        Err(AdminError::Unauthorized) => html(StatusCode::UNAUTHORIZED, sign_in_page(false)),
+        Err(AdminError::Off) => html(StatusCode::FORBIDDEN, off_page()),
         Err(other) => other.into_response(),
     }
 }
@@ -173,7 +141,7 @@ async fn login(
     axum::Extension(limit): axum::Extension<Arc<SignInLimit>>,
     headers: HeaderMap,
     axum::Form(form): axum::Form<LoginForm>,
-) -> Result<Response, AuthError> {
+) -> Result<Response, AdminError> {
     auth::same_origin(&axum::http::Method::POST, &headers)?;
     let settings = app.settings();
     let Some(token) = &settings.admin_token else {
@@ -181,7 +149,7 @@ async fn login(
             .await
             .map(|()| redirect_to_console(None))
             .or_else(|e| match e {
-                AuthError::Off => Ok(html(StatusCode::FORBIDDEN, off_page())),
+                AdminError::Off => Ok(html(StatusCode::FORBIDDEN, off_page())),
                 other => Err(other),
             });
     };
@@ -200,7 +168,7 @@ async fn login(
 
 /// Ends the session of the request's cookie: its id is recorded as signed
 /// out, so that the cookie is refused even where a copy of it survives.
-async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, AuthError> {
+async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, AdminError> {
     auth::same_origin(&axum::http::Method::POST, &headers)?;
     if let Some(token) = &app.settings().admin_token
         && let Some(session) = auth::session_of(&headers, token.expose())
@@ -210,7 +178,7 @@ async fn logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Respo
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "could not record a console sign-out");
-                AuthError::Internal
+                AdminError::Internal
             })?;
     }
     Ok(redirect_to_console(Some(auth::set_cookie(&headers, None))))
@@ -234,7 +202,7 @@ struct Counts {
     last_run_at: Option<String>,
 }
 
-async fn project(State(app): State<Arc<App>>, _: Admin) -> Result<Response, ConsoleError> {
+async fn project(State(app): State<Arc<App>>, _: Admin) -> Result<Response, AdminError> {
     app.store().flush().await?;
     let runs = app
         .store()
@@ -322,16 +290,16 @@ async fn show_diagram(
     State(app): State<Arc<App>>,
     _: Admin,
     Path((kind, name)): Path<(String, String)>,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, AdminError> {
     if !matches!(kind.as_str(), "api" | "workflow" | "function") {
-        return Err(ConsoleError::BadRequest(format!(
+        return Err(AdminError::BadRequest(format!(
             "the kind is one of api, workflow, function, not `{kind}`"
         )));
     }
     let deployment = app.current();
     diagram::diagram(&deployment.project, &kind, &name)
         .map(|d| axum::Json(d).into_response())
-        .ok_or_else(|| ConsoleError::NotFound(format!("there is no {kind} `{name}`")))
+        .ok_or_else(|| AdminError::NotFound(format!("there is no {kind} `{name}`")))
 }
 
 #[derive(Deserialize)]
@@ -345,12 +313,10 @@ async fn table_rows(
     _: Admin,
     Path(name): Path<String>,
     Query(query): Query<PageQuery>,
-) -> Result<Response, ConsoleError> {
+) -> Result<Response, AdminError> {
     let deployment = app.current();
     let Some(table) = deployment.project.tables.get(&name).cloned() else {
-        return Err(ConsoleError::NotFound(format!(
-            "there is no table `{name}`"
-        )));
+        return Err(AdminError::NotFound(format!("there is no table `{name}`")));
     };
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let offset = query.offset.unwrap_or(0);

@@ -1,8 +1,12 @@
-//! The errors an HTTP caller of an API can get, and their JSON bodies.
+//! The errors an HTTP caller can get, and their JSON bodies: [`ApiError`]
+//! from the builder's APIs, [`AdminError`] from paywire's own endpoints (the
+//! admin API, the console and the check in front of them).
 //!
-//! Every body has the same shape: `{"error": {"type", "message", ...}}`. A
-//! caller's mistake names the problem; an internal failure says only that it
-//! happened and gives the run id to look it up with.
+//! Every error of the server answers `{"error": {...}}` ([`error_response`];
+//! the webhook endpoint's too), and these two put a `type` and a `message`
+//! in it, and more where the error has more. A caller's mistake names the
+//! problem; an internal failure says only that it happened (with the run id
+//! to look it up with, where there is a run).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -125,8 +129,7 @@ fn allowed_list(allowed: &[HttpMethod]) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status(), axum::Json(json!({ "error": self.body() }))).into_response();
+        let mut response = error_response(self.status(), self.body());
         if let ApiError::MethodNotAllowed { allowed } = &self
             && let Ok(value) = HeaderValue::from_str(&allowed_list(allowed))
         {
@@ -136,12 +139,89 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The body every error of paywire's own endpoints has,
-/// `{"error": {"type": KIND, "message": MESSAGE}}`, with its status.
-pub fn error_body(status: StatusCode, kind: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": {"type": kind, "message": message}})),
-    )
-        .into_response()
+/// Why paywire's own endpoints refused a request: the admin API's and the
+/// console's answers, and the refusals of the check that every one of their
+/// handlers goes through (`auth`). Each message names the problem without
+/// revealing anything secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(
+        "the admin API and the console are off: set PAYWIRE_ADMIN_TOKEN to use them, or serve the sandbox on loopback"
+    )]
+    Off,
+    #[error(
+        "this needs the admin token, as `Authorization: Bearer …` or by signing in at /console"
+    )]
+    Unauthorized,
+    #[error(
+        "without an admin token, the admin API and the console answer only requests to a loopback host (localhost, 127.0.0.1, [::1]), not to `{0}`"
+    )]
+    ForeignHost(String),
+    #[error(
+        "a request that changes something must come from this server's own pages, not from {0}"
+    )]
+    CrossOrigin(String),
+    #[error("too many sign-in attempts; try again in {0} s")]
+    TooManyAttempts(u64),
+    #[error("an internal error happened; the details are in the server's log")]
+    Internal,
+}
+
+impl AdminError {
+    fn status_and_kind(&self) -> (StatusCode, &'static str) {
+        match self {
+            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AdminError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            AdminError::Off => (StatusCode::FORBIDDEN, "admin_off"),
+            AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AdminError::ForeignHost(_) => (StatusCode::FORBIDDEN, "foreign_host"),
+            AdminError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
+            AdminError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AdminError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status_and_kind();
+        let mut response =
+            error_response(status, json!({"type": kind, "message": self.to_string()}));
+        let headers = response.headers_mut();
+        match self {
+            AdminError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            AdminError::TooManyAttempts(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// A store's refusal that the caller caused (a value a table cannot take)
+/// is theirs to read; any other failure is logged and answered without
+/// detail.
+impl From<paywire_store::StoreError> for AdminError {
+    fn from(e: paywire_store::StoreError) -> AdminError {
+        if e.is_public() {
+            return AdminError::BadRequest(e.to_string());
+        }
+        tracing::error!(error = %e, "paywire's own endpoints could not use the store");
+        AdminError::Internal
+    }
+}
+
+/// The answer of every error: `{"error": ERROR}` with its status.
+pub(super) fn error_response(status: StatusCode, error: Value) -> Response {
+    (status, axum::Json(json!({ "error": error }))).into_response()
 }

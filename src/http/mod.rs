@@ -28,10 +28,8 @@ use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 use crate::app::App;
-pub use admin::AdminError;
-pub use console::ConsoleError;
-pub use error::ApiError;
-use error::error_body;
+use error::error_response;
+pub use error::{AdminError, ApiError};
 use paywire_engine::runner::{ApiReply, HttpAnswer, new_run_id};
 use paywire_model::params::{self, InputSource};
 use paywire_model::{HttpMethod, RouteMatch};

@@ -50,11 +50,7 @@ impl IntoResponse for WebhookError {
             // is not lost while the endpoint is misconfigured or the disk fails.
             WebhookError::NotConfigured | WebhookError::Store => StatusCode::SERVICE_UNAVAILABLE,
         };
-        (
-            status,
-            axum::Json(json!({"error": {"message": self.to_string()}})),
-        )
-            .into_response()
+        super::error_response(status, json!({"message": self.to_string()}))
     }
 }
 

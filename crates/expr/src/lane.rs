@@ -17,15 +17,16 @@
 //! a loop of many expressions, each under its own deadline, cannot compute
 //! for ever.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::{EvalError, Evaluator};
+use crate::{EvalError, Evaluator};
 
 /// The compute lane's permits: as many slow expressions may compute at once
 /// as there are cores but one, leaving that one to the I/O threads.
-pub(super) fn new_lane() -> Semaphore {
+pub(crate) fn new_lane() -> Semaphore {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     Semaphore::new(cores.saturating_sub(1).max(1))
 }
@@ -57,7 +58,7 @@ impl RunBudget {
 /// What the evaluations running on this thread may spend; set by
 /// [`Evaluator::compute`] around its work.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Allowance {
+pub(crate) struct Allowance {
     /// When the run's budget of expression time runs out.
     pub run_deadline: Option<Instant>,
     /// When the work runs inline, on an I/O thread: when it must give up
@@ -66,8 +67,15 @@ pub(super) struct Allowance {
     pub inline_until: Option<Instant>,
 }
 
+thread_local! {
+    // Evaluation is synchronous, so a thread-local is exactly as wide as one
+    // piece of `compute` work; the progress hook reads it to know when work
+    // must leave its thread or the run's budget is spent.
+    pub(crate) static ALLOWANCE: Cell<Allowance> = Cell::new(Allowance::default());
+}
+
 /// How long work may compute inline before it moves to the compute lane.
-pub(super) const INLINE_TIME: Duration = Duration::from_millis(1);
+const INLINE_TIME: Duration = Duration::from_millis(1);
 
 impl Evaluator {
     /// Runs `work` (one or more evaluations against the run's scope) within
@@ -90,11 +98,11 @@ impl Evaluator {
         if !multi_thread {
             return self.spend(budget, false, &mut work);
         }
-        let _permit = self.lane.acquire().await.map_err(|_| EvalError {
-            message: "the server is shutting down".into(),
-            limit: true,
-            moved: false,
-        })?;
+        let _permit = self
+            .lane
+            .acquire()
+            .await
+            .map_err(|_| EvalError::limit("the server is shutting down".into()))?;
         tokio::task::block_in_place(|| self.spend(budget, false, &mut work))
     }
 
@@ -113,22 +121,18 @@ impl Evaluator {
             run_deadline: Some(started + remaining),
             inline_until: inline.then(|| started + INLINE_TIME),
         };
-        let previous = super::ALLOWANCE.with(|a| a.replace(allowance));
+        let previous = ALLOWANCE.with(|a| a.replace(allowance));
         let result = work(self);
-        super::ALLOWANCE.with(|a| a.set(previous));
+        ALLOWANCE.with(|a| a.set(previous));
         budget.used += started.elapsed();
         result
     }
 
-    pub(super) fn run_budget_spent(&self) -> EvalError {
-        EvalError {
-            message: format!(
-                "the run spent its budget of {} ms of expression time and was stopped",
-                self.limits.run_budget.as_millis()
-            ),
-            limit: true,
-            moved: false,
-        }
+    pub(crate) fn run_budget_spent(&self) -> EvalError {
+        EvalError::limit(format!(
+            "the run spent its budget of {} ms of expression time and was stopped",
+            self.limits().run_budget.as_millis()
+        ))
     }
 }
 

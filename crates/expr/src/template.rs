@@ -3,9 +3,12 @@
 //! A string whose whole value is one `{{ expr }}` takes the expression's type
 //! (a number stays a number); `{{ }}` inside a longer string interpolates text.
 //! Mappings and lists are templates of templates. A subtree with no
-//! expression in it is kept as a ready JSON literal.
+//! expression in it is kept as a ready JSON literal. The [`Evaluator`]
+//! renders a template to JSON.
 
-use super::Expr;
+use rhai::{Dynamic, Scope};
+
+use crate::{EvalError, Evaluator, Expr, to_json};
 
 #[derive(Clone, Debug)]
 pub enum Template {
@@ -54,6 +57,63 @@ impl Template {
             Template::Array(items) => items.iter().for_each(|t| t.collect_expressions(out)),
         }
     }
+}
+
+impl Evaluator {
+    /// Renders a template to JSON.
+    pub fn render(
+        &self,
+        template: &Template,
+        scope: &mut Scope<'static>,
+    ) -> Result<serde_json::Value, EvalError> {
+        Ok(match template {
+            Template::Literal(value) => value.clone(),
+            Template::Expr(expr) => self.eval_json(expr, scope)?,
+            Template::Interpolate(parts) => {
+                let mut text = String::new();
+                for part in parts {
+                    match part {
+                        Part::Text(t) => text.push_str(t),
+                        Part::Expr(expr) => {
+                            let value = self.eval(expr, scope)?;
+                            append_display(&mut text, &value)?;
+                        }
+                    }
+                }
+                serde_json::Value::String(text)
+            }
+            Template::Object(fields) => {
+                let mut map = serde_json::Map::with_capacity(fields.len());
+                for (key, field) in fields {
+                    map.insert(key.clone(), self.render(field, scope)?);
+                }
+                serde_json::Value::Object(map)
+            }
+            Template::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.render(item, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
+/// Appends an interpolated value's text: a string as it is, nothing for
+/// null, any other value as its JSON.
+fn append_display(text: &mut String, value: &Dynamic) -> Result<(), EvalError> {
+    if value.is_unit() {
+        return Ok(());
+    }
+    if value.is_string() {
+        text.push_str(&value.clone().into_string().unwrap_or_default());
+        return Ok(());
+    }
+    match to_json(value)? {
+        serde_json::Value::String(s) => text.push_str(&s),
+        other => text.push_str(&other.to_string()),
+    }
+    Ok(())
 }
 
 /// A template string split into its pieces, before compilation.

@@ -1,0 +1,250 @@
+//! `paywire trigger`: makes a Stripe event happen through the API calls of
+//! its recipe (on the running server's sandbox or Stripe's test mode, never
+//! with a live key), or sends an event of the builder's own, signed, to the
+//! server's webhook endpoint.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args};
+use serde_json::Value;
+
+use crate::config;
+use paywire_stripe::client::{CallError, StripeClient};
+use paywire_stripe::recipes::{self, RecipeError, Target};
+use paywire_support::backoff::Backoff;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = paywire_stripe::recipes::help(),
+    group(ArgGroup::new("what").required(true).args(["event", "payload"]))
+)]
+pub struct TriggerArgs {
+    /// The event type to make happen (`checkout.session.completed`).
+    #[arg(value_name = "EVENT_TYPE")]
+    pub event: Option<String>,
+    /// Send the event in FILE (JSON) to the webhook endpoint
+    /// (PAYWIRE_WEBHOOK_PATH, /webhooks/stripe by default), signed now with
+    /// STRIPE_WEBHOOK_SECRET.
+    #[arg(long, value_name = "FILE")]
+    pub payload: Option<PathBuf>,
+    /// The running paywire server.
+    #[arg(long, env = "PAYWIRE_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The environment whose Stripe connection to use, as for `serve`:
+    /// without a key, the server's sandbox; with a test key, Stripe's test
+    /// mode. Live keys are refused.
+    #[arg(long = "env", env = "PAYWIRE_ENV", default_value = "development")]
+    pub environment: String,
+    /// The config file with each environment's Stripe keys, as for `serve`.
+    #[arg(long, env = "PAYWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The key `paywire trigger` gives the sandbox (it takes any test key).
+pub const TRIGGER_SANDBOX_KEY: &str = "sk_test_paywire_trigger";
+
+/// How `paywire trigger` retries its calls: fewer and shorter waits than the
+/// server's, since someone is watching the terminal.
+const TRIGGER_RETRY: Backoff = Backoff {
+    attempts: 3,
+    first_delay: Duration::from_millis(250),
+    max_delay: Duration::from_secs(2),
+};
+
+/// Makes `args.event` happen through its recipe, or sends `--payload`.
+pub(super) async fn trigger(args: TriggerArgs) -> anyhow::Result<ExitCode> {
+    let server = args.url.trim_end_matches('/');
+    if let Some(file) = &args.payload {
+        return send_payload(file, server).await;
+    }
+    let event = args.event.as_deref().unwrap_or_default();
+    let recipe = match recipes::find(event) {
+        Ok(recipe) => recipe,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let live_refused = |what: String| {
+        eprintln!(
+            "paywire trigger will not run: {what}. Triggering fake events against live money is never right; use a test key (sk_test_…), or no key to use the sandbox of a running `paywire serve`."
+        );
+        Ok(ExitCode::FAILURE)
+    };
+    let environment = match args.environment.parse::<config::Environment>() {
+        Ok(config::Environment::Production) => {
+            return live_refused("PAYWIRE_ENV is production, whose key is live".into());
+        }
+        Ok(environment) => environment,
+        Err(e) => {
+            eprintln!("paywire trigger will not run: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let connections = match config::resolve(
+        environment,
+        &|name| std::env::var(name).ok(),
+        args.config.as_deref(),
+    ) {
+        Ok(connections) => connections,
+        Err(config::ConfigError::LiveKeyOutsideProduction { origin, kind, .. }) => {
+            return live_refused(format!("{origin} is a live key ({kind}…)"));
+        }
+        Err(e) => {
+            eprintln!("paywire trigger will not run: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let (key, api_base, target) = match connections.stripe {
+        Some(stripe) if stripe.mode == config::KeyMode::Live => {
+            return live_refused(format!(
+                "{} is a live key ({}…)",
+                stripe.key_source,
+                stripe.secret_key.kind()
+            ));
+        }
+        Some(stripe) => {
+            println!(
+                "triggering {} on Stripe's test mode at {} (key {} from {})",
+                recipe.event, stripe.api_base, stripe.secret_key, stripe.key_source
+            );
+            (stripe.secret_key, stripe.api_base, Target::Stripe)
+        }
+        None => {
+            let base = format!("{server}/_stripe");
+            println!("triggering {} on paywire's sandbox at {base}", recipe.event);
+            (
+                config::Secret::new(TRIGGER_SANDBOX_KEY),
+                base,
+                Target::Sandbox,
+            )
+        }
+    };
+    let client = StripeClient::new(&key, &api_base, TRIGGER_RETRY).map_err(anyhow::Error::msg)?;
+    let key_prefix = format!("paywire-trigger-{}", uuid::Uuid::new_v4().simple());
+    let outcome = recipes::run(&client, recipe, target, &key_prefix, |done| {
+        println!("  {}", format_step(done))
+    })
+    .await;
+    match outcome {
+        Ok(_) => {
+            println!("the {} event follows; see `paywire events`", recipe.event);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("paywire trigger {}: {e}", recipe.event);
+            let not_found = matches!(
+                &e,
+                RecipeError::Call {
+                    source: CallError::Stripe { status: 404, .. },
+                    ..
+                }
+            );
+            if target == Target::Sandbox && (e.unreachable() || not_found) {
+                eprintln!(
+                    "Is `paywire serve` running at {server} without STRIPE_SECRET_KEY, so that it serves its sandbox under /_stripe? Name another server with --url or PAYWIRE_SERVER."
+                );
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `POST /v1/customers ... cus_123`, or the expected error of a step.
+fn format_step(done: &recipes::Done) -> String {
+    let method = recipes::method_name(done.method);
+    match done.expected_error {
+        Some(status) => format!(
+            "{method} {} ... {status} {} (expected): {}{}",
+            done.path,
+            done.answer["type"].as_str().unwrap_or("error"),
+            done.answer["message"].as_str().unwrap_or("(no message)"),
+            done.object_id()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default()
+        ),
+        None => format!(
+            "{method} {} ... {}",
+            done.path,
+            done.object_id().unwrap_or("ok")
+        ),
+    }
+}
+
+/// Sends the event in `file`, signed now with STRIPE_WEBHOOK_SECRET, to the
+/// server's webhook endpoint.
+async fn send_payload(file: &Path, server: &str) -> anyhow::Result<ExitCode> {
+    let Some(secret) = std::env::var("STRIPE_WEBHOOK_SECRET")
+        .ok()
+        .and_then(|text| {
+            text.split(',')
+                .map(str::trim)
+                .find(|s| !s.is_empty())
+                .map(config::Secret::new)
+        })
+    else {
+        eprintln!(
+            "paywire trigger --payload signs the event, so it needs STRIPE_WEBHOOK_SECRET: set it to the signing secret (whsec_…) the server verifies with (start `paywire serve` with the same STRIPE_WEBHOOK_SECRET; without one, the server makes up its own)"
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let path = super::variable("PAYWIRE_WEBHOOK_PATH")
+        .unwrap_or_else(|| config::DEFAULT_WEBHOOK_PATH.to_string());
+    if !config::is_plain_path(&path) {
+        eprintln!(
+            "PAYWIRE_WEBHOOK_PATH is `{path}`, which is not a webhook path: it starts with `/` and has only letters, digits and / - _ . ~"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let body = match std::fs::read(file) {
+        Ok(body) => body,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let event: Value = match serde_json::from_slice(&body) {
+        Ok(event) => event,
+        Err(e) => {
+            eprintln!("{} is not JSON: {e}", file.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let url = format!("{server}{path}");
+    let header =
+        paywire_stripe::signature::header(&body, secret.expose(), chrono::Utc::now().timestamp());
+    let response = match reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("stripe-signature", header)
+        .body(body)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+    {
+        Ok(response) => response,
+        Err(e) => {
+            eprintln!(
+                "no paywire server answered at {server} ({}); start one with `paywire serve`, or name it with --url",
+                paywire_stripe::client::mask_secrets(&e.to_string())
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let event_type = event["type"].as_str().unwrap_or("(no type)");
+    if status.is_success() {
+        println!("POST {url} ({event_type}) ... {status}: {text}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let reason = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|body| body["error"]["message"].as_str().map(str::to_string))
+            .unwrap_or(text);
+        eprintln!("POST {url} ({event_type}) ... {status}: {reason}");
+        Ok(ExitCode::FAILURE)
+    }
+}
