@@ -8,9 +8,6 @@
 //! its objects in the store, serves a hosted checkout page, and sends signed
 //! webhook events. See the README for what it covers.
 
-// Stripe's error envelope travels only on the failure path, so its size
-// costs nothing that boxing would win back.
-#![allow(clippy::result_large_err)]
 // Stripe objects are written as large `json!` literals.
 #![recursion_limit = "256"]
 // A Stripe error carries every field of Stripe's error object; it travels
