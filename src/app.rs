@@ -27,7 +27,7 @@ pub struct Settings {
     /// The largest request body an API accepts.
     pub max_body_bytes: usize,
     /// The timeouts of slow and idle connections, and their cap.
-    pub connections: crate::http::ConnectionLimits,
+    pub connections: ConnectionLimits,
     /// Serve the offline Stripe sandbox under `/_stripe`.
     pub sandbox: Option<paywire_sandbox::SandboxConfig>,
     /// The Stripe API the Stripe actions call: real Stripe, the sandbox, or
@@ -40,6 +40,31 @@ pub struct Settings {
     pub admin_open_without_token: bool,
     pub webhook: WebhookSettings,
     pub event_retry: Backoff,
+}
+
+/// How long a client may take, and how many connections it may hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConnectionLimits {
+    /// From a connection's opening, or its next request's first byte, to the
+    /// end of the request's head.
+    pub header_timeout: Duration,
+    /// From a request's head to the end of its body.
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
 }
 
 /// The endpoint Stripe sends events to.
@@ -81,7 +106,7 @@ impl Settings {
             db: db.into(),
             expr_limits: ExprLimits::default(),
             max_body_bytes: 1 << 20,
-            connections: crate::http::ConnectionLimits::default(),
+            connections: ConnectionLimits::default(),
             sandbox: None,
             stripe: None,
             admin_token: None,

@@ -28,12 +28,12 @@ use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 use crate::app::App;
+pub use crate::app::ConnectionLimits;
 use error::error_response;
 pub use error::{AdminError, ApiError};
 use paywire_engine::runner::{ApiReply, HttpAnswer, new_run_id};
 use paywire_model::params::{self, InputSource};
 use paywire_model::{HttpMethod, RouteMatch};
-pub use serve::ConnectionLimits;
 pub use webhook::WebhookError;
 
 /// Request headers whose values never reach a run's record.

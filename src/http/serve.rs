@@ -39,30 +39,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use paywire_support::body::DeadlineBody;
 
-/// How long a client may take, and how many connections it may hold.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConnectionLimits {
-    /// From a connection's opening, or its next request's first byte, to the
-    /// end of the request's head.
-    pub header_timeout: Duration,
-    /// From a request's head to the end of its body.
-    pub body_timeout: Duration,
-    /// How long a keep-alive connection may wait for its next request.
-    pub idle_timeout: Duration,
-    /// Connections served at once; more wait to be accepted.
-    pub max_connections: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> ConnectionLimits {
-        ConnectionLimits {
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 512,
-        }
-    }
-}
+use crate::app::ConnectionLimits;
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops
 /// accepting, lets the requests in flight finish and returns once every
