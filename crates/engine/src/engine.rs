@@ -7,7 +7,7 @@
 //! HTTP side live with the server, which calls in here and is never called
 //! back.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use paywire_expr::Evaluator;
 use paywire_model::{Project, Trigger};
@@ -17,15 +17,9 @@ use paywire_store::{
 use paywire_stripe::client::StripeClient;
 use paywire_support::Backoff;
 
-use crate::actions::Actions;
-use crate::inbox::Inbox;
-use crate::runner::{RunIdentity, RunOutcome, Runner, new_run_id};
-
-/// One loaded version of the project, ready to run.
-pub struct Deployment {
-    pub project: Arc<Project>,
-    pub runner: Runner,
-}
+use crate::deployment::{Deployment, Deployments};
+use crate::inbox::{Inbox, Worker};
+use crate::runner::{RunIdentity, RunOutcome, new_run_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetryError {
@@ -53,7 +47,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     evaluator: Arc<Evaluator>,
     stripe: Option<Arc<StripeClient>>,
-    current: RwLock<Arc<Deployment>>,
+    deployments: Arc<Deployments>,
     inbox: Arc<Inbox>,
     event_retry: Backoff,
 }
@@ -68,12 +62,12 @@ impl Engine {
         stripe: Option<Arc<StripeClient>>,
         event_retry: Backoff,
     ) -> Result<(Arc<Engine>, MigrationReport), StoreError> {
-        let (deployment, report) = deploy(project, &evaluator, &store, &stripe).await?;
+        let (deployment, report) = Deployment::deploy(project, &evaluator, &store, &stripe).await?;
         let engine = Arc::new(Engine {
             store,
             evaluator,
             stripe,
-            current: RwLock::new(Arc::new(deployment)),
+            deployments: Arc::new(Deployments::new(deployment)),
             inbox: Arc::default(),
             event_retry,
         });
@@ -82,8 +76,14 @@ impl Engine {
 
     /// Starts the inbox's worker, which runs until the engine is dropped,
     /// and the `trigger: startup` workflows.
-    pub fn start(self: &Arc<Engine>) {
-        crate::inbox::spawn_worker(self);
+    pub fn start(&self) {
+        Worker {
+            store: self.store.clone(),
+            deployments: Arc::downgrade(&self.deployments),
+            inbox: self.inbox.clone(),
+            retry: self.event_retry,
+        }
+        .spawn();
         self.run_startup_workflows();
     }
 
@@ -96,25 +96,17 @@ impl Engine {
         &self.inbox
     }
 
-    /// How the workflows of an event are retried when one fails.
-    pub fn event_retry(&self) -> &Backoff {
-        &self.event_retry
-    }
-
     /// The version being served now.
     pub fn current(&self) -> Arc<Deployment> {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.deployments.current()
     }
 
     /// Migrates the tables of a newly loaded version and serves it; runs
     /// under way finish on the version they started with.
     pub async fn reload(&self, project: Project) -> Result<MigrationReport, StoreError> {
         let (deployment, report) =
-            deploy(project, &self.evaluator, &self.store, &self.stripe).await?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(deployment);
+            Deployment::deploy(project, &self.evaluator, &self.store, &self.stripe).await?;
+        self.deployments.swap(deployment);
         Ok(report)
     }
 
@@ -239,19 +231,4 @@ impl Engine {
             ..event
         })
     }
-}
-
-async fn deploy(
-    project: Project,
-    evaluator: &Arc<Evaluator>,
-    store: &Arc<dyn Store>,
-    stripe: &Option<Arc<StripeClient>>,
-) -> Result<(Deployment, MigrationReport), StoreError> {
-    let report = store
-        .migrate(project.tables.values().cloned().collect())
-        .await?;
-    let project = Arc::new(project);
-    let actions = Arc::new(Actions::new(project.clone(), stripe.clone()));
-    let runner = Runner::new(project.clone(), evaluator.clone(), actions, store.clone());
-    Ok((Deployment { project, runner }, report))
 }

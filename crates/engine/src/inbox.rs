@@ -21,11 +21,13 @@ use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
-use crate::engine::Engine;
+use crate::deployment::{Deployment, Deployments};
 use crate::runner::{RunIdentity, new_run_id};
 use paywire_model::trigger::event_action;
 use paywire_model::{Project, Trigger, Workflow};
-use paywire_store::{EventRecord, EventState, EventUpdate, RunRecord, RunStatus, StoreError};
+use paywire_store::{
+    EventRecord, EventState, EventUpdate, RunRecord, RunStatus, Store, StoreError,
+};
 use paywire_support::Backoff;
 
 /// How the workflows of an event are retried when one fails, unless the
@@ -132,10 +134,26 @@ pub fn listeners<'a>(
         })
 }
 
-/// Runs the worker until the engine is gone.
-pub(crate) fn spawn_worker(engine: &Arc<Engine>) -> tokio::task::JoinHandle<()> {
-    let weak = Arc::downgrade(engine);
-    tokio::spawn(async move { Dispatcher::default().run(weak).await })
+/// What the worker needs of the engine, and no more: it never calls back
+/// into the engine, and it stops when the engine (the only strong holder of
+/// the deployments) is gone.
+#[derive(Clone)]
+pub(crate) struct Worker {
+    pub store: Arc<dyn Store>,
+    pub deployments: Weak<Deployments>,
+    pub inbox: Arc<Inbox>,
+    pub retry: Backoff,
+}
+
+impl Worker {
+    /// Runs the worker until the engine is gone.
+    pub(crate) fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move { Dispatcher::default().run(self).await })
+    }
+
+    fn alive(&self) -> bool {
+        self.deployments.strong_count() > 0
+    }
 }
 
 /// The worker's state. Events run side by side, up to [`MAX_IN_FLIGHT`],
@@ -174,16 +192,15 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    async fn run(mut self, weak: Weak<Engine>) {
+    async fn run(mut self, worker: Worker) {
         self.unread = true;
         self.rescanning = true;
         self.refresh_retries = true;
         self.started_at = now_text();
-        loop {
+        while worker.alive() {
             let wait = {
-                let Some(app) = weak.upgrade() else { return };
                 let now = now_ms();
-                let replayed = app.inbox().rescan.swap(false, Ordering::SeqCst);
+                let replayed = worker.inbox.rescan.swap(false, Ordering::SeqCst);
                 if replayed || self.retry_at.is_some_and(|at| at <= now) {
                     self.retry_at = None;
                     self.refresh_retries = true;
@@ -191,33 +208,32 @@ impl Dispatcher {
                     self.unread = true;
                     self.rescanning = true;
                 }
-                if let Err(e) = self.read(&app, now).await {
+                if let Err(e) = self.read(&worker, now).await {
                     tracing::error!(error = %e, "the inbox could not read its events");
                     self.unread = true;
                     Duration::from_secs(1)
                 } else {
-                    self.wait_for_retries(&app, now).await
+                    self.wait_for_retries(&worker, now).await
                 }
-            };
-            let inbox = match weak.upgrade() {
-                Some(app) => app.inbox().clone(),
-                None => return,
             };
             tokio::select! {
                 Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
-                    self.finished(done, &weak);
+                    self.finished(done, &worker);
                 }
-                _ = inbox.arrived.notified() => self.unread = true,
+                _ = worker.inbox.arrived.notified() => self.unread = true,
                 _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
     /// Reads due events while there are some and room to run them.
-    async fn read(&mut self, app: &Arc<Engine>, now: i64) -> Result<(), StoreError> {
+    async fn read(&mut self, worker: &Worker, now: i64) -> Result<(), StoreError> {
         while self.unread && self.running.len() < MAX_IN_FLIGHT {
             let started = std::time::Instant::now();
-            let due = app.store().due_events(now, self.cursor, READ_BATCH).await?;
+            let due = worker
+                .store
+                .due_events(now, self.cursor, READ_BATCH)
+                .await?;
             let rescanning = self.rescanning;
             self.unread = due.len() == READ_BATCH as usize;
             self.rescanning &= self.unread;
@@ -240,7 +256,7 @@ impl Dispatcher {
                 .collect();
             let mut earlier: HashMap<String, Vec<RunRecord>> = HashMap::new();
             if !ids.is_empty() {
-                for run in app.store().runs_of_events(ids).await? {
+                for run in worker.store.runs_of_events(ids).await? {
                     if let Some(event) = run.trigger_event.clone() {
                         earlier.entry(event).or_default().push(run);
                     }
@@ -257,30 +273,35 @@ impl Dispatcher {
                 self.known.insert(event.id.clone());
                 match event.object_id.as_ref().and_then(|o| self.busy.get_mut(o)) {
                     Some(waiting) => waiting.push_back((event, runs)),
-                    None => self.start(app, event, runs),
+                    None => self.start(worker, event, runs),
                 }
             }
         }
         Ok(())
     }
 
-    fn start(&mut self, app: &Arc<Engine>, event: EventRecord, earlier: Vec<RunRecord>) {
+    fn start(&mut self, worker: &Worker, event: EventRecord, earlier: Vec<RunRecord>) {
         if let Some(object) = &event.object_id {
             self.busy.entry(object.clone()).or_default();
         }
-        let app = app.clone();
+        let Some(deployments) = worker.deployments.upgrade() else {
+            return;
+        };
+        let worker = worker.clone();
         let carried = (event.id.clone(), event.object_id.clone());
         // The task says when its event is due again, if it is still pending.
         let task = self.running.spawn(async move {
             let event_id = event.id.clone();
-            let processed = match AssertUnwindSafe(process(&app, &event, earlier))
+            let deployment = deployments.current();
+            drop(deployments);
+            let processed = match AssertUnwindSafe(process(&worker, &deployment, &event, earlier))
                 .catch_unwind()
                 .await
             {
                 Ok(processed) => processed,
                 Err(_) => {
                     tracing::error!(event = %event_id, "processing an event panicked");
-                    settle_after_panic(&app, &event).await
+                    settle_after_panic(&worker, &event).await
                 }
             };
             match processed {
@@ -300,7 +321,7 @@ impl Dispatcher {
     fn finished(
         &mut self,
         done: Result<(tokio::task::Id, Option<i64>), tokio::task::JoinError>,
-        weak: &Weak<Engine>,
+        worker: &Worker,
     ) {
         let (task, retry_at) = match done {
             Ok(done) => done,
@@ -319,20 +340,20 @@ impl Dispatcher {
         }
         let Some(object) = object_id else { return };
         let next = self.busy.get_mut(&object).and_then(VecDeque::pop_front);
-        match (next, weak.upgrade()) {
-            (Some((event, runs)), Some(app)) => self.start(&app, event, runs),
-            _ => {
+        match next {
+            Some((event, runs)) => self.start(worker, event, runs),
+            None => {
                 self.busy.remove(&object);
             }
         }
     }
 
     /// How long to sleep when nothing else happens: until the next retry.
-    async fn wait_for_retries(&mut self, app: &Arc<Engine>, now: i64) -> Duration {
+    async fn wait_for_retries(&mut self, worker: &Worker, now: i64) -> Duration {
         // Retries of events run here are known from their tasks; the store is
         // asked after a rescan (which forgot the next time) and when idle.
         if (self.refresh_retries || (self.retry_at.is_none() && self.running.is_empty()))
-            && let Ok(next) = app.store().next_event_due(now).await
+            && let Ok(next) = worker.store.next_event_due(now).await
         {
             self.refresh_retries = false;
             if let Some(at) = next {
@@ -353,13 +374,13 @@ impl Dispatcher {
 /// stop meanwhile, it is taken up again, and `earlier` then says which
 /// workflows finished and what the others already did.
 async fn process(
-    app: &Engine,
+    worker: &Worker,
+    deployment: &Deployment,
     event: &EventRecord,
     earlier: Vec<RunRecord>,
 ) -> Result<EventUpdate, StoreError> {
-    let store = app.store();
+    let store = &worker.store;
     let mut update = unchanged(event);
-    let deployment = app.current();
     let matching: Vec<_> = listeners(&deployment.project, &event.event_type, &event.object_type)
         .cloned()
         .collect();
@@ -394,7 +415,7 @@ async fn process(
             failures.push(format!("{}: {}: {}", workflow.name, e.name, e.message));
         }
     }
-    settle(&mut update, event, failures, app.event_retry());
+    settle(&mut update, event, failures, &worker.retry);
     store.event_update(update.clone()).await?;
     Ok(update)
 }
@@ -436,16 +457,14 @@ fn settle(update: &mut EventUpdate, event: &EventRecord, failures: Vec<String>, 
 /// Records a failed attempt of an event whose processing panicked, so that
 /// the attempt counts as any failure does and the event cannot be taken up
 /// again for ever.
-async fn settle_after_panic(app: &Engine, event: &EventRecord) -> Result<EventUpdate, StoreError> {
+async fn settle_after_panic(
+    worker: &Worker,
+    event: &EventRecord,
+) -> Result<EventUpdate, StoreError> {
     let mut update = unchanged(event);
     let failure = "InternalError: an internal error stopped the event's workflows; the details are in the server's log";
-    settle(
-        &mut update,
-        event,
-        vec![failure.to_string()],
-        app.event_retry(),
-    );
-    app.store().event_update(update.clone()).await?;
+    settle(&mut update, event, vec![failure.to_string()], &worker.retry);
+    worker.store.event_update(update.clone()).await?;
     Ok(update)
 }
 

@@ -1,8 +1,9 @@
 //! The engine: what runs a project. The [`runner`] walks an API's or a
 //! workflow's steps and records them; [`actions`] plans what an action step
 //! does (a table operation, a Stripe call) and makes the Stripe calls; the
-//! [`inbox`]'s worker runs the workflows of stored Stripe events; [`Engine`]
-//! holds the version being served and retries and replays.
+//! [`inbox`]'s worker runs the workflows of stored Stripe events; a
+//! [`Deployment`] is one loaded version of the project; [`Engine`] holds the
+//! version being served and retries and replays.
 //!
 //! It knows nothing of HTTP or SQL: it sees the model, the expressions, the
 //! [`paywire_store::Store`] trait and the Stripe client.
@@ -13,8 +14,10 @@
 #![allow(clippy::result_large_err)]
 
 pub mod actions;
+mod deployment;
 mod engine;
 pub mod inbox;
 pub mod runner;
 
-pub use engine::{Deployment, Engine, ReplayError, RetryError};
+pub use deployment::Deployment;
+pub use engine::{Engine, ReplayError, RetryError};
