@@ -6,6 +6,7 @@
 //! (PostgreSQL for several instances) implements the same trait. The types here
 //! are plain data: no SQL, no connection.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;

@@ -1,0 +1,335 @@
+//! The PostgreSQL store: what a deployment of several instances shares.
+//!
+//! Every kind of data lives here as it does in SQLite (the builder's tables,
+//! runs and steps, the inbox, the sandbox), in the same shapes, so the
+//! engine cannot tell the backends apart. What differs is how writes reach
+//! the database. SQLite has one writer, so the SQLite store queues every
+//! write to one thread; PostgreSQL takes concurrent transactions and shares
+//! one WAL flush among the commits that wait for it, so here a write that
+//! someone waits for (a table write, an event's receipt, the sandbox) runs
+//! in its own transaction on a pooled connection. Run records, which nobody
+//! waits for, go to one task that writes them in order, many runs to a
+//! transaction: a run's end is never written before its start.
+//!
+//! Rows of steps are keyed by their run and first step, never by the order
+//! of their commits, so that a table write's step (committed with its
+//! effect) and the records queued before it may commit in either order.
+
+mod events;
+mod runs;
+mod sandbox;
+mod tables;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+
+use crate::{
+    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail,
+    RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store,
+    StoreError, StoreFuture, TableOp,
+};
+use paywire_model::Table;
+
+/// How many runs' records may wait for the writer before new runs wait.
+const RECORD_BACKLOG: usize = 4096;
+
+/// How many runs' records one transaction of the record writer takes.
+const RECORD_BATCH: usize = 512;
+
+/// Connections in the pool: enough for the writes under way at once to
+/// share WAL flushes, few enough for several instances on one server.
+const POOL_SIZE: usize = 16;
+
+/// The key of the advisory lock that instances starting at once take while
+/// they create or migrate paywire's own tables.
+const SCHEMA_LOCK: i64 = 0x7061_7977_6972_6501;
+
+/// What the record writer is asked to do.
+enum RecordJob {
+    /// With the run's place in the backlog, if it had one, given back once
+    /// the records are written.
+    Write(RunRecords, Option<tokio::sync::OwnedSemaphorePermit>),
+    /// Answered once everything queued before it is committed.
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct PostgresStore {
+    pool: Pool,
+    records: mpsc::UnboundedSender<RecordJob>,
+    /// One permit per run whose records may wait for the writer.
+    record_room: Arc<tokio::sync::Semaphore>,
+}
+
+pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Database(format!("no connection to PostgreSQL: {e}"))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host/db`),
+    /// creates or migrates paywire's own tables and starts the record
+    /// writer. The database must exist; paywire creates nothing outside it.
+    pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("the PostgreSQL URL is not valid: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Database(format!("cannot make a connection pool: {e}")))?;
+        {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .await
+                .map_err(db_error)?;
+            runs::create_schema(&tx).await?;
+            events::create_schema(&tx).await?;
+            sandbox::create_schema(&tx).await?;
+            tx.commit().await.map_err(db_error)?;
+        }
+        let (records, queue) = mpsc::unbounded_channel();
+        tokio::spawn(record_writer(pool.clone(), queue));
+        Ok(PostgresStore {
+            pool,
+            records,
+            record_room: Arc::new(tokio::sync::Semaphore::new(RECORD_BACKLOG)),
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+/// Writes queued run records in order, many runs to a transaction, until
+/// the store is dropped. A batch that fails is written again one run at a
+/// time, so that one bad record loses only itself; a run whose records
+/// cannot be written at all is logged, as on SQLite.
+async fn record_writer(pool: Pool, mut queue: mpsc::UnboundedReceiver<RecordJob>) {
+    let mut jobs = Vec::with_capacity(RECORD_BATCH);
+    while queue.recv_many(&mut jobs, RECORD_BATCH).await > 0 {
+        let mut batch = Vec::with_capacity(jobs.len());
+        let mut flushes = Vec::new();
+        for job in jobs.drain(..) {
+            match job {
+                RecordJob::Write(records, permit) => batch.push((records, permit)),
+                RecordJob::Flush(done) => flushes.push(done),
+            }
+        }
+        if !batch.is_empty() {
+            let records: Vec<&RunRecords> = batch.iter().map(|(r, _)| r).collect();
+            if let Err(e) = write_records(&pool, &records).await {
+                tracing::warn!(error = %e, runs = records.len(), "a batch of run records failed; writing them one by one");
+                for one in records {
+                    if let Err(e) = write_records(&pool, &[one]).await {
+                        tracing::error!(error = %e, "could not record a run's records");
+                    }
+                }
+            }
+        }
+        drop(batch);
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn write_records(pool: &Pool, batch: &[&RunRecords]) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await.map_err(db_error)?;
+    for records in batch {
+        runs::write_records(&tx, records).await?;
+    }
+    tx.commit().await.map_err(db_error)
+}
+
+impl Store for PostgresStore {
+    fn migrate(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, MigrationReport> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            // Instances that start together with one project migrate it one
+            // after another; the second finds nothing left to do.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .await
+                .map_err(db_error)?;
+            let report = tables::migrate(&tx, &tables).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(report)
+        })
+    }
+
+    fn table_op(&self, op: TableOp, step: Option<StepCommit>) -> StoreFuture<'_, Value> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            if let (TableOp::Select { .. }, None) = (&op, &step) {
+                return tables::execute(&client, &op).await;
+            }
+            let mut tx = client.transaction().await.map_err(db_error)?;
+            if let Some(step) = &step {
+                runs::write_records(&tx, &step.earlier).await?;
+            }
+            // The operation and its step's record are undone together when
+            // the operation fails; the earlier records are kept either way.
+            let inner = tx.savepoint("operation").await.map_err(db_error)?;
+            let outcome = async {
+                let output = tables::execute(&inner, &op).await?;
+                if let Some(StepCommit {
+                    step: record,
+                    started,
+                    ..
+                }) = &step
+                {
+                    let mut record = record.clone();
+                    record.output = output.clone();
+                    record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    runs::insert_steps(&inner, std::slice::from_ref(&record)).await?;
+                }
+                Ok::<_, StoreError>(output)
+            }
+            .await;
+            match &outcome {
+                Ok(_) => inner.commit().await.map_err(db_error)?,
+                Err(_) => inner.rollback().await.map_err(db_error)?,
+            }
+            tx.commit().await.map_err(db_error)?;
+            outcome
+        })
+    }
+
+    fn records_room(&self) -> StoreFuture<'_, ()> {
+        let room = self.record_room.clone();
+        Box::pin(async move {
+            room.acquire()
+                .await
+                .map(drop)
+                .map_err(|_| StoreError::Closed)
+        })
+    }
+
+    fn record(&self, records: RunRecords) {
+        if records.is_empty() {
+            return;
+        }
+        // Over the limit (runs already under way when it filled), records
+        // are still queued: a run's record is never dropped for want of room.
+        let permit = self.record_room.clone().try_acquire_owned().ok();
+        if self.records.send(RecordJob::Write(records, permit)).is_err() {
+            tracing::error!("could not record a run's records: the store is shut down");
+        }
+    }
+
+    fn count_rows(&self, tables: Vec<Arc<Table>>) -> StoreFuture<'_, Vec<u64>> {
+        Box::pin(async move { tables::count_rows(&self.client().await?, &tables).await })
+    }
+
+    fn list_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<RunRecord>> {
+        Box::pin(async move { runs::list_runs(&self.client().await?, &filter).await })
+    }
+
+    fn get_run(&self, id: String) -> StoreFuture<'_, Option<RunDetail>> {
+        Box::pin(async move { runs::get_run(&self.client().await?, &id).await })
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        let (done, flushed) = oneshot::channel();
+        let sent = self.records.send(RecordJob::Flush(done));
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Closed)?;
+            flushed.await.map_err(|_| StoreError::Closed)
+        })
+    }
+
+    fn event_received(&self, event: NewEvent) -> StoreFuture<'_, bool> {
+        Box::pin(async move { events::insert(&self.client().await?, &event).await })
+    }
+
+    fn due_events(
+        &self,
+        now: i64,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<EventRecord>> {
+        Box::pin(async move { events::due(&self.client().await?, now, after_seq, limit).await })
+    }
+
+    fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>> {
+        Box::pin(async move { events::next_due(&self.client().await?, now).await })
+    }
+
+    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()> {
+        Box::pin(async move { events::update(&self.client().await?, &update).await })
+    }
+
+    fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
+        Box::pin(async move { events::list(&self.client().await?, &filter).await })
+    }
+
+    fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>> {
+        Box::pin(async move { events::get(&self.client().await?, &id).await })
+    }
+
+    fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
+        Box::pin(
+            async move { events::runs_of_events(&self.client().await?, &event_ids).await },
+        )
+    }
+
+    fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>> {
+        Box::pin(async move { events::step_output(&self.client().await?, &root, &key).await })
+    }
+
+    fn recover(&self) -> StoreFuture<'_, Recovery> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let recovery = events::recover(&tx, &now).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(recovery)
+        })
+    }
+
+    fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()> {
+        let now = chrono::Utc::now().timestamp();
+        Box::pin(async move {
+            runs::sign_out_session(&self.client().await?, &id, expires_at, now).await
+        })
+    }
+
+    fn session_signed_out(&self, id: String) -> StoreFuture<'_, bool> {
+        Box::pin(async move { runs::session_signed_out(&self.client().await?, &id).await })
+    }
+
+    fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot> {
+        Box::pin(async move { sandbox::load(&self.client().await?).await })
+    }
+
+    fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            sandbox::apply(&tx, &changes).await?;
+            tx.commit().await.map_err(db_error)
+        })
+    }
+}

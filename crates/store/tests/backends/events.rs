@@ -1,0 +1,1 @@
+//! The events cases of the suite.

@@ -1,0 +1,1 @@
+//! The runs cases of the suite.

@@ -1,0 +1,1 @@
+//! The sandbox cases of the suite.

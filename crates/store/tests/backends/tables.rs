@@ -1,0 +1,1 @@
+//! The tables cases of the suite.
