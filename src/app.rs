@@ -7,11 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use paywire_engine::inbox::EVENT_RETRY;
-use paywire_engine::{Deployment, Engine};
+use paywire_engine::{Deployment, Engine, Instance};
 use paywire_expr::{Evaluator, ExprLimits};
 use paywire_model::{LoadError, Project, load_project};
-use paywire_store::sqlite::SqliteStore;
-use paywire_store::{MigrationReport, Recovery, Store, StoreError};
+use paywire_store::{Database, MigrationReport, Store, StoreError};
 use paywire_stripe::client::{STRIPE_CALL_RETRY, StripeClient};
 use paywire_support::Backoff;
 
@@ -21,8 +20,8 @@ use crate::config::Secret;
 pub struct Settings {
     /// The project folder.
     pub dir: PathBuf,
-    /// The SQLite database file.
-    pub db: PathBuf,
+    /// The database: a SQLite file or a PostgreSQL URL.
+    pub db: Database,
     pub expr_limits: ExprLimits,
     /// The largest request body an API accepts.
     pub max_body_bytes: usize,
@@ -40,6 +39,9 @@ pub struct Settings {
     pub admin_open_without_token: bool,
     pub webhook: WebhookSettings,
     pub event_retry: Backoff,
+    /// This process among the instances sharing the database: its name,
+    /// lease and heartbeat.
+    pub instance: Instance,
 }
 
 /// How long a client may take, and how many connections it may hold.
@@ -100,7 +102,7 @@ pub struct StripeSettings {
 pub const SANDBOX_KEY: &str = "sk_test_paywire_sandbox";
 
 impl Settings {
-    pub fn new(dir: impl Into<PathBuf>, db: impl Into<PathBuf>) -> Settings {
+    pub fn new(dir: impl Into<PathBuf>, db: impl Into<Database>) -> Settings {
         Settings {
             dir: dir.into(),
             db: db.into(),
@@ -113,6 +115,7 @@ impl Settings {
             admin_open_without_token: false,
             webhook: WebhookSettings::default(),
             event_retry: EVENT_RETRY,
+            instance: Instance::default(),
         }
     }
 
@@ -164,15 +167,7 @@ impl App {
         }
         let evaluator = Arc::new(Evaluator::new(settings.expr_limits.clone()));
         let project = load_in_background(settings.dir.clone(), evaluator.clone()).await?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(settings.db.clone()).await?);
-        let recovery = store.recover().await?;
-        if recovery != Recovery::default() {
-            tracing::warn!(
-                runs = recovery.interrupted_runs,
-                events = recovery.requeued_events,
-                "paywire stopped while work was running: those runs are marked failed and their events will run again"
-            );
-        }
+        let store = settings.db.open().await?;
         let stripe = match &settings.stripe {
             Some(stripe) => Some(Arc::new(
                 StripeClient::new(&stripe.secret_key, &stripe.api_base, stripe.retry)
@@ -186,6 +181,7 @@ impl App {
             evaluator.clone(),
             stripe,
             settings.event_retry,
+            settings.instance.clone(),
         )
         .await?;
         log_migration(&report);

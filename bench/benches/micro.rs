@@ -16,9 +16,9 @@ use paywire_engine::runner::{RunIdentity, Runner};
 use paywire_expr::{Evaluator, ExprLimits, Part, Template, context_to_dynamic, read_only_shared};
 use paywire_model::load_project_files;
 use paywire_store::{
-    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail,
-    RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store,
-    StoreFuture, TableOp,
+    EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, MigrationReport, NewEvent,
+    Recovery, RunDetail, RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot,
+    StepCommit, Store, StoreFuture, TableOp,
 };
 use paywire_stripe::signature;
 
@@ -157,14 +157,14 @@ impl Store for NullStore {
     fn event_received(&self, _: NewEvent) -> StoreFuture<'_, bool> {
         ready(true)
     }
-    fn due_events(&self, _: i64, _: i64, _: u32) -> StoreFuture<'_, Vec<EventRecord>> {
+    fn claim_events(&self, _: String, _: i64, _: u32) -> StoreFuture<'_, Vec<EventRecord>> {
         ready(Vec::new())
     }
     fn next_event_due(&self, _: i64) -> StoreFuture<'_, Option<i64>> {
         ready(None)
     }
-    fn event_update(&self, _: EventUpdate) -> StoreFuture<'_, ()> {
-        ready(())
+    fn event_update(&self, _: EventUpdate) -> StoreFuture<'_, bool> {
+        ready(true)
     }
     fn list_events(&self, _: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
         ready(Vec::new())
@@ -178,8 +178,11 @@ impl Store for NullStore {
     fn step_output(&self, _: String, _: String) -> StoreFuture<'_, Option<Value>> {
         ready(None)
     }
-    fn recover(&self) -> StoreFuture<'_, Recovery> {
+    fn heartbeat(&self, _: Heartbeat) -> StoreFuture<'_, Recovery> {
         ready(Recovery::default())
+    }
+    fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
+        ready(Vec::new())
     }
     fn sign_out_session(&self, _: String, _: i64) -> StoreFuture<'_, ()> {
         ready(())

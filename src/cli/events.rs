@@ -1,7 +1,6 @@
 //! `paywire events`: the Stripe events in the database's inbox, listed or
 //! one shown with its payload and the runs it caused.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -9,15 +8,14 @@ use serde_json::Value;
 
 use super::runs::format_runs;
 use super::{open_database, print_as};
-use paywire_store::{EventFilter, EventRecord, EventState, Store};
+use paywire_store::{EventFilter, EventRecord, EventState};
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
     /// Show this event, its payload and the runs it caused.
     pub id: Option<String>,
-    /// The SQLite database file.
-    #[arg(long, env = "PAYWIRE_DB", default_value = "paywire.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: super::DatabaseArg,
     /// Only events in this state: pending, running, done, failed, ignored.
     #[arg(long)]
     pub state: Option<String>,
@@ -33,7 +31,7 @@ pub struct EventsArgs {
 
 /// Lists the events received, or shows one with its payload and its runs.
 pub(super) async fn events(args: EventsArgs) -> anyhow::Result<ExitCode> {
-    let Some(store) = open_database(&args.db).await? else {
+    let Some(store) = open_database(&args.db.database()).await? else {
         return Ok(ExitCode::FAILURE);
     };
     if let Some(id) = args.id {

@@ -11,15 +11,16 @@ mod runs;
 mod serve;
 mod trigger;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::config;
-use paywire_store::sqlite::SqliteStore;
+use paywire_store::{Database, Store};
 
 pub use events::{EventsArgs, format_events};
 pub use runs::{RunsAction, RunsArgs, format_run, format_runs};
@@ -92,20 +93,48 @@ fn admin_token() -> Option<config::Secret> {
     variable("PAYWIRE_ADMIN_TOKEN").map(config::Secret::new)
 }
 
+/// Where paywire keeps its data, as every command that opens the store
+/// reads it: `--db`, else `PAYWIRE_DB`, else `PAYWIRE_DATABASE_URL` (the name
+/// hosting platforms give a database's URL), else `paywire.db`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatabaseArg {
+    /// The database: a SQLite file (created if missing), or a PostgreSQL
+    /// database as postgres://USER:PASSWORD@HOST:PORT/NAME, which several
+    /// instances can share [default: paywire.db; also PAYWIRE_DATABASE_URL]
+    #[arg(
+        long = "db",
+        env = "PAYWIRE_DB",
+        value_name = "FILE|URL",
+        hide_env_values = true,
+        global = true
+    )]
+    db: Option<String>,
+}
+
+impl DatabaseArg {
+    pub fn database(&self) -> Database {
+        self.db
+            .clone()
+            .or_else(|| variable("PAYWIRE_DATABASE_URL"))
+            .map_or_else(
+                || Database::Sqlite("paywire.db".into()),
+                |text| Database::parse(&text),
+            )
+    }
+}
+
 /// Opens the database that `runs` and `events` read. Opening creates a
 /// missing file, and an empty database would only say that nothing ran, so
 /// a path that names no file is refused with what to do instead.
-async fn open_database(db: &Path) -> anyhow::Result<Option<SqliteStore>> {
+async fn open_database(db: &Database) -> anyhow::Result<Option<Arc<dyn Store>>> {
     if !db.exists() {
-        eprintln!(
-            "no database at {} (serve creates it; --db or PAYWIRE_DB names another)",
-            db.display()
-        );
+        eprintln!("no database at {db} (serve creates it; --db or PAYWIRE_DB names another)");
         return Ok(None);
     }
-    let store = SqliteStore::open(db.to_path_buf())
+    let store = db
+        .open()
         .await
-        .with_context(|| format!("cannot open {}", db.display()))?;
+        .with_context(|| format!("cannot open {db}"))?;
     Ok(Some(store))
 }
 

@@ -1,22 +1,20 @@
 //! `paywire runs`: the runs recorded in the database, listed or one shown
 //! step by step, and `runs retry`, which the running server carries out.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::{admin, open_database, print_as};
-use paywire_store::{RunDetail, RunFilter, RunRecord, RunStatus, Store};
+use paywire_store::{RunDetail, RunFilter, RunRecord, RunStatus};
 
 #[derive(Args, Debug)]
 pub struct RunsArgs {
     #[command(subcommand)]
     pub action: Option<RunsAction>,
-    /// The SQLite database file.
-    #[arg(long, env = "PAYWIRE_DB", default_value = "paywire.db", global = true)]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: super::DatabaseArg,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -55,7 +53,7 @@ pub(super) async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         Some(RunsAction::Show { id }) => Some(id),
         None => None,
     };
-    let Some(store) = open_database(&args.db).await? else {
+    let Some(store) = open_database(&args.db.database()).await? else {
         return Ok(ExitCode::FAILURE);
     };
     if let Some(id) = shown {

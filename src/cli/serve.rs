@@ -20,9 +20,8 @@ pub struct ServeArgs {
     /// The project folder.
     #[arg(long, env = "PAYWIRE_DIR", default_value = "workflows")]
     pub dir: PathBuf,
-    /// The SQLite database file (created if missing).
-    #[arg(long, env = "PAYWIRE_DB", default_value = "paywire.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: super::DatabaseArg,
     /// The address to listen on.
     #[arg(long, env = "PAYWIRE_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
@@ -50,6 +49,18 @@ pub struct ServeArgs {
     #[arg(long, env = "PAYWIRE_MAX_CONNECTIONS", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+    /// This instance's name among those sharing a PostgreSQL database, as
+    /// runs and the console show it [default: host-pid-random]
+    #[arg(long = "instance", env = "PAYWIRE_INSTANCE")]
+    pub instance: Option<String>,
+    /// Seconds this instance may stay silent (killed, cut off) before the
+    /// others take over the events it claimed.
+    #[arg(long, env = "PAYWIRE_LEASE", default_value = "15", value_parser = seconds)]
+    pub lease: Duration,
+    /// Seconds between this instance's heartbeats; at most a third of the
+    /// lease, so that one late beat does not lose it.
+    #[arg(long, env = "PAYWIRE_HEARTBEAT", default_value = "3", value_parser = seconds)]
+    pub heartbeat: Duration,
     /// The environment whose connections to use: development, staging or
     /// production. Stripe keys come from STRIPE_SECRET_KEY,
     /// STRIPE_WEBHOOK_SECRET and STRIPE_API_BASE, or from the config file;
@@ -111,7 +122,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
     let base = format!("http://{}", listener.local_addr()?);
-    let mut settings = Settings::new(&args.dir, &args.db);
+    let mut settings = Settings::new(&args.dir, args.db.database());
     settings.max_body_bytes = args.max_body;
     settings.connections = crate::http::ConnectionLimits {
         header_timeout: args.header_timeout,
@@ -119,6 +130,16 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: args.idle_timeout,
         max_connections: args.max_connections as usize,
     };
+    if args.heartbeat.is_zero() || args.heartbeat * 3 > args.lease {
+        eprintln!(
+            "paywire will not start: the heartbeat ({}s) must be above zero and at most a third of the lease ({}s)",
+            args.heartbeat.as_secs_f64(),
+            args.lease.as_secs_f64()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    settings.instance =
+        paywire_engine::Instance::new(args.instance.clone(), args.lease, args.heartbeat);
     settings.admin_token = super::admin_token();
     settings.admin_open_without_token = connections.stripe.is_none() && args.host.is_loopback();
     settings.webhook.path = connections.webhook_path.clone();
@@ -194,7 +215,7 @@ fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str, connections: &conf
         args.dir.display(),
         super::check::summary(project)
     );
-    println!("database: {}", args.db.display());
+    println!("database: {}", args.db.database());
     for api in &project.apis {
         println!(
             "  {:<6} {base}{:<32} {}",

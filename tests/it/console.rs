@@ -449,6 +449,7 @@ fn old_run(id: &str, age: chrono::TimeDelta) -> paywire_store::RunRecord {
         finished_at: Some(started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         duration_ms: Some(1.0),
         retrying: false,
+        instance: None,
     }
 }
 

@@ -527,6 +527,7 @@ fn run_record(id: &str) -> paywire_store::RunRecord {
         finished_at: None,
         duration_ms: None,
         retrying: false,
+        instance: None,
     }
 }
 

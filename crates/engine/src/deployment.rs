@@ -14,6 +14,7 @@ use paywire_store::{MigrationReport, Store, StoreError};
 use paywire_stripe::client::StripeClient;
 
 use crate::actions::Actions;
+use crate::instance::Instance;
 use crate::runner::Runner;
 
 /// One loaded version of the project, ready to run.
@@ -29,13 +30,15 @@ impl Deployment {
         evaluator: &Arc<Evaluator>,
         store: &Arc<dyn Store>,
         stripe: &Option<Arc<StripeClient>>,
+        instance: &Instance,
     ) -> Result<(Deployment, MigrationReport), StoreError> {
         let report = store
             .migrate(project.tables.values().cloned().collect())
             .await?;
         let project = Arc::new(project);
         let actions = Arc::new(Actions::new(project.clone(), stripe.clone()));
-        let runner = Runner::new(project.clone(), evaluator.clone(), actions, store.clone());
+        let runner = Runner::new(project.clone(), evaluator.clone(), actions, store.clone())
+            .on_instance(instance.id.clone());
         Ok((Deployment { project, runner }, report))
     }
 }

@@ -19,6 +19,7 @@ use paywire_support::Backoff;
 
 use crate::deployment::{Deployment, Deployments};
 use crate::inbox::{Inbox, Worker};
+use crate::instance::Instance;
 use crate::runner::{RunIdentity, RunOutcome, new_run_id};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,19 +51,27 @@ pub struct Engine {
     deployments: Arc<Deployments>,
     inbox: Arc<Inbox>,
     event_retry: Backoff,
+    instance: Instance,
+    /// When this instance started (RFC 3339), as the store lists it.
+    started_at: String,
 }
 
 impl Engine {
-    /// Migrates the project's tables and makes it the version served. Nothing
-    /// runs until [`Engine::start`].
+    /// Takes back what stopped instances left unfinished (see
+    /// [`Instance`]), migrates the project's tables and makes it the version
+    /// served. Nothing runs until [`Engine::start`].
     pub async fn new(
         project: Project,
         store: Arc<dyn Store>,
         evaluator: Arc<Evaluator>,
         stripe: Option<Arc<StripeClient>>,
         event_retry: Backoff,
+        instance: Instance,
     ) -> Result<(Arc<Engine>, MigrationReport), StoreError> {
-        let (deployment, report) = Deployment::deploy(project, &evaluator, &store, &stripe).await?;
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        instance.first_beat(&*store, &started_at).await?;
+        let (deployment, report) =
+            Deployment::deploy(project, &evaluator, &store, &stripe, &instance).await?;
         let engine = Arc::new(Engine {
             store,
             evaluator,
@@ -70,21 +79,35 @@ impl Engine {
             deployments: Arc::new(Deployments::new(deployment)),
             inbox: Arc::default(),
             event_retry,
+            instance,
+            started_at,
         });
         Ok((engine, report))
     }
 
-    /// Starts the inbox's worker, which runs until the engine is dropped,
-    /// and the `trigger: startup` workflows.
+    /// Starts the heartbeat and the inbox's worker, which run until the
+    /// engine is dropped, and the `trigger: startup` workflows.
     pub fn start(&self) {
+        self.instance.spawn_heartbeat(
+            self.store.clone(),
+            self.started_at.clone(),
+            self.inbox.clone(),
+            Arc::downgrade(&self.deployments),
+        );
         Worker {
             store: self.store.clone(),
             deployments: Arc::downgrade(&self.deployments),
             inbox: self.inbox.clone(),
             retry: self.event_retry,
+            instance: self.instance.id.clone(),
         }
         .spawn();
         self.run_startup_workflows();
+    }
+
+    /// This process, as the instances sharing the store know it.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -104,8 +127,14 @@ impl Engine {
     /// Migrates the tables of a newly loaded version and serves it; runs
     /// under way finish on the version they started with.
     pub async fn reload(&self, project: Project) -> Result<MigrationReport, StoreError> {
-        let (deployment, report) =
-            Deployment::deploy(project, &self.evaluator, &self.store, &self.stripe).await?;
+        let (deployment, report) = Deployment::deploy(
+            project,
+            &self.evaluator,
+            &self.store,
+            &self.stripe,
+            &self.instance,
+        )
+        .await?;
         self.deployments.swap(deployment);
         Ok(report)
     }
@@ -222,6 +251,7 @@ impl Engine {
             next_attempt_at: 0,
             last_error: event.last_error.clone(),
             finished_at: None,
+            holder: None,
         };
         self.store.event_update(update).await?;
         self.inbox.rescan();

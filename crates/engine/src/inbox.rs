@@ -11,7 +11,7 @@
 //! recorded results of actions that already succeeded and the same Stripe
 //! idempotency keys.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -143,6 +143,8 @@ pub(crate) struct Worker {
     pub deployments: Weak<Deployments>,
     pub inbox: Arc<Inbox>,
     pub retry: Backoff,
+    /// The instance the worker claims events for.
+    pub instance: Arc<str>,
 }
 
 impl Worker {
@@ -156,196 +158,166 @@ impl Worker {
     }
 }
 
-/// The worker's state. Events run side by side, up to [`MAX_IN_FLIGHT`],
-/// except that the events about one Stripe object run one after another in
-/// order of arrival: an event whose object is busy waits behind it here.
-/// There is no round of events to wait for: an event starts as soon as it
-/// is read and its object is free, so the writes of many events share each
-/// commit.
+/// How an event's task ended: where the event stands now, or the change
+/// that could not be written (the store was away), to write again.
+type TaskEnd = Result<EventUpdate, (EventUpdate, StoreError)>;
+
+/// The worker's state. It claims events from the store (see
+/// `Store::claim_events`), which hands out the events of one Stripe object
+/// one at a time in order of arrival, whichever instance asks, and runs
+/// each as soon as it is claimed, up to [`MAX_IN_FLIGHT`] side by side, so
+/// that the writes of many events share each commit.
 ///
-/// Only events that arrived after the newest one read so far are read
-/// (`cursor`); every older pending event is running, waiting here, or
-/// scheduled for a retry, which a rescan at its time picks up.
+/// It claims again whenever something may have made events claimable: an
+/// event arrived here, one of its own events ended (its object's next event
+/// is free), a retry fell due, or every [`POLL`] for what happens on other
+/// instances (an event whose object was busy there, events released by an
+/// instance that stopped).
 #[derive(Default)]
 struct Dispatcher {
-    /// Events running or waiting, by id: what a rescan must not take twice.
-    known: HashSet<String>,
-    /// Objects with an event running, and the events waiting behind it.
-    busy: HashMap<String, VecDeque<(EventRecord, Vec<RunRecord>)>>,
-    running: tokio::task::JoinSet<Option<i64>>,
-    /// The event (and its object) each running task carries.
-    tasks: HashMap<tokio::task::Id, (String, Option<String>)>,
-    cursor: i64,
-    /// Whether there may be due events not read yet.
-    unread: bool,
+    running: tokio::task::JoinSet<TaskEnd>,
+    /// Whether there may be events to claim.
+    unclaimed: bool,
     /// The earliest time a rescheduled event is due (Unix ms).
     retry_at: Option<i64>,
-    /// Whether to ask the store when the next rescheduled event is due: at
-    /// start, and after a rescan, which forgets the time it was for.
+    /// Whether to ask the store when the next rescheduled event is due.
     refresh_retries: bool,
-    /// Whether the reads under way started from the oldest event (at start,
-    /// for a replay or a retry) rather than from the newest read.
-    rescanning: bool,
-    /// When this worker started (RFC 3339): events received before may have
-    /// runs from a process that stopped.
-    started_at: String,
+    /// Ends of events that could not be written; the events stay claimed
+    /// until they are, so they are written again before anything else.
+    unsettled: Vec<EventUpdate>,
 }
+
+/// How often the worker claims when nothing else wakes it.
+const POLL: Duration = Duration::from_secs(1);
 
 impl Dispatcher {
     async fn run(mut self, worker: Worker) {
-        self.unread = true;
-        self.rescanning = true;
+        self.unclaimed = true;
         self.refresh_retries = true;
-        self.started_at = now_text();
         while worker.alive() {
-            let wait = {
-                let now = now_ms();
-                let replayed = worker.inbox.rescan.swap(false, Ordering::SeqCst);
-                if replayed || self.retry_at.is_some_and(|at| at <= now) {
-                    self.retry_at = None;
-                    self.refresh_retries = true;
-                    self.cursor = 0;
-                    self.unread = true;
-                    self.rescanning = true;
-                }
-                if let Err(e) = self.read(&worker, now).await {
-                    tracing::error!(error = %e, "the inbox could not read its events");
-                    self.unread = true;
+            let now = now_ms();
+            if worker.inbox.rescan.swap(false, Ordering::SeqCst)
+                || self.retry_at.is_some_and(|at| at <= now)
+            {
+                self.retry_at = None;
+                self.refresh_retries = true;
+                self.unclaimed = true;
+            }
+            let wait = match self.settle_unsettled(&worker).await {
+                Err(e) => {
+                    tracing::error!(error = %e, "the inbox could not record where its events stand");
                     Duration::from_secs(1)
-                } else {
-                    self.wait_for_retries(&worker, now).await
                 }
+                Ok(()) => match self.claim(&worker, now).await {
+                    Err(e) => {
+                        tracing::error!(error = %e, "the inbox could not claim events");
+                        Duration::from_secs(1)
+                    }
+                    Ok(()) => self.wait_for_retries(&worker, now).await.min(POLL),
+                },
             };
             tokio::select! {
-                Some(done) = self.running.join_next_with_id(), if !self.running.is_empty() => {
-                    self.finished(done, &worker);
+                Some(done) = self.running.join_next(), if !self.running.is_empty() => {
+                    self.finished(done);
+                    self.unclaimed = true;
                 }
-                _ = worker.inbox.arrived.notified() => self.unread = true,
-                _ = tokio::time::sleep(wait) => {}
+                _ = worker.inbox.arrived.notified() => self.unclaimed = true,
+                _ = tokio::time::sleep(wait) => self.unclaimed = true,
             }
         }
     }
 
-    /// Reads due events while there are some and room to run them.
-    async fn read(&mut self, worker: &Worker, now: i64) -> Result<(), StoreError> {
-        while self.unread && self.running.len() < MAX_IN_FLIGHT {
+    /// Claims events while there may be some and there is room to run them.
+    async fn claim(&mut self, worker: &Worker, now: i64) -> Result<(), StoreError> {
+        while self.unclaimed && self.running.len() < MAX_IN_FLIGHT {
             let started = std::time::Instant::now();
-            let due = worker
+            let limit = READ_BATCH.min((MAX_IN_FLIGHT - self.running.len()) as u32);
+            let claimed = worker
                 .store
-                .due_events(now, self.cursor, READ_BATCH)
+                .claim_events(worker.instance.to_string(), now, limit)
                 .await?;
-            let rescanning = self.rescanning;
-            self.unread = due.len() == READ_BATCH as usize;
-            self.rescanning &= self.unread;
-            let fresh: Vec<EventRecord> = due
-                .into_iter()
-                .inspect(|e| self.cursor = self.cursor.max(e.seq))
-                .filter(|e| !self.known.contains(&e.id))
-                .collect();
-            if fresh.is_empty() {
-                continue;
+            self.unclaimed = claimed.len() == limit as usize;
+            if claimed.is_empty() {
+                break;
             }
             // The runs these events already caused (an earlier attempt, a
-            // replayed failure, or one cut short by a crash) say what is left
-            // to do. An event that arrived since this worker started and was
-            // never tried has none, and needs no lookup.
-            let ids: Vec<String> = fresh
-                .iter()
-                .filter(|e| rescanning || e.attempts > 0 || e.received_at < self.started_at)
-                .map(|e| e.id.clone())
-                .collect();
+            // replayed failure, or one cut short when an instance stopped)
+            // say what is left to do; they are read for the whole batch at
+            // once.
+            let ids: Vec<String> = claimed.iter().map(|e| e.id.clone()).collect();
             let mut earlier: HashMap<String, Vec<RunRecord>> = HashMap::new();
-            if !ids.is_empty() {
-                for run in worker.store.runs_of_events(ids).await? {
-                    if let Some(event) = run.trigger_event.clone() {
-                        earlier.entry(event).or_default().push(run);
-                    }
+            for run in worker.store.runs_of_events(ids).await? {
+                if let Some(event) = run.trigger_event.clone() {
+                    earlier.entry(event).or_default().push(run);
                 }
             }
             tracing::debug!(
-                events = fresh.len(),
+                events = claimed.len(),
                 running = self.running.len(),
                 ms = started.elapsed().as_secs_f64() * 1000.0,
-                "the inbox read due events"
+                "the inbox claimed events"
             );
-            for event in fresh {
+            for event in claimed {
                 let runs = earlier.remove(&event.id).unwrap_or_default();
-                self.known.insert(event.id.clone());
-                match event.object_id.as_ref().and_then(|o| self.busy.get_mut(o)) {
-                    Some(waiting) => waiting.push_back((event, runs)),
-                    None => self.start(worker, event, runs),
-                }
+                self.start(worker, event, runs);
             }
         }
         Ok(())
     }
 
     fn start(&mut self, worker: &Worker, event: EventRecord, earlier: Vec<RunRecord>) {
-        if let Some(object) = &event.object_id {
-            self.busy.entry(object.clone()).or_default();
-        }
         let Some(deployments) = worker.deployments.upgrade() else {
             return;
         };
+        let deployment = deployments.current();
+        drop(deployments);
         let worker = worker.clone();
-        let carried = (event.id.clone(), event.object_id.clone());
-        // The task says when its event is due again, if it is still pending.
-        let task = self.running.spawn(async move {
-            let event_id = event.id.clone();
-            let deployment = deployments.current();
-            drop(deployments);
-            let processed = match AssertUnwindSafe(process(&worker, &deployment, &event, earlier))
+        self.running.spawn(async move {
+            match AssertUnwindSafe(process(&worker, &deployment, &event, earlier))
                 .catch_unwind()
                 .await
             {
-                Ok(processed) => processed,
+                Ok(end) => end,
                 Err(_) => {
-                    tracing::error!(event = %event_id, "processing an event panicked");
+                    tracing::error!(event = %event.id, "processing an event panicked");
                     settle_after_panic(&worker, &event).await
-                }
-            };
-            match processed {
-                Ok(update) => {
-                    (update.state == EventState::Pending).then_some(update.next_attempt_at)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, event = %event_id, "the inbox could not record an event's progress");
-                    Some(now_ms() + 1_000)
                 }
             }
         });
-        self.tasks.insert(task.id(), carried);
     }
 
-    /// An event's task ended: its object's next event, if one waits, runs.
-    fn finished(
-        &mut self,
-        done: Result<(tokio::task::Id, Option<i64>), tokio::task::JoinError>,
-        worker: &Worker,
-    ) {
-        let (task, retry_at) = match done {
-            Ok(done) => done,
+    /// An event's task ended: when it is due again, and whether its end
+    /// still has to be written.
+    fn finished(&mut self, done: Result<TaskEnd, tokio::task::JoinError>) {
+        let update = match done {
+            Ok(Ok(update)) => update,
+            Ok(Err((update, e))) => {
+                tracing::error!(error = %e, event = %update.id, "the inbox could not record an event's progress; it tries again");
+                self.unsettled.push(update.clone());
+                update
+            }
             Err(e) => {
-                // The event is still pending: taken up again a second later.
+                // Only a task cancelled at shutdown gets here: panics are
+                // caught inside the task.
                 tracing::error!(error = %e, "an event's task ended abnormally");
-                (e.id(), Some(now_ms() + 1_000))
+                return;
             }
         };
-        let Some((event_id, object_id)) = self.tasks.remove(&task) else {
-            return;
-        };
-        self.known.remove(&event_id);
-        if let Some(at) = retry_at {
+        if update.state == EventState::Pending {
+            let at = update.next_attempt_at;
             self.retry_at = Some(self.retry_at.map_or(at, |t| t.min(at)));
         }
-        let Some(object) = object_id else { return };
-        let next = self.busy.get_mut(&object).and_then(VecDeque::pop_front);
-        match next {
-            Some((event, runs)) => self.start(worker, event, runs),
-            None => {
-                self.busy.remove(&object);
+    }
+
+    /// Writes the ends of events that could not be written before.
+    async fn settle_unsettled(&mut self, worker: &Worker) -> Result<(), StoreError> {
+        while let Some(update) = self.unsettled.pop() {
+            if let Err(e) = worker.store.event_update(update.clone()).await {
+                self.unsettled.push(update);
+                return Err(e);
             }
         }
+        Ok(())
     }
 
     /// How long to sleep when nothing else happens: until the next retry.
@@ -378,17 +350,15 @@ async fn process(
     deployment: &Deployment,
     event: &EventRecord,
     earlier: Vec<RunRecord>,
-) -> Result<EventUpdate, StoreError> {
-    let store = &worker.store;
-    let mut update = unchanged(event);
+) -> TaskEnd {
+    let mut update = unchanged(event, &worker.instance);
     let matching: Vec<_> = listeners(&deployment.project, &event.event_type, &event.object_type)
         .cloned()
         .collect();
     if matching.is_empty() {
         update.state = EventState::Ignored;
         update.finished_at = Some(now_text());
-        store.event_update(update.clone()).await?;
-        return Ok(update);
+        return write_end(worker, update).await;
     }
     let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
     let context = event_context(payload);
@@ -416,12 +386,29 @@ async fn process(
         }
     }
     settle(&mut update, event, failures, &worker.retry);
-    store.event_update(update.clone()).await?;
-    Ok(update)
+    write_end(worker, update).await
 }
 
-/// Where `event` stands before this attempt changes anything.
-fn unchanged(event: &EventRecord) -> EventUpdate {
+/// Writes where an event stands after an attempt, which releases its claim.
+async fn write_end(worker: &Worker, update: EventUpdate) -> TaskEnd {
+    match worker.store.event_update(update.clone()).await {
+        Ok(true) => Ok(update),
+        Ok(false) => {
+            // This instance was silent past its lease and another took the
+            // event over: what it does with the event stands, not this.
+            tracing::warn!(event = %update.id, "an event's claim was lost before its end was written; another instance runs it");
+            Ok(EventUpdate {
+                state: EventState::Done,
+                ..update
+            })
+        }
+        Err(e) => Err((update, e)),
+    }
+}
+
+/// Where `event` stands before this attempt changes anything, as a change
+/// that `instance`, holding its claim, may write.
+fn unchanged(event: &EventRecord, instance: &str) -> EventUpdate {
     EventUpdate {
         id: event.id.clone(),
         state: EventState::Pending,
@@ -429,6 +416,7 @@ fn unchanged(event: &EventRecord) -> EventUpdate {
         next_attempt_at: event.next_attempt_at,
         last_error: event.last_error.clone(),
         finished_at: None,
+        holder: Some(instance.to_string()),
     }
 }
 
@@ -457,15 +445,11 @@ fn settle(update: &mut EventUpdate, event: &EventRecord, failures: Vec<String>, 
 /// Records a failed attempt of an event whose processing panicked, so that
 /// the attempt counts as any failure does and the event cannot be taken up
 /// again for ever.
-async fn settle_after_panic(
-    worker: &Worker,
-    event: &EventRecord,
-) -> Result<EventUpdate, StoreError> {
-    let mut update = unchanged(event);
+async fn settle_after_panic(worker: &Worker, event: &EventRecord) -> TaskEnd {
+    let mut update = unchanged(event, &worker.instance);
     let failure = "InternalError: an internal error stopped the event's workflows; the details are in the server's log";
     settle(&mut update, event, vec![failure.to_string()], &worker.retry);
-    worker.store.event_update(update.clone()).await?;
-    Ok(update)
+    write_end(worker, update).await
 }
 
 pub fn now_ms() -> i64 {

@@ -17,7 +17,9 @@ pub mod actions;
 mod deployment;
 mod engine;
 pub mod inbox;
+mod instance;
 pub mod runner;
 
 pub use deployment::Deployment;
 pub use engine::{Engine, ReplayError, RetryError};
+pub use instance::Instance;

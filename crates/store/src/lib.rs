@@ -1,13 +1,17 @@
 //! Storage: the builder's tables and the record of every run, behind one
 //! interface.
 //!
-//! [`Store`] is what the rest of paywire sees; [`sqlite::SqliteStore`] is the
-//! embedded implementation and the only place that holds SQL. A second backend
-//! (PostgreSQL for several instances) implements the same trait. The types here
-//! are plain data: no SQL, no connection.
+//! [`Store`] is what the rest of paywire sees. [`sqlite::SqliteStore`] is the
+//! embedded implementation, the default; [`postgres::PostgresStore`] is what
+//! several instances share. The two hold all of paywire's SQL. A
+//! [`Database`] names one of them. The types here are plain data: no SQL, no
+//! connection.
 
+mod location;
 pub mod postgres;
 pub mod sqlite;
+
+pub use location::Database;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -172,6 +176,9 @@ pub struct RunRecord {
     /// Failed, and the event that started it will be tried again: not
     /// stored, but read from the event's state.
     pub retrying: bool,
+    /// The paywire instance that ran it (none in databases from before
+    /// instances were recorded).
+    pub instance: Option<String>,
 }
 
 /// How a run ended.
@@ -394,6 +401,8 @@ pub struct EventRecord {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub finished_at: Option<String>,
+    /// The instance running its workflows now, while one is.
+    pub claimed_by: Option<String>,
 }
 
 /// A change of an event's state.
@@ -405,6 +414,10 @@ pub struct EventUpdate {
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub finished_at: Option<String>,
+    /// The instance that claimed the event and ran this attempt: the change
+    /// applies only while that instance still holds the claim, and releases
+    /// it. `None` for changes made outside an attempt (a replay).
+    pub holder: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -414,13 +427,46 @@ pub struct EventFilter {
     pub limit: u32,
 }
 
-/// What a restart found unfinished.
+/// What was taken back from instances that stopped.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Recovery {
-    /// Runs that were running when the process stopped; now failed.
+    /// Runs that were running when their instance stopped; now failed, to
+    /// be resumed by a retry that reuses what they recorded.
     pub interrupted_runs: u64,
-    /// Events that were running; now pending again.
+    /// Events that a stopped instance had claimed; pending again.
     pub requeued_events: u64,
+    /// The instances found stopped.
+    pub lost_instances: Vec<String>,
+}
+
+impl Recovery {
+    pub fn is_empty(&self) -> bool {
+        self.interrupted_runs == 0 && self.requeued_events == 0 && self.lost_instances.is_empty()
+    }
+}
+
+/// One paywire process using the store, as it announces itself.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InstanceRecord {
+    /// Unique for the life of the process.
+    pub id: String,
+    pub started_at: String,
+    /// When it last said it was alive (Unix ms).
+    pub last_seen: i64,
+}
+
+/// An instance saying it is alive; see [`Store::heartbeat`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heartbeat {
+    pub instance: String,
+    pub started_at: String,
+    /// Unix ms.
+    pub now: i64,
+    /// How long an instance may stay silent before its work is taken
+    /// back, in ms.
+    pub lease_ms: i64,
+    /// The instance's first beat, at start.
+    pub starting: bool,
 }
 
 /// The storage interface. Writes are committed in the order of the calls
@@ -456,13 +502,24 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a received event and commits it; false when its id is known
     /// (a duplicate delivery), in which case nothing changes.
     fn event_received(&self, event: NewEvent) -> StoreFuture<'_, bool>;
-    /// Pending events whose time has come (`now` in Unix ms), in order of
-    /// arrival, of those that arrived after the event numbered `after_seq`.
-    fn due_events(&self, now: i64, after_seq: i64, limit: u32)
-    -> StoreFuture<'_, Vec<EventRecord>>;
+    /// Claims for `instance` up to `limit` events to run, oldest first: each
+    /// pending, due at `now` (Unix ms), claimed by nobody, and first in line
+    /// for its Stripe object, that is no event of the same object is claimed
+    /// and none that arrived before it is pending and due. So the events of
+    /// one object run one at a time in order of arrival, whichever instances
+    /// take them, and no two instances ever claim one event.
+    fn claim_events(
+        &self,
+        instance: String,
+        now: i64,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<EventRecord>>;
     /// When the next pending event that is not due at `now` becomes due.
     fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>>;
-    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()>;
+    /// Records where an event stands; false when the update names a holder
+    /// that no longer holds the event's claim (its instance was taken for
+    /// stopped), in which case nothing changes.
+    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, bool>;
     fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>>;
     fn get_event(&self, id: String) -> StoreFuture<'_, Option<EventRecord>>;
     /// The runs each of these events started, oldest first for each event,
@@ -472,9 +529,15 @@ pub trait Store: Send + Sync + 'static {
     /// The output of a step that succeeded under `key` in run `root` or in a
     /// run retrying it: what a retry reuses instead of doing an effect again.
     fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>>;
-    /// At start: runs left running by a stopped process are failed, and
-    /// events left running are pending again.
-    fn recover(&self) -> StoreFuture<'_, Recovery>;
+    /// Records that an instance is alive, and takes back the work of the
+    /// instances silent for longer than the lease: their runs left running
+    /// fail as interrupted (to be resumed from their records), their claimed
+    /// events are released, and they are forgotten. A store that only one
+    /// process can use (SQLite) takes every other instance for stopped at
+    /// the first beat of a new one.
+    fn heartbeat(&self, beat: Heartbeat) -> StoreFuture<'_, Recovery>;
+    /// The instances alive, as of their last beats.
+    fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>>;
 
     /// Records that the console session `id` signed out. Its cookie is
     /// refused from then on; the record can go once the session would have

@@ -73,6 +73,8 @@ pub struct Runner {
     evaluator: Arc<Evaluator>,
     actions: Arc<dyn ActionExecutor>,
     store: Arc<dyn Store>,
+    /// The instance whose runs these are, for their records.
+    instance: Option<Arc<str>>,
 }
 
 impl Runner {
@@ -87,6 +89,15 @@ impl Runner {
             evaluator,
             actions,
             store,
+            instance: None,
+        }
+    }
+
+    /// The same runner, recording its runs as run by `instance`.
+    pub fn on_instance(self, instance: Arc<str>) -> Runner {
+        Runner {
+            instance: Some(instance),
+            ..self
         }
     }
 
@@ -185,6 +196,7 @@ impl Runner {
             finished_at: None,
             duration_ms: None,
             retrying: false,
+            instance: self.instance.as_deref().map(str::to_string),
         };
         // What a panic would leave of the run's row: all but its input.
         let start_without_input = start.clone();

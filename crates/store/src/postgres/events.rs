@@ -3,9 +3,7 @@
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
 
-use crate::{
-    EventFilter, EventRecord, EventUpdate, NewEvent, Recovery, RunRecord, StoreError,
-};
+use crate::{EventFilter, EventRecord, EventUpdate, NewEvent, RunRecord, StoreError};
 
 pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreError> {
     todo!("{:p}", c)
@@ -15,20 +13,14 @@ pub(super) async fn insert(c: &impl GenericClient, event: &NewEvent) -> Result<b
     todo!("{:p}{:?}", c, event)
 }
 
-pub(super) async fn due(
-    c: &impl GenericClient,
-    now: i64,
-    after_seq: i64,
-    limit: u32,
-) -> Result<Vec<EventRecord>, StoreError> {
-    todo!("{:p}{}{}{}", c, now, after_seq, limit)
-}
-
 pub(super) async fn next_due(c: &impl GenericClient, now: i64) -> Result<Option<i64>, StoreError> {
     todo!("{:p}{}", c, now)
 }
 
-pub(super) async fn update(c: &impl GenericClient, update: &EventUpdate) -> Result<(), StoreError> {
+pub(super) async fn update(
+    c: &impl GenericClient,
+    update: &EventUpdate,
+) -> Result<bool, StoreError> {
     todo!("{:p}{:?}", c, update)
 }
 
@@ -39,7 +31,10 @@ pub(super) async fn list(
     todo!("{:p}{:?}", c, filter)
 }
 
-pub(super) async fn get(c: &impl GenericClient, id: &str) -> Result<Option<EventRecord>, StoreError> {
+pub(super) async fn get(
+    c: &impl GenericClient,
+    id: &str,
+) -> Result<Option<EventRecord>, StoreError> {
     todo!("{:p}{}", c, id)
 }
 
@@ -58,6 +53,8 @@ pub(super) async fn step_output(
     todo!("{:p}{}{}", c, root, key)
 }
 
-pub(super) async fn recover(c: &impl GenericClient, now_text: &str) -> Result<Recovery, StoreError> {
-    todo!("{:p}{}", c, now_text)
+pub(super) const EVENT_COLUMNS: &str = "e.seq";
+
+pub(super) fn event_from_row(row: &tokio_postgres::Row) -> Result<EventRecord, StoreError> {
+    todo!("{:?}", row.len())
 }

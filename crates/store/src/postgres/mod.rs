@@ -15,6 +15,7 @@
 //! of their commits, so that a table write's step (committed with its
 //! effect) and the records queued before it may commit in either order.
 
+mod cluster;
 mod events;
 mod runs;
 mod sandbox;
@@ -30,9 +31,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use crate::{
-    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail,
-    RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store,
-    StoreError, StoreFuture, TableOp,
+    EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, MigrationReport, NewEvent,
+    Recovery, RunDetail, RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot,
+    StepCommit, Store, StoreError, StoreFuture, TableOp,
 };
 use paywire_model::Table;
 
@@ -104,6 +105,7 @@ impl PostgresStore {
             runs::create_schema(&tx).await?;
             events::create_schema(&tx).await?;
             sandbox::create_schema(&tx).await?;
+            cluster::create_schema(&tx).await?;
             tx.commit().await.map_err(db_error)?;
         }
         let (records, queue) = mpsc::unbounded_channel();
@@ -233,7 +235,11 @@ impl Store for PostgresStore {
         // Over the limit (runs already under way when it filled), records
         // are still queued: a run's record is never dropped for want of room.
         let permit = self.record_room.clone().try_acquire_owned().ok();
-        if self.records.send(RecordJob::Write(records, permit)).is_err() {
+        if self
+            .records
+            .send(RecordJob::Write(records, permit))
+            .is_err()
+        {
             tracing::error!("could not record a run's records: the store is shut down");
         }
     }
@@ -263,20 +269,20 @@ impl Store for PostgresStore {
         Box::pin(async move { events::insert(&self.client().await?, &event).await })
     }
 
-    fn due_events(
+    fn claim_events(
         &self,
+        instance: String,
         now: i64,
-        after_seq: i64,
         limit: u32,
     ) -> StoreFuture<'_, Vec<EventRecord>> {
-        Box::pin(async move { events::due(&self.client().await?, now, after_seq, limit).await })
+        Box::pin(async move { cluster::claim(&self.client().await?, &instance, now, limit).await })
     }
 
     fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>> {
         Box::pin(async move { events::next_due(&self.client().await?, now).await })
     }
 
-    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()> {
+    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, bool> {
         Box::pin(async move { events::update(&self.client().await?, &update).await })
     }
 
@@ -289,24 +295,26 @@ impl Store for PostgresStore {
     }
 
     fn runs_of_events(&self, event_ids: Vec<String>) -> StoreFuture<'_, Vec<RunRecord>> {
-        Box::pin(
-            async move { events::runs_of_events(&self.client().await?, &event_ids).await },
-        )
+        Box::pin(async move { events::runs_of_events(&self.client().await?, &event_ids).await })
     }
 
     fn step_output(&self, root: String, key: String) -> StoreFuture<'_, Option<Value>> {
         Box::pin(async move { events::step_output(&self.client().await?, &root, &key).await })
     }
 
-    fn recover(&self) -> StoreFuture<'_, Recovery> {
+    fn heartbeat(&self, beat: Heartbeat) -> StoreFuture<'_, Recovery> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         Box::pin(async move {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
-            let recovery = events::recover(&tx, &now).await?;
+            let recovery = cluster::heartbeat(&tx, &beat, &now).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(recovery)
         })
+    }
+
+    fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
+        Box::pin(async move { cluster::list_instances(&self.client().await?).await })
     }
 
     fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()> {

@@ -12,6 +12,9 @@ pub(super) async fn load(c: &impl GenericClient) -> Result<SandboxSnapshot, Stor
     todo!("{:p}", c)
 }
 
-pub(super) async fn apply(c: &impl GenericClient, changes: &SandboxChanges) -> Result<(), StoreError> {
+pub(super) async fn apply(
+    c: &impl GenericClient,
+    changes: &SandboxChanges,
+) -> Result<(), StoreError> {
     todo!("{:p}{:?}", c, changes)
 }

@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::db_error;
 use super::runs::{RUN_COLUMNS, run_from_row};
 use crate::{
-    EventFilter, EventRecord, EventState, EventUpdate, NewEvent, Recovery, RunRecord, StoreError,
+    EventFilter, EventRecord, EventState, EventUpdate, Heartbeat, InstanceRecord, NewEvent,
+    Recovery, RunRecord, StoreError,
 };
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
@@ -39,8 +40,15 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt_at INTEGER NOT NULL,
             last_error TEXT,
-            finished_at TEXT
+            finished_at TEXT,
+            claimed_by TEXT,
+            claimed_at INTEGER
         );
+        CREATE TABLE IF NOT EXISTS _paywire_instances (
+            id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            last_seen INTEGER NOT NULL
+        ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _paywire_event_payloads (
             seq INTEGER PRIMARY KEY,
             payload TEXT NOT NULL
@@ -64,6 +72,29 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
         )
         .map_err(db_error)?
         > 0;
+    let claims_recorded: bool = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('_paywire_events') WHERE name = 'claimed_by'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(db_error)?
+        > 0;
+    if !claims_recorded {
+        // Databases of schema 4 and before had one process and no claims.
+        conn.execute_batch(
+            "ALTER TABLE _paywire_events ADD COLUMN claimed_by TEXT;
+             ALTER TABLE _paywire_events ADD COLUMN claimed_at INTEGER;",
+        )
+        .map_err(db_error)?;
+    }
+    // The claim asks, for each candidate, whether an earlier event of its
+    // object is pending or any is claimed: this index answers it.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS _paywire_events_pending_by_object
+             ON _paywire_events (object_id, seq) WHERE state = 'pending';",
+    )
+    .map_err(db_error)?;
     if payload_inline {
         // Databases of schema 2 kept the payload in the event's row.
         conn.execute_batch(
@@ -76,7 +107,7 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "e.id, e.seq, e.type, e.object_type, e.object_id, e.created, e.livemode, p.payload, e.received_at, e.state, e.attempts, e.next_attempt_at, e.last_error, e.finished_at";
+const EVENT_COLUMNS: &str = "e.id, e.seq, e.type, e.object_type, e.object_id, e.created, e.livemode, p.payload, e.received_at, e.state, e.attempts, e.next_attempt_at, e.last_error, e.finished_at, e.claimed_by";
 const EVENT_TABLES: &str = "_paywire_events e JOIN _paywire_event_payloads p ON p.seq = e.seq";
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
@@ -96,6 +127,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
         next_attempt_at: row.get(11)?,
         last_error: row.get(12)?,
         finished_at: row.get(13)?,
+        claimed_by: row.get(14)?,
     })
 }
 
@@ -134,24 +166,51 @@ pub fn insert(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-fn due_query() -> String {
-    format!(
-        "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
-         WHERE e.state = 'pending' AND e.next_attempt_at <= ?1 AND e.seq > ?2
-         ORDER BY e.seq LIMIT ?3"
-    )
+/// The events an instance may take, oldest first (see
+/// `Store::claim_events`): `?1` is now, `?2` the limit.
+fn claimable_query() -> &'static str {
+    "SELECT c.seq FROM _paywire_events c
+     WHERE c.state = 'pending' AND c.next_attempt_at <= ?1 AND c.claimed_by IS NULL
+       AND NOT EXISTS (
+           SELECT 1 FROM _paywire_events o
+           WHERE o.object_id = c.object_id AND o.state = 'pending' AND o.seq <> c.seq
+             AND (o.claimed_by IS NOT NULL OR (o.seq < c.seq AND o.next_attempt_at <= ?1)))
+     ORDER BY c.seq LIMIT ?2"
 }
 
-pub fn due(
+/// Claims events for `instance`. SQLite has one writer, and this runs on
+/// it, so nothing can claim the same events in between.
+pub fn claim(
     conn: &Connection,
+    instance: &str,
     now: i64,
-    after_seq: i64,
     limit: u32,
 ) -> Result<Vec<EventRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(&due_query()).map_err(db_error)?;
-    let rows = stmt
-        .query_map(params![now, after_seq, limit], event_from_row)
+    let seqs: Vec<i64> = {
+        let mut stmt = conn.prepare_cached(claimable_query()).map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![now, limit], |r| r.get(0))
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)?
+    };
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seqs = Value::from(seqs).to_string();
+    conn.prepare_cached(
+        "UPDATE _paywire_events SET claimed_by = ?1, claimed_at = ?2
+         WHERE seq IN (SELECT value FROM json_each(?3))",
+    )
+    .map_err(db_error)?
+    .execute(params![instance, now, seqs])
+    .map_err(db_error)?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
+             WHERE e.seq IN (SELECT value FROM json_each(?1)) ORDER BY e.seq"
+        ))
         .map_err(db_error)?;
+    let rows = stmt.query_map([seqs], event_from_row).map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
@@ -164,21 +223,25 @@ pub fn next_due(conn: &Connection, now: i64) -> Result<Option<i64>, StoreError> 
     .map_err(db_error)
 }
 
-pub fn update(conn: &Connection, update: &EventUpdate) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE _paywire_events SET state = ?2, attempts = ?3, next_attempt_at = ?4, last_error = ?5, finished_at = ?6 WHERE id = ?1",
-    )
-    .map_err(db_error)?
-    .execute(params![
-        update.id,
-        update.state.as_str(),
-        update.attempts,
-        update.next_attempt_at,
-        update.last_error,
-        update.finished_at,
-    ])
-    .map_err(db_error)?;
-    Ok(())
+pub fn update(conn: &Connection, update: &EventUpdate) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE _paywire_events SET state = ?2, attempts = ?3, next_attempt_at = ?4, last_error = ?5, finished_at = ?6,
+                 claimed_by = NULL, claimed_at = NULL
+             WHERE id = ?1 AND (?7 IS NULL OR claimed_by = ?7)",
+        )
+        .map_err(db_error)?
+        .execute(params![
+            update.id,
+            update.state.as_str(),
+            update.attempts,
+            update.next_attempt_at,
+            update.last_error,
+            update.finished_at,
+            update.holder,
+        ])
+        .map_err(db_error)?;
+    Ok(changed > 0)
 }
 
 pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRecord>, StoreError> {
@@ -262,28 +325,108 @@ pub fn step_output(conn: &Connection, root: &str, key: &str) -> Result<Option<Va
     Ok(text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t))))
 }
 
-pub fn recover(conn: &Connection, now_text: &str) -> Result<Recovery, StoreError> {
+/// Records `beat` and takes back the work of stopped instances (see
+/// `Store::heartbeat`). SQLite is one process's: at an instance's first
+/// beat, every other instance is stopped, however recently it beat.
+pub fn heartbeat(
+    conn: &Connection,
+    beat: &Heartbeat,
+    now_text: &str,
+) -> Result<Recovery, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO _paywire_instances (id, started_at, last_seen) VALUES (?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+    )
+    .map_err(db_error)?
+    .execute(params![beat.instance, beat.started_at, beat.now])
+    .map_err(db_error)?;
+    let silent_since = if beat.starting {
+        i64::MAX
+    } else {
+        beat.now - beat.lease_ms
+    };
+    let lost: Vec<String> = {
+        let mut stmt = conn
+            .prepare_cached("SELECT id FROM _paywire_instances WHERE id <> ?1 AND last_seen < ?2")
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![beat.instance, silent_since], |r| r.get(0))
+            .map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)?
+    };
+    let mut recovery = Recovery::default();
+    if beat.starting {
+        // Runs and events of databases written before instances were
+        // recorded name none; at start they were all the stopped process's.
+        recovery.interrupted_runs += fail_interrupted_runs(conn, None, now_text)?;
+        recovery.requeued_events += conn
+            .execute(
+                "UPDATE _paywire_events SET state = 'pending', next_attempt_at = 0,
+                     claimed_by = NULL, claimed_at = NULL
+                 WHERE state = 'running'",
+                [],
+            )
+            .map_err(db_error)? as u64;
+    }
+    for instance in &lost {
+        recovery.interrupted_runs += fail_interrupted_runs(conn, Some(instance), now_text)?;
+        recovery.requeued_events += conn
+            .prepare_cached(
+                "UPDATE _paywire_events SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?1",
+            )
+            .map_err(db_error)?
+            .execute([instance])
+            .map_err(db_error)? as u64;
+        conn.prepare_cached("DELETE FROM _paywire_instances WHERE id = ?1")
+            .map_err(db_error)?
+            .execute([instance])
+            .map_err(db_error)?;
+    }
+    recovery.lost_instances = lost;
+    Ok(recovery)
+}
+
+/// Fails the runs left running by `instance`, or by no recorded instance.
+fn fail_interrupted_runs(
+    conn: &Connection,
+    instance: Option<&str>,
+    now_text: &str,
+) -> Result<u64, StoreError> {
     let error = serde_json::json!({
         "name": "Interrupted",
-        "message": "paywire stopped while the run was running",
+        "message": match instance {
+            Some(id) => format!("paywire instance {id} stopped while the run was running"),
+            None => "paywire stopped while the run was running".to_string(),
+        },
     })
     .to_string();
-    let interrupted_runs = conn
-        .execute(
-            "UPDATE _paywire_runs SET status = 'failed', error = ?1, finished_at = ?2 WHERE status = 'running'",
-            params![error, now_text],
+    let changed = conn
+        .prepare_cached(
+            "UPDATE _paywire_runs SET status = 'failed', error = ?1, finished_at = ?2
+             WHERE status = 'running' AND instance IS ?3",
         )
-        .map_err(db_error)? as u64;
-    let requeued_events = conn
-        .execute(
-            "UPDATE _paywire_events SET state = 'pending', next_attempt_at = 0 WHERE state = 'running'",
-            [],
+        .map_err(db_error)?
+        .execute(params![error, now_text, instance])
+        .map_err(db_error)?;
+    Ok(changed as u64)
+}
+
+pub fn list_instances(conn: &Connection) -> Result<Vec<InstanceRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, started_at, last_seen FROM _paywire_instances ORDER BY started_at",
         )
-        .map_err(db_error)? as u64;
-    Ok(Recovery {
-        interrupted_runs,
-        requeued_events,
-    })
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(InstanceRecord {
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                last_seen: r.get(2)?,
+            })
+        })
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
 #[cfg(test)]
@@ -291,19 +434,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn due_events_are_read_in_order_from_the_index_of_pending_ones() {
+    fn claimable_events_are_read_in_order_from_the_indexes_of_pending_ones() {
         let conn = Connection::open_in_memory().unwrap();
         super::super::runs::create_schema(&conn).unwrap();
         create_schema(&conn).unwrap();
         let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", due_query()))
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", claimable_query()))
             .unwrap()
-            .query_map(params![0, 0, 10], |r| r.get::<_, String>(3))
+            .query_map(params![0, 10], |r| r.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         let plan = plan.join("\n");
-        assert!(plan.contains("_paywire_events_pending"), "{plan}");
+        assert!(
+            plan.lines()
+                .any(|line| line.ends_with("USING INDEX _paywire_events_pending")),
+            "{plan}"
+        );
+        assert!(plan.contains("_paywire_events_pending_by_object"), "{plan}");
         // Sorting would mean reading every pending event to return a few.
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
@@ -327,7 +475,7 @@ mod tests {
         create_schema(&conn).unwrap();
         let event = get(&conn, "evt_old").unwrap().unwrap();
         assert_eq!(event.payload, r#"{"id":"evt_old"}"#);
-        assert_eq!(due(&conn, 1, 0, 10).unwrap().len(), 1);
+        assert_eq!(claim(&conn, "i1", 1, 10).unwrap().len(), 1);
         // Opening again changes nothing, and new events go in as before.
         create_schema(&conn).unwrap();
         let new = NewEvent {
@@ -347,9 +495,9 @@ mod tests {
         assert_eq!(stored.state, EventState::Ignored);
         assert_eq!(stored.finished_at.as_deref(), Some("2026-01-01T00:00:01Z"));
         assert_eq!(
-            due(&conn, 1, 0, 10).unwrap().len(),
-            1,
-            "ignored events are not due"
+            claim(&conn, "i2", 1, 10).unwrap().len(),
+            0,
+            "ignored events are not due, and the pending one is claimed"
         );
     }
 }

@@ -27,9 +27,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::{
-    EventFilter, EventRecord, EventUpdate, MigrationReport, NewEvent, Recovery, RunDetail,
-    RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store,
-    StoreError, StoreFuture, TableOp,
+    EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, MigrationReport, NewEvent,
+    Recovery, RunDetail, RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot,
+    StepCommit, Store, StoreError, StoreFuture, TableOp,
 };
 use paywire_model::Table;
 
@@ -412,20 +412,20 @@ impl Store for SqliteStore {
         self.write(move |conn| events::insert(conn, &event))
     }
 
-    fn due_events(
+    fn claim_events(
         &self,
+        instance: String,
         now: i64,
-        after_seq: i64,
         limit: u32,
     ) -> StoreFuture<'_, Vec<EventRecord>> {
-        self.read(move |conn| events::due(conn, now, after_seq, limit))
+        self.write(move |conn| events::claim(conn, &instance, now, limit))
     }
 
     fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>> {
         self.read(move |conn| events::next_due(conn, now))
     }
 
-    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, ()> {
+    fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, bool> {
         self.write_atomic(move |conn| events::update(conn, &update))
     }
 
@@ -445,9 +445,13 @@ impl Store for SqliteStore {
         self.read(move |conn| events::step_output(conn, &root, &key))
     }
 
-    fn recover(&self) -> StoreFuture<'_, Recovery> {
+    fn heartbeat(&self, beat: Heartbeat) -> StoreFuture<'_, Recovery> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        self.write(move |conn| events::recover(conn, &now))
+        self.write(move |conn| events::heartbeat(conn, &beat, &now))
+    }
+
+    fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
+        self.read(events::list_instances)
     }
 
     fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()> {

@@ -13,8 +13,9 @@ use crate::{
 
 /// Bumped whenever the internal schema changes, with a migration step below
 /// (schema 3 moved event payloads to a table of their own: see `events.rs`;
-/// schema 4 stores steps as JSON arrays, one per hand-over).
-const SCHEMA_VERSION: i64 = 4;
+/// schema 4 stores steps as JSON arrays, one per hand-over; schema 5 records
+/// which instance ran a run, and which holds an event's claim).
+const SCHEMA_VERSION: i64 = 5;
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn
@@ -46,7 +47,8 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
             started_at TEXT NOT NULL,
             finished_at TEXT,
             duration_ms REAL,
-            steps TEXT
+            steps TEXT,
+            instance TEXT
         );
         CREATE INDEX IF NOT EXISTS _paywire_runs_by_start ON _paywire_runs (started_at);
         CREATE INDEX IF NOT EXISTS _paywire_runs_by_name ON _paywire_runs (name, started_at);
@@ -84,6 +86,10 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
              DROP TABLE _paywire_steps;",
         )
         .map_err(db_error)?;
+    }
+    if (1..5).contains(&version) {
+        conn.execute_batch("ALTER TABLE _paywire_runs ADD COLUMN instance TEXT;")
+            .map_err(db_error)?;
     }
     conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
         .map_err(db_error)?;
@@ -249,8 +255,8 @@ fn insert_run(
     end: Option<&RunEnd>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event, steps)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT OR IGNORE INTO _paywire_runs (id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event, steps, instance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .map_err(db_error)?
     .execute(params![
@@ -267,6 +273,7 @@ fn insert_run(
         run.retry_of,
         run.trigger_event,
         steps_json(steps),
+        run.instance,
     ])
     .map_err(db_error)?;
     Ok(())
@@ -315,12 +322,12 @@ const RETRYING: &str = retrying!();
 
 /// The columns [`run_from_row`] reads, from `_paywire_runs` unaliased.
 pub(super) const RUN_COLUMNS: &str = concat!(
-    "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event, ",
+    "id, kind, name, status, input, error, response_status, started_at, finished_at, duration_ms, retry_of, trigger_event, instance, ",
     retrying!()
 );
 
 /// How many columns [`RUN_COLUMNS`] names.
-const RUN_COLUMN_COUNT: usize = 13;
+const RUN_COLUMN_COUNT: usize = 14;
 
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(1)?;
@@ -342,7 +349,8 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         duration_ms: row.get(9)?,
         retry_of: row.get(10)?,
         trigger_event: row.get(11)?,
-        retrying: row.get(12)?,
+        instance: row.get(12)?,
+        retrying: row.get(13)?,
     })
 }
 
@@ -526,6 +534,7 @@ mod tests {
             finished_at: None,
             duration_ms: None,
             retrying: false,
+            instance: None,
         };
         // Steps are handed over as they finish: an `if` after its branch.
         let first = RunRecords {

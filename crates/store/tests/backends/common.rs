@@ -69,7 +69,9 @@ pub fn postgres_url() -> Option<String> {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             if std::env::var("PAYWIRE_POSTGRES_TESTS").as_deref() == Ok("required") {
-                panic!("PAYWIRE_POSTGRES_TESTS=required, but PAYWIRE_TEST_POSTGRES names no server");
+                panic!(
+                    "PAYWIRE_POSTGRES_TESTS=required, but PAYWIRE_TEST_POSTGRES names no server"
+                );
             }
             eprintln!(
                 "skipped: no PostgreSQL to test against. Set PAYWIRE_TEST_POSTGRES=postgres://USER:PASSWORD@127.0.0.1:5432/DB (README, \"Tests\")"

@@ -9,6 +9,7 @@
 
 #[macro_use]
 mod common;
+mod cluster;
 mod events;
 mod runs;
 mod sandbox;

@@ -1,0 +1,155 @@
+//! What lets several instances share one PostgreSQL database: claims on
+//! events, the instances' heartbeats, and taking back the work of an
+//! instance that stopped.
+//!
+//! An instance claims the events it runs by writing its id on them
+//! (`claimed_by`); the claim lasts as long as the instance keeps beating.
+//! One that stays silent longer than the lease (killed, its machine lost,
+//! cut off from the database) is taken for stopped by the next instance
+//! that beats: its claims are released, so that another instance resumes
+//! those events from what their runs recorded, and its runs left running
+//! are failed as interrupted, which is what makes the resumed runs retries
+//! that reuse their recorded results and Stripe idempotency keys. An
+//! instance that was only slow finds, when it reports an event's end, that
+//! it no longer holds the claim, and its report changes nothing.
+
+use deadpool_postgres::GenericClient;
+
+use super::db_error;
+use super::events::{EVENT_COLUMNS, event_from_row};
+use crate::{EventRecord, Heartbeat, InstanceRecord, Recovery, StoreError};
+
+pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreError> {
+    // The claim asks, for each candidate, whether another event of its
+    // object is pending: the index by object answers that without reading
+    // the events of other objects.
+    c.batch_execute(
+        "CREATE TABLE IF NOT EXISTS _paywire_instances (
+            id text PRIMARY KEY,
+            started_at text NOT NULL,
+            last_seen bigint NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS _paywire_events_pending_by_object
+            ON _paywire_events (object_id, seq) WHERE state = 'pending';",
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// Claims events for `instance` (see `Store::claim_events`).
+///
+/// `FOR UPDATE SKIP LOCKED` keeps two instances claiming at once from
+/// taking one event: each skips the rows the other is claiming. Order
+/// within an object holds because the candidate's test runs against what
+/// was committed when the statement began: an earlier event of the object
+/// that another instance is claiming right now is still unclaimed and
+/// pending there, so the later one is not a candidate.
+pub(super) async fn claim(
+    c: &impl GenericClient,
+    instance: &str,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<EventRecord>, StoreError> {
+    let statement = c
+        .prepare_cached(&format!(
+            "WITH claimable AS (
+                 SELECT c.seq FROM _paywire_events c
+                 WHERE c.state = 'pending' AND c.next_attempt_at <= $2 AND c.claimed_by IS NULL
+                   AND NOT EXISTS (
+                       SELECT 1 FROM _paywire_events o
+                       WHERE o.object_id = c.object_id AND o.state = 'pending' AND o.seq <> c.seq
+                         AND (o.claimed_by IS NOT NULL OR (o.seq < c.seq AND o.next_attempt_at <= $2)))
+                 ORDER BY c.seq LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             ),
+             claimed AS (
+                 UPDATE _paywire_events e SET claimed_by = $1, claimed_at = $2
+                 FROM claimable WHERE e.seq = claimable.seq
+                 RETURNING e.*
+             )
+             SELECT {EVENT_COLUMNS} FROM claimed e ORDER BY e.seq"
+        ))
+        .await
+        .map_err(db_error)?;
+    let rows = c
+        .query(&statement, &[&instance, &now, &i64::from(limit)])
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(event_from_row).collect()
+}
+
+/// Records `beat` and takes back the work of the instances silent for
+/// longer than the lease. Several instances may do this at once for the
+/// same stopped instance: each step is idempotent, and the lock on the
+/// stopped instance's row lets one of them do it.
+pub(super) async fn heartbeat(
+    c: &impl GenericClient,
+    beat: &Heartbeat,
+    now_text: &str,
+) -> Result<Recovery, StoreError> {
+    c.execute(
+        "INSERT INTO _paywire_instances (id, started_at, last_seen) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+        &[&beat.instance, &beat.started_at, &beat.now],
+    )
+    .await
+    .map_err(db_error)?;
+    let lost: Vec<String> = c
+        .query(
+            "SELECT id FROM _paywire_instances WHERE id <> $1 AND last_seen < $2
+             FOR UPDATE SKIP LOCKED",
+            &[&beat.instance, &(beat.now - beat.lease_ms)],
+        )
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let mut recovery = Recovery::default();
+    for instance in &lost {
+        let error = serde_json::json!({
+            "name": "Interrupted",
+            "message": format!("paywire instance {instance} stopped while the run was running"),
+        });
+        recovery.interrupted_runs += c
+            .execute(
+                "UPDATE _paywire_runs SET status = 'failed', error = $1, finished_at = $2::timestamptz
+                 WHERE status = 'running' AND instance = $3",
+                &[&error, &now_text, instance],
+            )
+            .await
+            .map_err(db_error)?;
+        recovery.requeued_events += c
+            .execute(
+                "UPDATE _paywire_events SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = $1",
+                &[instance],
+            )
+            .await
+            .map_err(db_error)?;
+        c.execute("DELETE FROM _paywire_instances WHERE id = $1", &[instance])
+            .await
+            .map_err(db_error)?;
+    }
+    recovery.lost_instances = lost;
+    Ok(recovery)
+}
+
+pub(super) async fn list_instances(
+    c: &impl GenericClient,
+) -> Result<Vec<InstanceRecord>, StoreError> {
+    let rows = c
+        .query(
+            "SELECT id, started_at, last_seen FROM _paywire_instances ORDER BY started_at",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| InstanceRecord {
+            id: row.get(0),
+            started_at: row.get(1),
+            last_seen: row.get(2),
+        })
+        .collect())
+}

@@ -1,0 +1,254 @@
+//! The inbox shared by several instances: claims, the order of one
+//! object's events, heartbeats and taking back a stopped instance's work.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::common::TestStore;
+use paywire_store::{
+    EventState, EventUpdate, Heartbeat, NewEvent, RunKind, RunRecord, RunRecords, RunStatus, Store,
+};
+
+const LEASE: i64 = 10_000;
+
+fn event(id: &str, object: Option<&str>) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        event_type: "invoice.paid".into(),
+        object_type: "invoice".into(),
+        object_id: object.map(str::to_string),
+        created: 1_700_000_000,
+        livemode: false,
+        payload: json!({"id": id}).to_string(),
+        received_at: "2026-12-03T10:00:00.000Z".into(),
+        state: EventState::Pending,
+    }
+}
+
+fn beat(instance: &str, now: i64, starting: bool) -> Heartbeat {
+    Heartbeat {
+        instance: instance.into(),
+        started_at: "2026-12-03T10:00:00.000Z".into(),
+        now,
+        lease_ms: LEASE,
+        starting,
+    }
+}
+
+fn done(id: &str, holder: &str) -> EventUpdate {
+    EventUpdate {
+        id: id.into(),
+        state: EventState::Done,
+        attempts: 1,
+        next_attempt_at: 0,
+        last_error: None,
+        finished_at: Some("2026-12-03T10:00:01.000Z".into()),
+        holder: Some(holder.into()),
+    }
+}
+
+async fn claimed_ids(store: &dyn Store, instance: &str, now: i64, limit: u32) -> Vec<String> {
+    store
+        .claim_events(instance.into(), now, limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.claimed_by.as_deref(), Some(instance));
+            e.id
+        })
+        .collect()
+}
+
+async fn claims_take_each_object_s_events_one_at_a_time_in_order(store: TestStore) {
+    for (id, object) in [
+        ("evt_1", Some("in_x")),
+        ("evt_2", Some("in_x")),
+        ("evt_3", Some("in_y")),
+        ("evt_4", None),
+        ("evt_5", None),
+    ] {
+        assert!(store.event_received(event(id, object)).await.unwrap());
+    }
+    assert_eq!(
+        claimed_ids(&*store, "a", 1, 10).await,
+        ["evt_1", "evt_3", "evt_4", "evt_5"],
+        "{}: one event per object, events without one all at once",
+        store.backend
+    );
+    // The second event of in_x waits while the first is claimed, whoever asks.
+    assert!(claimed_ids(&*store, "b", 1, 10).await.is_empty());
+    assert!(store.event_update(done("evt_1", "a")).await.unwrap());
+    assert_eq!(claimed_ids(&*store, "b", 1, 10).await, ["evt_2"]);
+    let stored = store.get_event("evt_1".into()).await.unwrap().unwrap();
+    assert_eq!(stored.state, EventState::Done);
+    assert_eq!(stored.claimed_by, None, "an event's end releases its claim");
+}
+
+async fn a_retry_not_yet_due_lets_its_object_s_later_events_run(store: TestStore) {
+    store
+        .event_received(event("evt_1", Some("in_x")))
+        .await
+        .unwrap();
+    store
+        .event_received(event("evt_2", Some("in_x")))
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&*store, "a", 1, 10).await, ["evt_1"]);
+    let retry_later = EventUpdate {
+        state: EventState::Pending,
+        next_attempt_at: 5_000,
+        last_error: Some("w: Boom: no".into()),
+        finished_at: None,
+        ..done("evt_1", "a")
+    };
+    assert!(store.event_update(retry_later).await.unwrap());
+    assert_eq!(claimed_ids(&*store, "a", 2, 10).await, ["evt_2"]);
+    assert_eq!(
+        store.next_event_due(2).await.unwrap(),
+        Some(5_000),
+        "{}",
+        store.backend
+    );
+    // Due, the retry still waits for the claimed event of its object.
+    assert!(claimed_ids(&*store, "a", 6_000, 10).await.is_empty());
+    assert!(store.event_update(done("evt_2", "a")).await.unwrap());
+    assert_eq!(claimed_ids(&*store, "a", 6_000, 10).await, ["evt_1"]);
+}
+
+async fn instances_claiming_at_once_never_take_one_event_twice(store: TestStore) {
+    for n in 0..60 {
+        // Every third event shares one object; the rest have their own.
+        let object = if n % 3 == 0 {
+            "in_shared".to_string()
+        } else {
+            format!("in_{n}")
+        };
+        store
+            .event_received(event(&format!("evt_{n:02}"), Some(&object)))
+            .await
+            .unwrap();
+    }
+    let store: Arc<dyn Store> = store.store.clone();
+    let claimers = ["a", "b", "c"].map(|instance| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..10 {
+                mine.extend(claimed_ids(&*store, instance, 1, 7).await);
+            }
+            mine
+        })
+    });
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        all.len(),
+        "an event was claimed twice: {all:?}"
+    );
+    let shared: Vec<&String> = all
+        .iter()
+        .filter(|id| id[4..].parse::<u32>().unwrap() % 3 == 0)
+        .collect();
+    assert_eq!(
+        shared,
+        ["evt_00"],
+        "one event of the shared object at a time"
+    );
+    assert_eq!(all.len(), 41, "every other event was claimed");
+}
+
+async fn a_stopped_instance_s_claims_and_runs_are_taken_back(store: TestStore) {
+    store.heartbeat(beat("a", 1_000, true)).await.unwrap();
+    // b's first beat as a peer's, not a start: on SQLite a start takes
+    // every other instance for stopped (see the next case).
+    store.heartbeat(beat("b", 1_000, false)).await.unwrap();
+    store
+        .event_received(event("evt_1", Some("in_x")))
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&*store, "a", 1_000, 10).await, ["evt_1"]);
+    store.record(RunRecords {
+        start: Some(RunRecord {
+            id: "run_a".into(),
+            retry_of: None,
+            trigger_event: Some("evt_1".into()),
+            kind: RunKind::Workflow,
+            name: "on_paid".into(),
+            status: RunStatus::Running,
+            input: json!({}),
+            error: None,
+            response_status: None,
+            started_at: "2026-12-03T10:00:00.000Z".into(),
+            finished_at: None,
+            duration_ms: None,
+            retrying: false,
+            instance: Some("a".into()),
+        }),
+        ..RunRecords::default()
+    });
+    store.flush().await.unwrap();
+    // Within the lease, nothing is taken from a.
+    let calm = store
+        .heartbeat(beat("b", 1_000 + LEASE, false))
+        .await
+        .unwrap();
+    assert!(calm.is_empty(), "{}: {calm:?}", store.backend);
+    // Past it, b takes back a's claim and fails its running run.
+    let recovery = store
+        .heartbeat(beat("b", 2_000 + LEASE, false))
+        .await
+        .unwrap();
+    assert_eq!(recovery.lost_instances, ["a"]);
+    assert_eq!(recovery.requeued_events, 1);
+    assert_eq!(recovery.interrupted_runs, 1);
+    let run = store.get_run("run_a".into()).await.unwrap().unwrap().run;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.unwrap()["name"], "Interrupted");
+    assert_eq!(run.instance.as_deref(), Some("a"));
+    assert_eq!(
+        claimed_ids(&*store, "b", 2_000 + LEASE, 10).await,
+        ["evt_1"]
+    );
+    // a, only slow, reports the event's end: nothing changes.
+    assert!(!store.event_update(done("evt_1", "a")).await.unwrap());
+    assert!(store.event_update(done("evt_1", "b")).await.unwrap());
+    let instances: Vec<String> = store
+        .list_instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(instances, ["b"]);
+}
+
+async fn a_starting_instance_takes_back_only_what_its_store_allows(store: TestStore) {
+    store.heartbeat(beat("a", 1_000, true)).await.unwrap();
+    store.event_received(event("evt_1", None)).await.unwrap();
+    assert_eq!(claimed_ids(&*store, "a", 1_000, 10).await, ["evt_1"]);
+    let recovery = store.heartbeat(beat("b", 1_500, true)).await.unwrap();
+    match store.backend {
+        // One process owns a SQLite file: whoever held it before stopped.
+        "sqlite" => {
+            assert_eq!(recovery.lost_instances, ["a"]);
+            assert_eq!(recovery.requeued_events, 1);
+        }
+        // A shared database: a, beating half a second ago, is alive.
+        _ => assert!(recovery.is_empty(), "{recovery:?}"),
+    }
+}
+
+on_both_backends!(
+    claims_take_each_object_s_events_one_at_a_time_in_order,
+    a_retry_not_yet_due_lets_its_object_s_later_events_run,
+    instances_claiming_at_once_never_take_one_event_twice,
+    a_stopped_instance_s_claims_and_runs_are_taken_back,
+    a_starting_instance_takes_back_only_what_its_store_allows,
+);
