@@ -8,6 +8,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub(crate) mod steps;
 
 use std::future::Future;
 use std::pin::Pin;
