@@ -10,6 +10,7 @@
 mod location;
 pub mod postgres;
 pub mod sqlite;
+pub(crate) mod steps;
 
 pub use location::Database;
 

@@ -17,20 +17,19 @@ use deadpool_postgres::GenericClient;
 
 use super::db_error;
 use super::events::{EVENT_COLUMNS, event_from_row};
+use super::runs::time_param;
 use crate::{EventRecord, Heartbeat, InstanceRecord, Recovery, StoreError};
 
 pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreError> {
     // The claim asks, for each candidate, whether another event of its
-    // object is pending: the index by object answers that without reading
-    // the events of other objects.
+    // object is pending: `_paywire_events_pending_by_object` (events.rs)
+    // answers that without reading the events of other objects.
     c.batch_execute(
         "CREATE TABLE IF NOT EXISTS _paywire_instances (
-            id text PRIMARY KEY,
+            id text COLLATE \"C\" PRIMARY KEY,
             started_at text NOT NULL,
             last_seen bigint NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS _paywire_events_pending_by_object
-            ON _paywire_events (object_id, seq) WHERE state = 'pending';",
+        );",
     )
     .await
     .map_err(db_error)
@@ -105,6 +104,7 @@ pub(super) async fn heartbeat(
         .iter()
         .map(|row| row.get(0))
         .collect();
+    let now = time_param(now_text, "the time of the heartbeat")?;
     let mut recovery = Recovery::default();
     for instance in &lost {
         let error = serde_json::json!({
@@ -113,9 +113,9 @@ pub(super) async fn heartbeat(
         });
         recovery.interrupted_runs += c
             .execute(
-                "UPDATE _paywire_runs SET status = 'failed', error = $1, finished_at = $2::timestamptz
+                "UPDATE _paywire_runs SET status = 'failed', error = $1, finished_at = $2
                  WHERE status = 'running' AND instance = $3",
-                &[&error, &now_text, instance],
+                &[&error, &now, instance],
             )
             .await
             .map_err(db_error)?;

@@ -51,7 +51,10 @@ const POOL_SIZE: usize = 16;
 /// they create or migrate paywire's own tables.
 const SCHEMA_LOCK: i64 = 0x7061_7977_6972_6501;
 
-/// What the record writer is asked to do.
+/// What the record writer is asked to do. Nearly every job is a write, so
+/// boxing its records to shrink the rare flush would cost an allocation per
+/// run for nothing.
+#[allow(clippy::large_enum_variant)]
 enum RecordJob {
     /// With the run's place in the backlog, if it had one, given back once
     /// the records are written.

@@ -1,20 +1,169 @@
-//! The Stripe sandbox's state on PostgreSQL. (Being written.)
+//! The Stripe sandbox's state on PostgreSQL: Stripe objects as JSON
+//! documents, idempotency records, and the delivery state of webhook events,
+//! in the tables SQLite keeps them in.
 
 use deadpool_postgres::GenericClient;
+use serde_json::Value;
 
-use crate::{SandboxChanges, SandboxSnapshot, StoreError};
+use super::db_error;
+use super::runs::{from_integer, to_integer};
+use crate::{
+    SandboxChanges, SandboxDelivery, SandboxIdempotency, SandboxObject, SandboxSnapshot, StoreError,
+};
 
 pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreError> {
-    todo!("{:p}", c)
+    // A stored answer's body stays text: it is replayed byte for byte.
+    c.batch_execute(
+        "CREATE TABLE IF NOT EXISTS _stripe_objects (
+            id TEXT COLLATE \"C\" PRIMARY KEY,
+            object TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            data JSONB NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS _stripe_idempotency (
+            key TEXT COLLATE \"C\" PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS _stripe_deliveries (
+            event_id TEXT COLLATE \"C\" PRIMARY KEY,
+            attempts INTEGER NOT NULL,
+            delivered BOOLEAN NOT NULL,
+            last_error TEXT
+        );",
+    )
+    .await
+    .map_err(db_error)
 }
 
 pub(super) async fn load(c: &impl GenericClient) -> Result<SandboxSnapshot, StoreError> {
-    todo!("{:p}", c)
+    // The three reads are sent at once on the one connection. Idempotency
+    // records and deliveries come in the order of their keys, so that a
+    // load is the same every time: PostgreSQL keeps no order of insertion
+    // to give them in (SQLite happens to), and the sandbox looks them up by
+    // key.
+    let (objects, idempotency, deliveries) = tokio::try_join!(
+        c.query(
+            "SELECT id, object, seq, data FROM _stripe_objects ORDER BY seq",
+            &[]
+        ),
+        c.query(
+            "SELECT key, fingerprint, status, body FROM _stripe_idempotency ORDER BY key",
+            &[]
+        ),
+        c.query(
+            "SELECT event_id, attempts, delivered, last_error FROM _stripe_deliveries ORDER BY event_id",
+            &[]
+        ),
+    )
+    .map_err(db_error)?;
+    let objects = objects
+        .iter()
+        .map(|r| {
+            let id: String = r.try_get(0).map_err(db_error)?;
+            let data: Value = r.try_get(3).map_err(|e| {
+                StoreError::Database(format!("sandbox object {id} is not JSON: {e}"))
+            })?;
+            Ok(SandboxObject {
+                object: r.try_get(1).map_err(db_error)?,
+                seq: r.try_get(2).map_err(db_error)?,
+                id,
+                data,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let idempotency = idempotency
+        .iter()
+        .map(|r| {
+            Ok(SandboxIdempotency {
+                key: r.try_get(0).map_err(db_error)?,
+                fingerprint: r.try_get(1).map_err(db_error)?,
+                status: from_integer(r.try_get(2).map_err(db_error)?, "a stored answer's status")?,
+                body: r.try_get(3).map_err(db_error)?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let deliveries = deliveries
+        .iter()
+        .map(|r| {
+            Ok(SandboxDelivery {
+                event_id: r.try_get(0).map_err(db_error)?,
+                attempts: from_integer(
+                    r.try_get(1).map_err(db_error)?,
+                    "a delivery's count of attempts",
+                )?,
+                delivered: r.try_get(2).map_err(db_error)?,
+                last_error: r.try_get(3).map_err(db_error)?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(SandboxSnapshot {
+        objects,
+        idempotency,
+        deliveries,
+    })
 }
 
+/// Applies what one sandbox request changed; the caller's transaction makes
+/// it whole. An object that exists keeps its kind and place in the order
+/// and takes the new data, as on SQLite.
 pub(super) async fn apply(
     c: &impl GenericClient,
     changes: &SandboxChanges,
 ) -> Result<(), StoreError> {
-    todo!("{:p}{:?}", c, changes)
+    if !changes.objects.is_empty() {
+        let put = c
+            .prepare_cached(
+                "INSERT INTO _stripe_objects (id, object, seq, data) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            )
+            .await
+            .map_err(db_error)?;
+        // One statement per object, in order, so that an object changed
+        // twice by one request ends as its last change left it.
+        for object in &changes.objects {
+            c.execute(
+                &put,
+                &[&object.id, &object.object, &object.seq, &object.data],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+    }
+    if let Some(record) = &changes.idempotency {
+        let status = i32::from(record.status);
+        let statement = c
+            .prepare_cached(
+                "INSERT INTO _stripe_idempotency (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body",
+            )
+            .await
+            .map_err(db_error)?;
+        c.execute(
+            &statement,
+            &[&record.key, &record.fingerprint, &status, &record.body],
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    if !changes.deliveries.is_empty() {
+        let delivery = c
+            .prepare_cached(
+                "INSERT INTO _stripe_deliveries (event_id, attempts, delivered, last_error) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (event_id) DO UPDATE SET attempts = excluded.attempts, delivered = excluded.delivered, last_error = excluded.last_error",
+            )
+            .await
+            .map_err(db_error)?;
+        for d in &changes.deliveries {
+            let attempts = to_integer(d.attempts, "a delivery's count of attempts")?;
+            c.execute(
+                &delivery,
+                &[&d.event_id, &attempts, &d.delivered, &d.last_error],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+    }
+    Ok(())
 }

@@ -2,13 +2,12 @@
 //! cannot take) and the record of runs and steps.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::db_error;
+use crate::steps::{load_steps, steps_json};
 use crate::{
-    RunDetail, RunEnd, RunFilter, RunKind, RunRecord, RunRecords, RunStatus, StepRecord,
-    StepStatus, StoreError,
+    RunDetail, RunEnd, RunFilter, RunKind, RunRecord, RunRecords, RunStatus, StepRecord, StoreError,
 };
 
 /// Bumped whenever the internal schema changes, with a migration step below
@@ -143,84 +142,6 @@ fn json_text(value: &Value) -> String {
 
 fn parse_json(text: Option<String>) -> Option<Value> {
     text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
-}
-
-/// A step as stored, one element of a JSON array of steps; its run is the
-/// row's.
-#[derive(Serialize)]
-struct StoredStep<'a> {
-    seq: u32,
-    key: &'a str,
-    step_id: Option<&'a str>,
-    kind: &'a str,
-    status: StepStatus,
-    input: &'a Value,
-    output: &'a Value,
-    error: Option<&'a Value>,
-    started_at: &'a str,
-    duration_ms: f64,
-}
-
-/// A step as read back; see [`StoredStep`].
-#[derive(Deserialize)]
-struct LoadedStep {
-    seq: u32,
-    key: String,
-    step_id: Option<String>,
-    kind: String,
-    status: StepStatus,
-    #[serde(default)]
-    input: Value,
-    #[serde(default)]
-    output: Value,
-    error: Option<Value>,
-    started_at: String,
-    duration_ms: f64,
-}
-
-/// `steps` as one JSON array, or nothing when there are none.
-fn steps_json(steps: &[StepRecord]) -> Option<String> {
-    if steps.is_empty() {
-        return None;
-    }
-    let stored: Vec<StoredStep<'_>> = steps
-        .iter()
-        .map(|step| StoredStep {
-            seq: step.seq,
-            key: &step.key,
-            step_id: step.step_id.as_deref(),
-            kind: &step.kind,
-            status: step.status,
-            input: &step.input,
-            output: &step.output,
-            error: step.error.as_ref(),
-            started_at: &step.started_at,
-            duration_ms: step.duration_ms,
-        })
-        .collect();
-    // Serialising values that came from JSON cannot fail.
-    serde_json::to_string(&stored).ok()
-}
-
-/// Appends the steps of a stored JSON array to `steps`.
-fn load_steps(run_id: &str, text: &str, steps: &mut Vec<StepRecord>) -> Result<(), StoreError> {
-    let loaded: Vec<LoadedStep> = serde_json::from_str(text).map_err(|e| {
-        StoreError::Database(format!("the steps of run {run_id} are not readable: {e}"))
-    })?;
-    steps.extend(loaded.into_iter().map(|step| StepRecord {
-        run_id: run_id.to_owned(),
-        seq: step.seq,
-        key: step.key,
-        step_id: step.step_id,
-        kind: step.kind,
-        status: step.status,
-        input: step.input,
-        output: step.output,
-        error: step.error,
-        started_at: step.started_at,
-        duration_ms: step.duration_ms,
-    }));
-    Ok(())
 }
 
 /// Writes what a run handed over: its row (whole, when it ended before
@@ -429,6 +350,7 @@ pub fn get_run(conn: &Connection, id: &str) -> Result<Option<RunDetail>, StoreEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StepStatus;
 
     #[test]
     fn a_schema_1_database_gains_the_columns_of_schema_2_and_its_steps_move_to_batches() {
