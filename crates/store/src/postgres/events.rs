@@ -11,9 +11,7 @@ use super::db_error;
 use super::runs::{
     RUN_COLUMNS, from_integer, optional_time_param, run_from_row, time_param, time_text, to_integer,
 };
-use crate::{
-    EventFilter, EventRecord, EventState, EventUpdate, NewEvent, RunRecord, StoreError,
-};
+use crate::{EventFilter, EventRecord, EventState, EventUpdate, NewEvent, RunRecord, StoreError};
 
 pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreError> {
     // The payload is the body exactly as Stripe sent it (its signature is
@@ -136,7 +134,10 @@ pub(super) async fn next_due(c: &impl GenericClient, now: i64) -> Result<Option<
 
 /// Records where an event stands and releases its claim; false when the
 /// update names a holder that no longer holds it.
-pub(super) async fn update(c: &impl GenericClient, update: &EventUpdate) -> Result<bool, StoreError> {
+pub(super) async fn update(
+    c: &impl GenericClient,
+    update: &EventUpdate,
+) -> Result<bool, StoreError> {
     let attempts = to_integer(update.attempts, "an event's count of attempts")?;
     let finished_at = optional_time_param(update.finished_at.as_deref(), "the event's end")?;
     let statement = c
@@ -268,4 +269,3 @@ pub(super) async fn step_output(
         None => Ok(None),
     }
 }
-
