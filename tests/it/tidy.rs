@@ -53,6 +53,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// the sandbox, which is a server of its own, know a web framework.
 const CONFINED: &[(&str, &[&str])] = &[
     ("rusqlite", &["paywire-store"]),
+    ("tokio-postgres", &["paywire-store"]),
+    ("deadpool-postgres", &["paywire-store"]),
     ("axum", &["paywire", "paywire-sandbox"]),
     ("hyper", &["paywire"]),
     ("clap", &["paywire"]),

@@ -1,6 +1,8 @@
 //! Test helpers: a real paywire server on a random port with a temporary
 //! project folder and database, and a typed client for it.
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,8 @@ pub struct TestServer {
     pub dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The server's PostgreSQL schema, when it runs on one.
+    pub schema: Option<postgres::Schema>,
 }
 
 /// An answer from the server: status, headers and the body as JSON (or as a
@@ -191,8 +195,18 @@ impl TestServer {
     pub async fn start_on(
         listener: tokio::net::TcpListener,
         dir: TempDir,
-        settings: Settings,
+        mut settings: Settings,
     ) -> TestServer {
+        // With PAYWIRE_TEST_BACKEND=postgres, a server given a SQLite file
+        // runs on a PostgreSQL schema of its own instead.
+        let mut schema = None;
+        if postgres::every_server()
+            && matches!(settings.db, paywire_store::Database::Sqlite(_))
+            && let Some(fresh) = postgres::Schema::create().await
+        {
+            settings.db = fresh.database();
+            schema = Some(fresh);
+        }
         let app = App::start(settings)
             .await
             .unwrap_or_else(|e| panic!("the app did not start:\n{e}"));
@@ -211,6 +225,7 @@ impl TestServer {
             dir,
             shutdown: Some(shutdown),
             server: Some(server),
+            schema,
         }
     }
 

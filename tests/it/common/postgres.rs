@@ -1,0 +1,106 @@
+//! PostgreSQL for the tests that need it: a schema of their own in the
+//! server named by `PAYWIRE_TEST_POSTGRES`, dropped when the test ends.
+//!
+//! Without `PAYWIRE_TEST_POSTGRES` such tests skip with a message, unless
+//! `PAYWIRE_POSTGRES_TESTS=required` (CI), when they fail. With
+//! `PAYWIRE_TEST_BACKEND=postgres`, every test server runs on PostgreSQL
+//! instead of its SQLite file.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use paywire_store::Database;
+
+/// The server to test against, or `None` after saying why the test skips.
+pub fn url() -> Option<String> {
+    match std::env::var("PAYWIRE_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("PAYWIRE_POSTGRES_TESTS").as_deref() != Ok("required"),
+                "PAYWIRE_POSTGRES_TESTS=required, but PAYWIRE_TEST_POSTGRES names no server"
+            );
+            eprintln!(
+                "skipped: no PostgreSQL to test against. Set PAYWIRE_TEST_POSTGRES=postgres://USER:PASSWORD@127.0.0.1:5432/DB (README, \"Tests\")"
+            );
+            None
+        }
+    }
+}
+
+/// Whether every test server runs on PostgreSQL.
+pub fn every_server() -> bool {
+    std::env::var("PAYWIRE_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// A schema of its own; its [`Schema::database`] is what a server opens.
+pub struct Schema {
+    url: String,
+    name: String,
+}
+
+async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at PAYWIRE_TEST_POSTGRES: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+impl Schema {
+    /// A fresh schema, or `None` (skipped) without a server.
+    pub async fn create() -> Option<Schema> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let url = url()?;
+        let name = format!(
+            "paywire_it_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        admin(&url)
+            .await
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+            ))
+            .await
+            .expect("a schema for the test");
+        Some(Schema { url, name })
+    }
+
+    /// The URL whose connections work in this schema.
+    pub fn url(&self) -> String {
+        let separator = if self.url.contains('?') { '&' } else { '?' };
+        format!(
+            "{}{separator}options=-csearch_path%3D{}",
+            self.url, self.name
+        )
+    }
+
+    pub fn database(&self) -> Database {
+        Database::Postgres(self.url())
+    }
+
+    /// Runs `sql` in the schema, for a test that checks what was committed.
+    pub async fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
+        admin(&self.url()).await.query(sql, &[]).await.unwrap()
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drops run inside the test's runtime, which cannot be blocked on.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the schema");
+            runtime.block_on(async {
+                let _ = admin(&url)
+                    .await
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
