@@ -2,11 +2,11 @@
 //! events, then restarted, runs every acknowledged event exactly once.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::common::process::Paywire;
 use crate::common::project;
 use paywire_stripe::signature;
 
@@ -46,60 +46,13 @@ workflows:
 
 const SECRET: &str = "whsec_crash_test";
 
-/// A `paywire serve` child process, killed (SIGKILL) when dropped, so that a
-/// failing test leaves no server behind.
-struct Paywire(Child);
-
-impl Paywire {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Paywire {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start(dir: &std::path::Path, port: u16) -> Paywire {
-    let child = Command::new(env!("CARGO_BIN_EXE_paywire"))
-        .arg("serve")
-        .env("PAYWIRE_DIR", dir.join("workflows"))
-        .env("PAYWIRE_DB", dir.join("crash.db"))
-        .env("PAYWIRE_PORT", port.to_string())
-        .env("STRIPE_WEBHOOK_SECRET", SECRET)
-        .env("PAYWIRE_EVENT_RETRY_SECONDS", "0.05")
-        .env_remove("STRIPE_SECRET_KEY")
-        .env_remove("PAYWIRE_ENV")
-        .env_remove("PAYWIRE_ADMIN_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Paywire(child)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for(base: &str, client: &reqwest::Client) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{base}/_paywire/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "paywire did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+fn start(dir: &std::path::Path) -> Paywire {
+    Paywire::start(&[
+        ("PAYWIRE_DIR", dir.join("workflows").display().to_string()),
+        ("PAYWIRE_DB", dir.join("crash.db").display().to_string()),
+        ("STRIPE_WEBHOOK_SECRET", SECRET.to_string()),
+        ("PAYWIRE_EVENT_RETRY_SECONDS", "0.05".to_string()),
+    ])
 }
 
 fn event(n: usize) -> String {
@@ -124,10 +77,9 @@ async fn a_killed_server_runs_every_acknowledged_event_exactly_once_after_a_rest
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = start(dir.path(), port);
-    wait_for(&base, &client).await;
+    let mut server = start(dir.path());
+    server.ready(&client).await;
+    let base = server.base.clone();
 
     // A stream of events; the server is killed once half are acknowledged.
     let total = 160;
@@ -160,10 +112,9 @@ async fn a_killed_server_runs_every_acknowledged_event_exactly_once_after_a_rest
     );
 
     // Restarted on the same database, it finishes what was acknowledged.
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = start(dir.path(), port);
-    wait_for(&base, &client).await;
+    let mut server = start(dir.path());
+    server.ready(&client).await;
+    let base = server.base.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     let tally = loop {
         let tally: Value = client

@@ -2,6 +2,7 @@
 //! project folder and database, and a typed client for it.
 
 pub mod postgres;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ pub struct TestServer {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// The server's PostgreSQL schema, when it runs on one.
-    pub schema: Option<postgres::Schema>,
+    _schema: Option<Arc<postgres::Schema>>,
 }
 
 /// An answer from the server: status, headers and the body as JSON (or as a
@@ -198,14 +199,15 @@ impl TestServer {
         mut settings: Settings,
     ) -> TestServer {
         // With PAYWIRE_TEST_BACKEND=postgres, a server given a SQLite file
-        // runs on a PostgreSQL schema of its own instead.
+        // runs on a PostgreSQL schema instead: the same schema for the same
+        // file, so that a restart finds what the first start left.
         let mut schema = None;
         if postgres::every_server()
-            && matches!(settings.db, paywire_store::Database::Sqlite(_))
-            && let Some(fresh) = postgres::Schema::create().await
+            && let paywire_store::Database::Sqlite(path) = &settings.db
+            && let Some(instead) = postgres::Schema::for_file(path).await
         {
-            settings.db = fresh.database();
-            schema = Some(fresh);
+            settings.db = instead.database();
+            schema = Some(instead);
         }
         let app = App::start(settings)
             .await
@@ -225,7 +227,7 @@ impl TestServer {
             dir,
             shutdown: Some(shutdown),
             server: Some(server),
-            schema,
+            _schema: schema,
         }
     }
 

@@ -6,7 +6,10 @@
 //! `PAYWIRE_TEST_BACKEND=postgres`, every test server runs on PostgreSQL
 //! instead of its SQLite file.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use paywire_store::Database;
 
@@ -47,10 +50,13 @@ async fn admin(url: &str) -> tokio_postgres::Client {
 }
 
 impl Schema {
-    /// A fresh schema, or `None` (skipped) without a server.
+    /// A fresh schema, or `None` (skipped) without a server. The first in a
+    /// process drops the schemas of test processes that are gone.
     pub async fn create() -> Option<Schema> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
+        static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
         let url = url()?;
+        SWEPT.get_or_init(|| sweep(url.clone())).await;
         let name = format!(
             "paywire_it_{}_{}",
             std::process::id(),
@@ -64,6 +70,29 @@ impl Schema {
             .await
             .expect("a schema for the test");
         Some(Schema { url, name })
+    }
+
+    /// The schema that stands for the SQLite file `path`: every server
+    /// given that file in this test process shares it, a restarted one
+    /// included. These schemas live as long as the process; the next test
+    /// process drops them (see [`Schema::create`]).
+    pub async fn for_file(path: &Path) -> Option<Arc<Schema>> {
+        static SCHEMAS: Mutex<Option<HashMap<PathBuf, Arc<Schema>>>> = Mutex::new(None);
+        if let Some(schema) = SCHEMAS
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .get(path)
+        {
+            return Some(schema.clone());
+        }
+        let schema = Arc::new(Schema::create().await?);
+        SCHEMAS
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .insert(path.to_path_buf(), schema.clone());
+        Some(schema)
     }
 
     /// The URL whose connections work in this schema.
@@ -82,6 +111,29 @@ impl Schema {
     /// Runs `sql` in the schema, for a test that checks what was committed.
     pub async fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
         admin(&self.url()).await.query(sql, &[]).await.unwrap()
+    }
+}
+
+/// Drops the schemas left by test processes that are no longer running.
+async fn sweep(url: String) {
+    let client = admin(&url).await;
+    let Ok(rows) = client
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'paywire\\_it\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
     }
 }
 

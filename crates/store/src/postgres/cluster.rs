@@ -106,32 +106,50 @@ pub(super) async fn heartbeat(
         .collect();
     let now = time_param(now_text, "the time of the heartbeat")?;
     let mut recovery = Recovery::default();
-    for instance in &lost {
-        let error = serde_json::json!({
-            "name": "Interrupted",
-            "message": format!("paywire instance {instance} stopped while the run was running"),
-        });
-        recovery.interrupted_runs += c
-            .execute(
-                "UPDATE _paywire_runs SET status = 'failed', error = $1, finished_at = $2
-                 WHERE status = 'running' AND instance = $3",
-                &[&error, &now, instance],
-            )
-            .await
-            .map_err(db_error)?;
-        recovery.requeued_events += c
-            .execute(
-                "UPDATE _paywire_events SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = $1",
-                &[instance],
-            )
-            .await
-            .map_err(db_error)?;
-        c.execute("DELETE FROM _paywire_instances WHERE id = $1", &[instance])
-            .await
-            .map_err(db_error)?;
+    // A starting instance named as one before it (an operator's fixed
+    // name, a restart) takes back what its namesake left: nothing else
+    // would, since the name keeps beating.
+    let previous_self = beat.starting.then_some(&beat.instance);
+    for instance in lost.iter().chain(previous_self) {
+        let (runs, events) = take_back(c, instance, now).await?;
+        recovery.interrupted_runs += runs;
+        recovery.requeued_events += events;
+        if Some(instance) != previous_self {
+            c.execute("DELETE FROM _paywire_instances WHERE id = $1", &[instance])
+                .await
+                .map_err(db_error)?;
+        }
     }
     recovery.lost_instances = lost;
     Ok(recovery)
+}
+
+/// Fails `instance`'s runs left running and releases its claims.
+async fn take_back(
+    c: &impl GenericClient,
+    instance: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(u64, u64), StoreError> {
+    let error = serde_json::json!({
+        "name": "Interrupted",
+        "message": format!("paywire instance {instance} stopped while the run was running"),
+    });
+    let runs = c
+        .execute(
+            "UPDATE _paywire_runs SET status = 'failed', error = $1, finished_at = $2
+             WHERE status = 'running' AND instance = $3",
+            &[&error, &now, &instance],
+        )
+        .await
+        .map_err(db_error)?;
+    let events = c
+        .execute(
+            "UPDATE _paywire_events SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = $1",
+            &[&instance],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok((runs, events))
 }
 
 pub(super) async fn list_instances(
