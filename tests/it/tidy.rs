@@ -18,7 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("paywire-support", &[]),
     ("paywire-expr", &[]),
     ("paywire-model", &["paywire-support", "paywire-expr"]),
-    ("paywire-store", &["paywire-model"]),
+    ("paywire-store", &["paywire-support", "paywire-model"]),
     ("paywire-stripe", &["paywire-support"]),
     (
         "paywire-sandbox",

@@ -44,6 +44,10 @@ pub enum StoreError {
     /// The database failed. The text is for the server's log only.
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached now (restarting, the network down);
+    /// the same request may succeed later. The text is for the log only.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("the store is shut down")]
     Closed,
 }
@@ -56,6 +60,11 @@ impl StoreError {
             self,
             StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::Migration(_)
         )
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
     }
 }
 

@@ -84,6 +84,18 @@ impl ActionError {
     /// and a failure of the database itself is logged and told to the
     /// caller only as such.
     pub fn from_store(e: StoreError) -> ActionError {
+        if e.is_transient() {
+            // Nothing is wrong with the request: the same one may succeed in
+            // a moment, which a 503 tells an HTTP caller.
+            tracing::warn!(error = %e, "a table action found the database unavailable");
+            return ActionError {
+                status: Some(503),
+                ..ActionError::invalid(
+                    "DatabaseUnavailable",
+                    "the database cannot be reached now; try again shortly",
+                )
+            };
+        }
         if let StoreError::Conflict(message) = e {
             return ActionError {
                 status: Some(409),

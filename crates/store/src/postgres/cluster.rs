@@ -86,6 +86,15 @@ pub(super) async fn heartbeat(
     beat: &Heartbeat,
     now_text: &str,
 ) -> Result<Recovery, StoreError> {
+    let silent_since = beat.now - beat.lease_ms;
+    let previous: Option<i64> = c
+        .query_opt(
+            "SELECT last_seen FROM _paywire_instances WHERE id = $1",
+            &[&beat.instance],
+        )
+        .await
+        .map_err(db_error)?
+        .map(|row| row.get(0));
     c.execute(
         "INSERT INTO _paywire_instances (id, started_at, last_seen) VALUES ($1, $2, $3)
          ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
@@ -93,17 +102,26 @@ pub(super) async fn heartbeat(
     )
     .await
     .map_err(db_error)?;
-    let lost: Vec<String> = c
-        .query(
+    // Only an instance that has itself been beating within the lease judges
+    // the others. One that just started, or that was cut off from the
+    // database, cannot tell a stopped instance from one that was cut off as
+    // it was (after an outage, every instance looks silent); it judges at
+    // its next beat, by when the live ones have beaten again.
+    let judging = !beat.starting && previous.is_some_and(|seen| seen >= silent_since);
+    let lost: Vec<String> = if judging {
+        c.query(
             "SELECT id FROM _paywire_instances WHERE id <> $1 AND last_seen < $2
              FOR UPDATE SKIP LOCKED",
-            &[&beat.instance, &(beat.now - beat.lease_ms)],
+            &[&beat.instance, &silent_since],
         )
         .await
         .map_err(db_error)?
         .iter()
         .map(|row| row.get(0))
-        .collect();
+        .collect()
+    } else {
+        Vec::new()
+    };
     let now = time_param(now_text, "the time of the heartbeat")?;
     let mut recovery = Recovery::default();
     // A starting instance named as one before it (an operator's fixed

@@ -30,6 +30,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
+use paywire_support::Backoff;
+
 use crate::{
     EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, MigrationReport, NewEvent,
     Recovery, RunDetail, RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot,
@@ -70,13 +72,39 @@ pub struct PostgresStore {
     record_room: Arc<tokio::sync::Semaphore>,
 }
 
+/// A driver error as the store's: a lost connection, or an error the
+/// server gives while it cannot serve (shutting down, starting, failing
+/// over), is [`StoreError::Unavailable`], which callers may try again.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    let transient = match e.code() {
+        // No SQLSTATE: the connection broke, or could not be made.
+        None => true,
+        Some(code) => {
+            let code = code.code();
+            // 08: connection exceptions; 57P01-57P03: the server is shutting
+            // down or not accepting connections yet; 40001 and 40P01: a
+            // serialization failure or deadlock, which a retry resolves.
+            code.starts_with("08")
+                || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+        }
+    };
+    if transient {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Database(e.to_string())
+    }
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Database(format!("no connection to PostgreSQL: {e}"))
+    StoreError::Unavailable(format!("no connection to PostgreSQL: {e}"))
 }
+
+/// How the record writer waits for a database that went away.
+const RECORD_RETRY: Backoff = Backoff {
+    attempts: u32::MAX,
+    first_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(5),
+};
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host/db`),
@@ -126,9 +154,12 @@ impl PostgresStore {
 }
 
 /// Writes queued run records in order, many runs to a transaction, until
-/// the store is dropped. A batch that fails is written again one run at a
-/// time, so that one bad record loses only itself; a run whose records
-/// cannot be written at all is logged, as on SQLite.
+/// the store is dropped. While the database is unavailable the batch waits
+/// and is tried again, so that an outage delays records rather than losing
+/// them (runs meanwhile wait for room: see `records_room`). A batch that
+/// fails otherwise is written again one run at a time, so that one bad
+/// record loses only itself; a run whose records cannot be written at all
+/// is logged, as on SQLite.
 async fn record_writer(pool: Pool, mut queue: mpsc::UnboundedReceiver<RecordJob>) {
     let mut jobs = Vec::with_capacity(RECORD_BATCH);
     while queue.recv_many(&mut jobs, RECORD_BATCH).await > 0 {
@@ -142,10 +173,10 @@ async fn record_writer(pool: Pool, mut queue: mpsc::UnboundedReceiver<RecordJob>
         }
         if !batch.is_empty() {
             let records: Vec<&RunRecords> = batch.iter().map(|(r, _)| r).collect();
-            if let Err(e) = write_records(&pool, &records).await {
+            if let Err(e) = write_until_reachable(&pool, &records).await {
                 tracing::warn!(error = %e, runs = records.len(), "a batch of run records failed; writing them one by one");
                 for one in records {
-                    if let Err(e) = write_records(&pool, &[one]).await {
+                    if let Err(e) = write_until_reachable(&pool, &[one]).await {
                         tracing::error!(error = %e, "could not record a run's records");
                     }
                 }
@@ -154,6 +185,24 @@ async fn record_writer(pool: Pool, mut queue: mpsc::UnboundedReceiver<RecordJob>
         drop(batch);
         for done in flushes {
             let _ = done.send(());
+        }
+    }
+}
+
+/// [`write_records`], tried again for as long as the database is
+/// unavailable.
+async fn write_until_reachable(pool: &Pool, batch: &[&RunRecords]) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        match write_records(pool, batch).await {
+            Err(e) if e.is_transient() => {
+                if attempt == 1 {
+                    tracing::warn!(error = %e, "run records wait for the database to come back");
+                }
+                tokio::time::sleep(RECORD_RETRY.delay(attempt)).await;
+                attempt = attempt.saturating_add(1);
+            }
+            done => return done,
         }
     }
 }

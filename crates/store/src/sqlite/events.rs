@@ -333,6 +333,12 @@ pub fn heartbeat(
     beat: &Heartbeat,
     now_text: &str,
 ) -> Result<Recovery, StoreError> {
+    let previous: Option<i64> = conn
+        .prepare_cached("SELECT last_seen FROM _paywire_instances WHERE id = ?1")
+        .map_err(db_error)?
+        .query_row([&beat.instance], |r| r.get(0))
+        .optional()
+        .map_err(db_error)?;
     conn.prepare_cached(
         "INSERT INTO _paywire_instances (id, started_at, last_seen) VALUES (?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
@@ -340,10 +346,15 @@ pub fn heartbeat(
     .map_err(db_error)?
     .execute(params![beat.instance, beat.started_at, beat.now])
     .map_err(db_error)?;
+    // As on PostgreSQL, an instance judges the others only while it has
+    // itself been beating within the lease. At a start every other instance
+    // is stopped, since one process owns the file.
     let silent_since = if beat.starting {
         i64::MAX
-    } else {
+    } else if previous.is_some_and(|seen| seen >= beat.now - beat.lease_ms) {
         beat.now - beat.lease_ms
+    } else {
+        i64::MIN
     };
     let lost: Vec<String> = {
         let mut stmt = conn

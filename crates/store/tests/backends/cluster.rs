@@ -245,7 +245,24 @@ async fn a_starting_instance_takes_back_only_what_its_store_allows(store: TestSt
     }
 }
 
+async fn an_instance_back_from_an_outage_takes_nothing_at_its_first_beat(store: TestStore) {
+    store.heartbeat(beat("a", 1_000, true)).await.unwrap();
+    store.heartbeat(beat("b", 1_000, false)).await.unwrap();
+    store.event_received(event("evt_1", None)).await.unwrap();
+    assert_eq!(claimed_ids(&*store, "a", 1_000, 10).await, ["evt_1"]);
+    // The database was away for three leases: everyone looks silent, b too.
+    let back = 1_000 + 3 * LEASE;
+    let first = store.heartbeat(beat("b", back, false)).await.unwrap();
+    assert!(first.is_empty(), "{}: {first:?}", store.backend);
+    store.heartbeat(beat("a", back + 100, false)).await.unwrap();
+    // By b's next beat a has beaten again: it is alive and keeps its claim.
+    let next = store.heartbeat(beat("b", back + 1_000, false)).await.unwrap();
+    assert!(next.is_empty(), "{}: {next:?}", store.backend);
+    assert!(store.event_update(done("evt_1", "a")).await.unwrap());
+}
+
 on_both_backends!(
+    an_instance_back_from_an_outage_takes_nothing_at_its_first_beat,
     claims_take_each_object_s_events_one_at_a_time_in_order,
     a_retry_not_yet_due_lets_its_object_s_later_events_run,
     instances_claiming_at_once_never_take_one_event_twice,
