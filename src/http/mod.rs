@@ -229,8 +229,7 @@ async fn serve_api(
             .run_api(
                 paywire_engine::runner::RunIdentity {
                     id,
-                    retry_of: None,
-                    trigger_event: None,
+                    ..Default::default()
                 },
                 api,
                 &context,

@@ -568,6 +568,7 @@ async fn a_failed_table_write_keeps_the_records_handed_over_with_it() {
         },
         step: step_record("run_clash", 1, "table.insert"),
         started: std::time::Instant::now(),
+        claim: None,
     };
     let clash = app.store().table_op(op, Some(commit)).await.unwrap_err();
     assert!(matches!(clash, StoreError::Conflict(_)), "{clash:?}");

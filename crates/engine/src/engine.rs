@@ -188,6 +188,9 @@ impl Engine {
             id: new_run_id(),
             retry_of: Some(record.retry_of.clone().unwrap_or(record.id.clone())),
             trigger_event: record.trigger_event.clone(),
+            // A retry asked for by an operator runs outside the inbox,
+            // which holds no claim on its event.
+            claim: None,
         };
         let deployment = self.current();
         let gone = || RetryError::Gone {

@@ -26,7 +26,7 @@ use crate::runner::{RunIdentity, new_run_id};
 use paywire_model::trigger::event_action;
 use paywire_model::{Project, Trigger, Workflow};
 use paywire_store::{
-    EventRecord, EventState, EventUpdate, RunRecord, RunStatus, Store, StoreError,
+    EventClaim, EventRecord, EventState, EventUpdate, RunRecord, RunStatus, Store, StoreError,
 };
 use paywire_support::Backoff;
 
@@ -376,6 +376,10 @@ async fn process(
             id: new_run_id(),
             retry_of,
             trigger_event: Some(event.id.clone()),
+            claim: Some(EventClaim {
+                event: event.id.clone(),
+                instance: worker.instance.to_string(),
+            }),
         };
         let outcome = deployment
             .runner

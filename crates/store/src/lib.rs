@@ -50,6 +50,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("the store is shut down")]
     Closed,
+    /// A write fenced by an event's claim found the claim gone: another
+    /// instance runs the event now.
+    #[error("{0}")]
+    ClaimLost(String),
 }
 
 impl StoreError {
@@ -60,6 +64,14 @@ impl StoreError {
             self,
             StoreError::Invalid(_) | StoreError::Conflict(_) | StoreError::Migration(_)
         )
+    }
+
+    /// The error of a write fenced by `claim` that found it gone.
+    pub fn claim_lost(claim: &EventClaim) -> StoreError {
+        StoreError::ClaimLost(format!(
+            "instance {} no longer holds event {}: another instance runs it now",
+            claim.instance, claim.event
+        ))
     }
 
     /// Whether trying again later may succeed.
@@ -250,6 +262,18 @@ pub struct StepCommit {
     /// The step's record; its output and duration are filled in on commit.
     pub step: StepRecord,
     pub started: Instant,
+    /// The claim on the event the run is for, when the inbox started it:
+    /// the write commits only while the claim is held, so that an instance
+    /// taken for stopped, whose event another instance resumes, cannot do
+    /// the effect a second time.
+    pub claim: Option<EventClaim>,
+}
+
+/// An instance's claim on an event (see `Store::claim_events`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventClaim {
+    pub event: String,
+    pub instance: String,
 }
 
 /// A run with its steps in order.

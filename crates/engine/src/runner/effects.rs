@@ -72,6 +72,7 @@ impl Runner {
                     earlier: std::mem::take(&mut run.unwritten),
                     step: record.clone(),
                     started,
+                    claim: run.claim.clone(),
                 };
                 let output = self
                     .store
@@ -218,8 +219,7 @@ impl Runner {
                 .run(
                     RunIdentity {
                         id,
-                        retry_of: None,
-                        trigger_event: None,
+                        ..RunIdentity::new()
                     },
                     RunKind::Workflow,
                     &target.name,

@@ -181,6 +181,7 @@ impl Runner {
             unwritten: RunRecords::default(),
             budget: RunBudget::new(self.evaluator.limits().run_budget),
             step_depth: 0,
+            claim: identity.claim,
         };
         let start = RunRecord {
             id: run.id.clone(),

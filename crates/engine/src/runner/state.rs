@@ -17,7 +17,7 @@ use paywire_expr::{
 };
 use paywire_model::Step;
 use paywire_model::params::{self, InputSource};
-use paywire_store::{RunRecords, Store};
+use paywire_store::{EventClaim, RunRecords, Store};
 
 pub(super) enum Flow {
     Next,
@@ -64,6 +64,8 @@ pub(super) struct Run {
     pub(super) budget: RunBudget,
     /// How many lists of steps are running inside each other.
     pub(super) step_depth: usize,
+    /// See [`RunIdentity::claim`].
+    pub(super) claim: Option<EventClaim>,
 }
 
 impl Run {
@@ -144,6 +146,9 @@ pub struct RunIdentity {
     /// reused, so a retry finishes the work instead of repeating it.
     pub retry_of: Option<String>,
     pub trigger_event: Option<String>,
+    /// The claim on the event that the inbox holds while this run works on
+    /// it; the run's table writes commit only while it is held.
+    pub claim: Option<EventClaim>,
 }
 
 impl RunIdentity {
@@ -152,6 +157,7 @@ impl RunIdentity {
             id: new_run_id(),
             retry_of: None,
             trigger_event: None,
+            claim: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use deadpool_postgres::GenericClient;
 use super::db_error;
 use super::events::{EVENT_COLUMNS, event_from_row};
 use super::runs::time_param;
-use crate::{EventRecord, Heartbeat, InstanceRecord, Recovery, StoreError};
+use crate::{EventClaim, EventRecord, Heartbeat, InstanceRecord, Recovery, StoreError};
 
 pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreError> {
     // The claim asks, for each candidate, whether another event of its
@@ -75,6 +75,33 @@ pub(super) async fn claim(
         .await
         .map_err(db_error)?;
     rows.iter().map(event_from_row).collect()
+}
+
+/// Fails unless `claim` is held, and keeps it held until the transaction
+/// ends: `FOR SHARE` makes the release of a stopped instance's claims wait
+/// for this transaction, so either the guarded write commits first (and
+/// the instance that resumes the event finds its record and reuses it) or
+/// the claim is gone and the write is refused.
+pub(super) async fn hold_claim(
+    c: &impl GenericClient,
+    claim: &EventClaim,
+) -> Result<(), StoreError> {
+    let held = c
+        .query_opt(
+            "SELECT 1 FROM _paywire_events WHERE id = $1 AND claimed_by = $2 FOR SHARE",
+            &[&claim.event, &claim.instance],
+        )
+        .await
+        .map_err(db_error)?
+        .is_some();
+    if held {
+        Ok(())
+    } else {
+        Err(StoreError::ClaimLost(format!(
+            "instance {} no longer holds event {}: another instance runs it now",
+            claim.instance, claim.event
+        )))
+    }
 }
 
 /// Records `beat` and takes back the work of the instances silent for

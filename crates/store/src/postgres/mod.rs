@@ -239,6 +239,9 @@ impl Store for PostgresStore {
                 return tables::execute(&client, &op).await;
             }
             let mut tx = client.transaction().await.map_err(db_error)?;
+            if let Some(claim) = step.as_ref().and_then(|s| s.claim.as_ref()) {
+                cluster::hold_claim(&tx, claim).await?;
+            }
             if let Some(step) = &step {
                 runs::write_records(&tx, &step.earlier).await?;
             }

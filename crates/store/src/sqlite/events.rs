@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::db_error;
 use super::runs::{RUN_COLUMNS, run_from_row};
 use crate::{
-    EventFilter, EventRecord, EventState, EventUpdate, Heartbeat, InstanceRecord, NewEvent,
-    Recovery, RunRecord, StoreError,
+    EventClaim, EventFilter, EventRecord, EventState, EventUpdate, Heartbeat, InstanceRecord,
+    NewEvent, Recovery, RunRecord, StoreError,
 };
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
@@ -212,6 +212,26 @@ pub fn claim(
         .map_err(db_error)?;
     let rows = stmt.query_map([seqs], event_from_row).map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+/// Fails unless `claim` is held. SQLite's one writer runs this and the
+/// write it guards in one job, so the claim cannot go in between.
+pub fn hold_claim(conn: &Connection, claim: &EventClaim) -> Result<(), StoreError> {
+    let held = conn
+        .prepare_cached("SELECT 1 FROM _paywire_events WHERE id = ?1 AND claimed_by = ?2")
+        .map_err(db_error)?
+        .query_row(params![claim.event, claim.instance], |_| Ok(()))
+        .optional()
+        .map_err(db_error)?
+        .is_some();
+    if held { Ok(()) } else { Err(claim_lost(claim)) }
+}
+
+pub(crate) fn claim_lost(claim: &EventClaim) -> StoreError {
+    StoreError::ClaimLost(format!(
+        "instance {} no longer holds event {}: another instance runs it now",
+        claim.instance, claim.event
+    ))
 }
 
 pub fn next_due(conn: &Connection, now: i64) -> Result<Option<i64>, StoreError> {

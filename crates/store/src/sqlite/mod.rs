@@ -346,6 +346,9 @@ impl Store for SqliteStore {
             .as_ref()
             .is_some_and(|step| !runs::writes_in_one_statement(&step.earlier));
         let committed = self.write_with(savepoint, move |conn| {
+            if let Some(claim) = step.as_ref().and_then(|s| s.claim.as_ref()) {
+                events::hold_claim(conn, claim)?;
+            }
             if let Some(step) = &step {
                 runs::write_records(conn, &step.earlier)?;
             }

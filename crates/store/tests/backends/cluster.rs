@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::common::TestStore;
 use paywire_store::{
-    EventState, EventUpdate, Heartbeat, NewEvent, RunKind, RunRecord, RunRecords, RunStatus, Store,
+    EventClaim, EventState, EventUpdate, Heartbeat, NewEvent, OnConflict, RunKind, RunRecord,
+    RunRecords, RunStatus, StepCommit, Store, StoreError, TableOp,
 };
 
 const LEASE: i64 = 10_000;
@@ -256,12 +257,66 @@ async fn an_instance_back_from_an_outage_takes_nothing_at_its_first_beat(store: 
     assert!(first.is_empty(), "{}: {first:?}", store.backend);
     store.heartbeat(beat("a", back + 100, false)).await.unwrap();
     // By b's next beat a has beaten again: it is alive and keeps its claim.
-    let next = store.heartbeat(beat("b", back + 1_000, false)).await.unwrap();
+    let next = store
+        .heartbeat(beat("b", back + 1_000, false))
+        .await
+        .unwrap();
     assert!(next.is_empty(), "{}: {next:?}", store.backend);
     assert!(store.event_update(done("evt_1", "a")).await.unwrap());
 }
 
+async fn a_write_fenced_by_a_lost_claim_is_refused(store: TestStore) {
+    let hits = crate::tables::table(
+        "hits",
+        vec![crate::tables::key("id", paywire_model::ColumnType::Text)],
+    );
+    store.migrate(vec![hits.clone()]).await.unwrap();
+    store.heartbeat(beat("a", 1_000, true)).await.unwrap();
+    store.heartbeat(beat("b", 1_000, false)).await.unwrap();
+    store.event_received(event("evt_1", None)).await.unwrap();
+    assert_eq!(claimed_ids(&*store, "a", 1_000, 10).await, ["evt_1"]);
+    let insert = |id: &str| TableOp::Insert {
+        table: hits.clone(),
+        values: json!({ "id": id }).as_object().cloned().unwrap(),
+        on_conflict: OnConflict::Error,
+    };
+    let fenced = |run: &str| StepCommit {
+        earlier: RunRecords::default(),
+        step: crate::runs::step(run, 0),
+        started: std::time::Instant::now(),
+        claim: Some(EventClaim {
+            event: "evt_1".into(),
+            instance: "a".into(),
+        }),
+    };
+    store
+        .table_op(insert("first"), Some(fenced("run_1")))
+        .await
+        .unwrap();
+    // b takes a for stopped; a's next write is refused and writes nothing.
+    store
+        .heartbeat(beat("b", 1_000 + LEASE, false))
+        .await
+        .unwrap();
+    let taken = store
+        .heartbeat(beat("b", 2_000 + LEASE, false))
+        .await
+        .unwrap();
+    assert_eq!(taken.lost_instances, ["a"]);
+    let refused = store
+        .table_op(insert("second"), Some(fenced("run_2")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, StoreError::ClaimLost(_)),
+        "{}: {refused:?}",
+        store.backend
+    );
+    assert_eq!(store.count_rows(vec![hits]).await.unwrap(), [1]);
+}
+
 on_both_backends!(
+    a_write_fenced_by_a_lost_claim_is_refused,
     an_instance_back_from_an_outage_takes_nothing_at_its_first_beat,
     claims_take_each_object_s_events_one_at_a_time_in_order,
     a_retry_not_yet_due_lets_its_object_s_later_events_run,

@@ -26,7 +26,7 @@ fn column(name: &str, ty: ColumnType) -> Column {
     }
 }
 
-fn key(name: &str, ty: ColumnType) -> Column {
+pub fn key(name: &str, ty: ColumnType) -> Column {
     Column {
         primary_key: true,
         ..column(name, ty)
@@ -56,7 +56,7 @@ fn with_default(name: &str, ty: ColumnType, default: Value) -> Column {
 
 /// A table as the loader makes it: without a declared key, an integer `id`
 /// comes first and is the key.
-fn table(name: &str, mut columns: Vec<Column>) -> Arc<Table> {
+pub fn table(name: &str, mut columns: Vec<Column>) -> Arc<Table> {
     let primary_key = match columns.iter().find(|c| c.primary_key) {
         Some(c) => c.name.clone(),
         None => {
