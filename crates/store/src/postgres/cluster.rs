@@ -97,10 +97,7 @@ pub(super) async fn hold_claim(
     if held {
         Ok(())
     } else {
-        Err(StoreError::ClaimLost(format!(
-            "instance {} no longer holds event {}: another instance runs it now",
-            claim.instance, claim.event
-        )))
+        Err(StoreError::claim_lost(claim))
     }
 }
 

@@ -224,14 +224,11 @@ pub fn hold_claim(conn: &Connection, claim: &EventClaim) -> Result<(), StoreErro
         .optional()
         .map_err(db_error)?
         .is_some();
-    if held { Ok(()) } else { Err(claim_lost(claim)) }
-}
-
-pub(crate) fn claim_lost(claim: &EventClaim) -> StoreError {
-    StoreError::ClaimLost(format!(
-        "instance {} no longer holds event {}: another instance runs it now",
-        claim.instance, claim.event
-    ))
+    if held {
+        Ok(())
+    } else {
+        Err(StoreError::claim_lost(claim))
+    }
 }
 
 pub fn next_due(conn: &Connection, now: i64) -> Result<Option<i64>, StoreError> {
