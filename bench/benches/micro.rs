@@ -160,6 +160,9 @@ impl Store for NullStore {
     fn claim_events(&self, _: String, _: i64, _: u32) -> StoreFuture<'_, Vec<EventRecord>> {
         ready(Vec::new())
     }
+    fn claimed_events(&self, _: String, _: i64) -> StoreFuture<'_, Vec<EventRecord>> {
+        ready(Vec::new())
+    }
     fn next_event_due(&self, _: i64) -> StoreFuture<'_, Option<i64>> {
         ready(None)
     }

@@ -185,6 +185,13 @@ struct Dispatcher {
     /// Ends of events that could not be written; the events stay claimed
     /// until they are, so they are written again before anything else.
     unsettled: Vec<EventUpdate>,
+    /// The time of the last claim: each claim is made at a later one, which
+    /// names it (see `Store::claimed_events`).
+    last_claim: i64,
+    /// Claims whose events may have been taken without this worker hearing
+    /// of them (the store failed during or after the claim); their events
+    /// are looked up and started before anything else is claimed.
+    unheard: Vec<i64>,
 }
 
 /// How often the worker claims when nothing else wakes it.
@@ -204,6 +211,13 @@ impl Dispatcher {
                 self.unclaimed = true;
             }
             let wait = match self.settle_unsettled(&worker).await {
+                Ok(()) if !self.unheard.is_empty() => match self.take_up_unheard(&worker).await {
+                    Err(e) => {
+                        tracing::error!(error = %e, "the inbox could not look up a claim it did not hear back from");
+                        Duration::from_secs(1)
+                    }
+                    Ok(()) => Duration::ZERO,
+                },
                 Err(e) => {
                     tracing::error!(error = %e, "the inbox could not record where its events stand");
                     Duration::from_secs(1)
@@ -232,12 +246,18 @@ impl Dispatcher {
         while self.unclaimed && self.running.len() < MAX_IN_FLIGHT {
             let started = std::time::Instant::now();
             let limit = READ_BATCH.min((MAX_IN_FLIGHT - self.running.len()) as u32);
+            let at = now.max(self.last_claim + 1);
+            self.last_claim = at;
+            // Until its events are started, the claim counts as unheard: a
+            // failure from here on may have come after the claim committed.
+            self.unheard.push(at);
             let claimed = worker
                 .store
-                .claim_events(worker.instance.to_string(), now, limit)
+                .claim_events(worker.instance.to_string(), at, limit)
                 .await?;
             self.unclaimed = claimed.len() == limit as usize;
             if claimed.is_empty() {
+                self.unheard.pop();
                 break;
             }
             // The runs these events already caused (an earlier attempt, a
@@ -257,6 +277,36 @@ impl Dispatcher {
                 ms = started.elapsed().as_secs_f64() * 1000.0,
                 "the inbox claimed events"
             );
+            self.unheard.pop();
+            for event in claimed {
+                let runs = earlier.remove(&event.id).unwrap_or_default();
+                self.start(worker, event, runs);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the events of claims this worker did not hear back from.
+    async fn take_up_unheard(&mut self, worker: &Worker) -> Result<(), StoreError> {
+        while let Some(&at) = self.unheard.last() {
+            let claimed = worker
+                .store
+                .claimed_events(worker.instance.to_string(), at)
+                .await?;
+            let ids: Vec<String> = claimed.iter().map(|e| e.id.clone()).collect();
+            let mut earlier: HashMap<String, Vec<RunRecord>> = HashMap::new();
+            for run in worker.store.runs_of_events(ids).await? {
+                if let Some(event) = run.trigger_event.clone() {
+                    earlier.entry(event).or_default().push(run);
+                }
+            }
+            self.unheard.pop();
+            if !claimed.is_empty() {
+                tracing::info!(
+                    events = claimed.len(),
+                    "the inbox took up the events of a claim it had not heard back from"
+                );
+            }
             for event in claimed {
                 let runs = earlier.remove(&event.id).unwrap_or_default();
                 self.start(worker, event, runs);

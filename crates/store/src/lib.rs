@@ -548,6 +548,11 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         limit: u32,
     ) -> StoreFuture<'_, Vec<EventRecord>>;
+    /// The events still pending that `instance` claimed in the claim made
+    /// at `now`: what a claim took whose answer was lost on the way back
+    /// (the connection dropped after the commit). An instance makes each
+    /// claim at a different `now`, so this finds that claim's events only.
+    fn claimed_events(&self, instance: String, now: i64) -> StoreFuture<'_, Vec<EventRecord>>;
     /// When the next pending event that is not due at `now` becomes due.
     fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>>;
     /// Records where an event stands; false when the update names a holder

@@ -77,6 +77,25 @@ pub(super) async fn claim(
     rows.iter().map(event_from_row).collect()
 }
 
+/// The pending events of `instance`'s claim made at `now`.
+pub(super) async fn claimed(
+    c: &impl GenericClient,
+    instance: &str,
+    now: i64,
+) -> Result<Vec<EventRecord>, StoreError> {
+    let rows = c
+        .query(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM _paywire_events
+                 WHERE claimed_by = $1 AND claimed_at = $2 AND state = 'pending' ORDER BY seq"
+            ),
+            &[&instance, &now],
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter().map(event_from_row).collect()
+}
+
 /// Fails unless `claim` is held, and keeps it held until the transaction
 /// ends: `FOR SHARE` makes the release of a stopped instance's claims wait
 /// for this transaction, so either the guarded write commits first (and

@@ -333,6 +333,10 @@ impl Store for PostgresStore {
         Box::pin(async move { cluster::claim(&self.client().await?, &instance, now, limit).await })
     }
 
+    fn claimed_events(&self, instance: String, now: i64) -> StoreFuture<'_, Vec<EventRecord>> {
+        Box::pin(async move { cluster::claimed(&self.client().await?, &instance, now).await })
+    }
+
     fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>> {
         Box::pin(async move { events::next_due(&self.client().await?, now).await })
     }

@@ -301,9 +301,15 @@ pub(super) async fn insert_steps(
     let Some(first) = steps.first() else {
         return Ok(());
     };
+    // A batch that is there already was committed by a transaction whose
+    // answer was lost (the connection dropped after the commit): the runner
+    // then took the step for failed and records it again, with the run's
+    // end. What was committed is what happened, so it stays, and the end
+    // is still written.
     let statement = c
         .prepare_cached(
-            "INSERT INTO _paywire_step_batches (run_id, first_seq, steps) VALUES ($1, $2, $3)",
+            "INSERT INTO _paywire_step_batches (run_id, first_seq, steps) VALUES ($1, $2, $3)
+             ON CONFLICT (run_id, first_seq) DO NOTHING",
         )
         .await
         .map_err(db_error)?;

@@ -214,6 +214,24 @@ pub fn claim(
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
+/// The pending events of `instance`'s claim made at `now`.
+pub fn claimed(
+    conn: &Connection,
+    instance: &str,
+    now: i64,
+) -> Result<Vec<EventRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM {EVENT_TABLES}
+             WHERE e.claimed_by = ?1 AND e.claimed_at = ?2 AND e.state = 'pending' ORDER BY e.seq"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![instance, now], event_from_row)
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
 /// Fails unless `claim` is held. SQLite's one writer runs this and the
 /// write it guards in one job, so the claim cannot go in between.
 pub fn hold_claim(conn: &Connection, claim: &EventClaim) -> Result<(), StoreError> {

@@ -424,6 +424,10 @@ impl Store for SqliteStore {
         self.write(move |conn| events::claim(conn, &instance, now, limit))
     }
 
+    fn claimed_events(&self, instance: String, now: i64) -> StoreFuture<'_, Vec<EventRecord>> {
+        self.read(move |conn| events::claimed(conn, &instance, now))
+    }
+
     fn next_event_due(&self, now: i64) -> StoreFuture<'_, Option<i64>> {
         self.read(move |conn| events::next_due(conn, now))
     }
