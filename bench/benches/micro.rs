@@ -187,6 +187,9 @@ impl Store for NullStore {
     fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
         ready(Vec::new())
     }
+    fn claim_startup(&self, _: String, _: String, _: i64, _: i64) -> StoreFuture<'_, bool> {
+        ready(true)
+    }
     fn sign_out_session(&self, _: String, _: i64) -> StoreFuture<'_, ()> {
         ready(())
     }

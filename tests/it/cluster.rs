@@ -3,7 +3,7 @@
 //! Every acknowledged event runs exactly once, each object's events apply
 //! in the order they arrived, no run is left running, and what the APIs of
 //! every instance inserted is there; then the same with the killed one
-//! started again.
+//! started again. The deployment's startup workflow runs once.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -37,6 +37,10 @@ apis:
         with: { table: orders, values: { id: "{{ context.parameters.id }}" } }
       - response: { status: 201, body: ok }
 workflows:
+  hello:
+    trigger: startup
+    steps:
+      - log: "a deployment started"
   apply:
     trigger: { event: stripe.event, types: [invoice.paid] }
     steps:
@@ -236,6 +240,13 @@ async fn three_instances_share_the_inbox_and_one_killed_loses_nothing() {
         server.ready(&client).await;
     }
 
+    let startup_runs = || async {
+        schema
+            .query("SELECT count(*) FROM _paywire_runs WHERE name = 'hello'")
+            .await[0]
+            .get::<_, i64>(0)
+    };
+
     // Round 0: "one" is killed once a third of the events are acknowledged,
     // and not started again; the others take over what it had claimed.
     let per_object = 8;
@@ -249,6 +260,11 @@ async fn three_instances_share_the_inbox_and_one_killed_loses_nothing() {
     .await;
     assert!(servers[0].is_none(), "the first instance was killed");
     check(&schema, 0, &sent).await;
+    assert_eq!(
+        startup_runs().await,
+        1,
+        "the three instances of one deployment run its startup workflow once"
+    );
     let interrupted = schema
         .query("SELECT count(*) FROM _paywire_runs WHERE instance = 'one'")
         .await[0]
@@ -268,6 +284,11 @@ async fn three_instances_share_the_inbox_and_one_killed_loses_nothing() {
     servers[0].as_ref().unwrap().ready(&client).await;
     let sent = stream(&client, &mut servers, 1, 4, None).await;
     check(&schema, 1, &sent).await;
+    assert_eq!(
+        startup_runs().await,
+        1,
+        "an instance joining a deployment does not run its startup workflow again"
+    );
     let instances: Vec<String> = schema
         .query("SELECT id FROM _paywire_instances ORDER BY id")
         .await

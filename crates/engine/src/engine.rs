@@ -139,33 +139,49 @@ impl Engine {
         Ok(report)
     }
 
-    /// Starts the `trigger: startup` workflows, in the background.
+    /// Starts the `trigger: startup` workflows, in the background, unless
+    /// another instance of this deployment ran them (see
+    /// `Store::claim_startup`).
     fn run_startup_workflows(&self) {
         let deployment = self.current();
-        for workflow in deployment.project.workflows.values() {
-            if workflow.trigger != Trigger::Startup {
-                continue;
-            }
-            let deployment = deployment.clone();
-            let workflow = workflow.clone();
-            tokio::spawn(async move {
-                let context = serde_json::json!({ "parameters": {}, "started_by": "startup" });
-                let outcome = deployment
-                    .runner
-                    .run_workflow(
-                        RunIdentity::new(),
-                        workflow.clone(),
-                        &context,
-                        context.clone(),
-                    )
-                    .await;
-                if let Some(e) = outcome.error {
-                    tracing::warn!(workflow = %workflow.name, run = %outcome.run_id, error = %e, "a startup workflow failed");
-                }
-            });
+        let startup: Vec<_> = deployment
+            .project
+            .workflows
+            .values()
+            .filter(|w| w.trigger == Trigger::Startup)
+            .cloned()
+            .collect();
+        if startup.is_empty() {
+            return;
         }
+        let store = self.store.clone();
+        let instance = self.instance.clone();
+        tokio::spawn(async move {
+            let version = deployment.project.version.clone();
+            let lease = i64::try_from(instance.lease.as_millis()).unwrap_or(i64::MAX);
+            let now = chrono::Utc::now().timestamp_millis();
+            match store
+                .claim_startup(instance.id.to_string(), version.clone(), now, lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(%version, "another instance of this deployment ran its startup workflows");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot tell whether the startup workflows ran; they do not run");
+                    return;
+                }
+            }
+            for workflow in startup {
+                run_startup_workflow(deployment.clone(), workflow);
+            }
+        });
     }
+}
 
+impl Engine {
     /// Runs a failed run again, with the input it was given (secret headers
     /// stay redacted), as a new run that records which run it retries. Its
     /// Stripe calls carry the idempotency keys of the first run of the
@@ -264,4 +280,23 @@ impl Engine {
             ..event
         })
     }
+}
+
+/// Runs one `trigger: startup` workflow in the background.
+fn run_startup_workflow(deployment: Arc<Deployment>, workflow: Arc<paywire_model::Workflow>) {
+    tokio::spawn(async move {
+        let context = serde_json::json!({ "parameters": {}, "started_by": "startup" });
+        let outcome = deployment
+            .runner
+            .run_workflow(
+                RunIdentity::new(),
+                workflow.clone(),
+                &context,
+                context.clone(),
+            )
+            .await;
+        if let Some(e) = outcome.error {
+            tracing::warn!(workflow = %workflow.name, run = %outcome.run_id, error = %e, "a startup workflow failed");
+        }
+    });
 }

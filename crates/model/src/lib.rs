@@ -46,6 +46,9 @@ pub struct Project {
     pub files: Vec<String>,
     /// Which API answers which method and path.
     pub routes: RouteTable,
+    /// What names this version of the project: a digest of its files' names
+    /// and contents, the same on every instance that loads the same files.
+    pub version: String,
 }
 
 /// Where something was declared.

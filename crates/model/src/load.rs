@@ -137,6 +137,23 @@ pub fn load_project_files(
     load_sources(files, evaluator)
 }
 
+/// A digest of the files' names and contents, in the order of their names,
+/// each length-prefixed so that no two different projects run together.
+fn version_of<B: AsRef<[u8]>>(files: &[(String, B)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&(String, B)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut digest = Sha256::new();
+    for (name, bytes) in sorted {
+        let bytes = bytes.as_ref();
+        digest.update((name.len() as u64).to_le_bytes());
+        digest.update(name.as_bytes());
+        digest.update((bytes.len() as u64).to_le_bytes());
+        digest.update(bytes);
+    }
+    hex::encode(&digest.finalize()[..8])
+}
+
 /// Loads a project from `(file name, bytes)` pairs, whether the bytes were
 /// read from files or given as text.
 fn load_sources<B: AsRef<[u8]>>(
@@ -148,6 +165,7 @@ fn load_sources<B: AsRef<[u8]>>(
     let mut project = Project::default();
     // Where each name was first declared, to point at both places when it repeats.
     let mut first_seen: HashMap<(&'static str, String), Origin> = HashMap::new();
+    project.version = version_of(files);
 
     for (name, bytes) in files {
         project.files.push(name.clone());

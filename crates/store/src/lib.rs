@@ -577,6 +577,21 @@ pub trait Store: Send + Sync + 'static {
     fn heartbeat(&self, beat: Heartbeat) -> StoreFuture<'_, Recovery>;
     /// The instances alive, as of their last beats.
     fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>>;
+    /// Whether `instance`, starting to serve project `version`, runs the
+    /// project's `trigger: startup` workflows: yes unless another instance
+    /// alive (beating within `lease_ms` of `now`) serves the same version as
+    /// one of a deployment that ran them. Either way the instance counts as
+    /// one from then on. So the instances of one deployment, including those
+    /// that join or restart while it lasts, run them once, and a deployment
+    /// after every instance stopped (a restart of the only one) runs them
+    /// again.
+    fn claim_startup(
+        &self,
+        instance: String,
+        version: String,
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreFuture<'_, bool>;
 
     /// Records that the console session `id` signed out. Its cookie is
     /// refused from then on; the record can go once the session would have

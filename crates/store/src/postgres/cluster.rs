@@ -28,7 +28,9 @@ pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreErr
         "CREATE TABLE IF NOT EXISTS _paywire_instances (
             id text COLLATE \"C\" PRIMARY KEY,
             started_at text NOT NULL,
-            last_seen bigint NOT NULL
+            last_seen bigint NOT NULL,
+            version text,
+            ran_startup boolean NOT NULL DEFAULT false
         );",
     )
     .await
@@ -211,6 +213,41 @@ async fn take_back(
         .await
         .map_err(db_error)?;
     Ok((runs, events))
+}
+
+/// The key of the advisory lock under which instances decide who runs a
+/// version's startup workflows.
+const STARTUP_LOCK: i64 = 0x7061_7977_6972_6503;
+
+/// See `Store::claim_startup`. Instances starting together take turns
+/// under an advisory lock, so exactly one of them finds no other that ran.
+pub(super) async fn claim_startup(
+    c: &impl GenericClient,
+    instance: &str,
+    version: &str,
+    alive_since: i64,
+) -> Result<bool, StoreError> {
+    c.execute("SELECT pg_advisory_xact_lock($1)", &[&STARTUP_LOCK])
+        .await
+        .map_err(db_error)?;
+    let ran_elsewhere = c
+        .query_opt(
+            "SELECT 1 FROM _paywire_instances
+             WHERE id <> $1 AND version = $2 AND ran_startup AND last_seen >= $3 LIMIT 1",
+            &[&instance, &version, &alive_since],
+        )
+        .await
+        .map_err(db_error)?
+        .is_some();
+    // Either way this instance is now one of a deployment that ran them,
+    // which is what the next instance to start asks.
+    c.execute(
+        "UPDATE _paywire_instances SET version = $2, ran_startup = true WHERE id = $1",
+        &[&instance, &version],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(!ran_elsewhere)
 }
 
 pub(super) async fn list_instances(

@@ -77,8 +77,12 @@ pub struct PostgresStore {
 /// over), is [`StoreError::Unavailable`], which callers may try again.
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
     let transient = match e.code() {
-        // No SQLSTATE: the connection broke, or could not be made.
-        None => true,
+        // No SQLSTATE: the connection broke or could not be made, or the
+        // driver refused an answer (which trying again would not change).
+        None => {
+            e.is_closed()
+                || std::error::Error::source(&e).is_some_and(|cause| cause.is::<std::io::Error>())
+        }
         Some(code) => {
             let code = code.code();
             // 08: connection exceptions; 57P01-57P03: the server is shutting
@@ -374,6 +378,24 @@ impl Store for PostgresStore {
 
     fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
         Box::pin(async move { cluster::list_instances(&self.client().await?).await })
+    }
+
+    fn claim_startup(
+        &self,
+        instance: String,
+        version: String,
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let claimed =
+                cluster::claim_startup(&tx, &instance, &version, now.saturating_sub(lease_ms))
+                    .await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(claimed)
+        })
     }
 
     fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()> {

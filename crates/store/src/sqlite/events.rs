@@ -47,7 +47,9 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
         CREATE TABLE IF NOT EXISTS _paywire_instances (
             id TEXT PRIMARY KEY,
             started_at TEXT NOT NULL,
-            last_seen INTEGER NOT NULL
+            last_seen INTEGER NOT NULL,
+            version TEXT,
+            ran_startup INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS _paywire_event_payloads (
             seq INTEGER PRIMARY KEY,
@@ -455,6 +457,35 @@ fn fail_interrupted_runs(
         .execute(params![error, now_text, instance])
         .map_err(db_error)?;
     Ok(changed as u64)
+}
+
+/// See `Store::claim_startup`; the one writer makes the test and the mark
+/// one step.
+pub fn claim_startup(
+    conn: &Connection,
+    instance: &str,
+    version: &str,
+    alive_since: i64,
+) -> Result<bool, StoreError> {
+    let ran_elsewhere = conn
+        .prepare_cached(
+            "SELECT 1 FROM _paywire_instances
+             WHERE id <> ?1 AND version = ?2 AND ran_startup = 1 AND last_seen >= ?3",
+        )
+        .map_err(db_error)?
+        .query_row(params![instance, version, alive_since], |_| Ok(()))
+        .optional()
+        .map_err(db_error)?
+        .is_some();
+    // Either way this instance is now one of a deployment that ran them,
+    // which is what the next instance to start asks.
+    conn.prepare_cached(
+        "UPDATE _paywire_instances SET version = ?2, ran_startup = 1 WHERE id = ?1",
+    )
+    .map_err(db_error)?
+    .execute(params![instance, version])
+    .map_err(db_error)?;
+    Ok(!ran_elsewhere)
 }
 
 pub fn list_instances(conn: &Connection) -> Result<Vec<InstanceRecord>, StoreError> {

@@ -461,6 +461,18 @@ impl Store for SqliteStore {
         self.read(events::list_instances)
     }
 
+    fn claim_startup(
+        &self,
+        instance: String,
+        version: String,
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreFuture<'_, bool> {
+        self.write(move |conn| {
+            events::claim_startup(conn, &instance, &version, now.saturating_sub(lease_ms))
+        })
+    }
+
     fn sign_out_session(&self, id: String, expires_at: i64) -> StoreFuture<'_, ()> {
         let now = chrono::Utc::now().timestamp();
         self.write(move |conn| runs::sign_out_session(conn, &id, expires_at, now))

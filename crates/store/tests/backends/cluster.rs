@@ -315,7 +315,31 @@ async fn a_write_fenced_by_a_lost_claim_is_refused(store: TestStore) {
     assert_eq!(store.count_rows(vec![hits]).await.unwrap(), [1]);
 }
 
+async fn the_instances_of_one_deployment_run_its_startup_workflows_once(store: TestStore) {
+    let claim = |instance: &str, version: &str, now: i64| {
+        store.claim_startup(instance.into(), version.into(), now, LEASE)
+    };
+    for instance in ["a", "b", "c"] {
+        store.heartbeat(beat(instance, 1_000, false)).await.unwrap();
+    }
+    assert!(claim("a", "v1", 1_000).await.unwrap(), "{}", store.backend);
+    assert!(!claim("b", "v1", 1_000).await.unwrap());
+    // A new version is a new deployment.
+    assert!(claim("c", "v2", 1_000).await.unwrap());
+    // a stops; b, which joined a's deployment, still stands for it.
+    store.heartbeat(beat("b", 5_000, false)).await.unwrap();
+    store.heartbeat(beat("d", 5_000, false)).await.unwrap();
+    assert!(!claim("d", "v1", 5_000).await.unwrap());
+    // Once every instance of v1 is silent, the next start runs them again.
+    store
+        .heartbeat(beat("e", 5_000 + 2 * LEASE, false))
+        .await
+        .unwrap();
+    assert!(claim("e", "v1", 5_000 + 2 * LEASE).await.unwrap());
+}
+
 on_both_backends!(
+    the_instances_of_one_deployment_run_its_startup_workflows_once,
     a_write_fenced_by_a_lost_claim_is_refused,
     an_instance_back_from_an_outage_takes_nothing_at_its_first_beat,
     claims_take_each_object_s_events_one_at_a_time_in_order,
