@@ -102,12 +102,12 @@ pub fn format_runs(runs: &[RunRecord]) -> String {
         return "no runs yet\n".into();
     }
     let mut out = format!(
-        "{:<36}  {:<8} {:<28} {:<9} {:>4}  {:<24} {}\n",
-        "RUN", "KIND", "NAME", "STATUS", "HTTP", "STARTED", "DURATION"
+        "{:<36}  {:<8} {:<28} {:<9} {:>4}  {:<24} {:<9} {}\n",
+        "RUN", "KIND", "NAME", "STATUS", "HTTP", "STARTED", "DURATION", "INSTANCE"
     );
     for run in runs {
         out.push_str(&format!(
-            "{:<36}  {:<8} {:<28} {:<9} {:>4}  {:<24} {}\n",
+            "{:<36}  {:<8} {:<28} {:<9} {:>4}  {:<24} {:<9} {}\n",
             run.id,
             serde_json::to_value(run.kind)
                 .ok()
@@ -123,7 +123,8 @@ pub fn format_runs(runs: &[RunRecord]) -> String {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
             run.started_at,
-            format_duration(run.duration_ms)
+            format_duration(run.duration_ms),
+            run.instance.as_deref().unwrap_or("-")
         ));
     }
     out
