@@ -231,7 +231,13 @@ fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str, connections: &conf
             "STRIPE SANDBOX: no STRIPE_SECRET_KEY is set, so Stripe calls go to paywire's offline sandbox."
         );
         println!("  Stripe API base {base}/_stripe (any sk_test_… key); no real money moves.");
+        if args.db.database().is_shared() {
+            println!(
+                "  The sandbox is this instance's own: several instances on one database do not see one Stripe. Use a Stripe test key for them."
+            );
+        }
     }
+    println!("instance: {}", app.engine().instance().id);
     if let Some(stripe) = &connections.stripe {
         // The key's kind and where it came from; never the key.
         let mode = match stripe.mode {

@@ -233,6 +233,11 @@ impl Dispatcher {
             tokio::select! {
                 Some(done) = self.running.join_next(), if !self.running.is_empty() => {
                     self.finished(done);
+                    // Every event that ended meanwhile, before one claim for
+                    // all the objects they freed.
+                    while let Some(done) = self.running.try_join_next() {
+                        self.finished(done);
+                    }
                     self.unclaimed = true;
                 }
                 _ = worker.inbox.arrived.notified() => self.unclaimed = true,

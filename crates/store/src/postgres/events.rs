@@ -47,7 +47,9 @@ pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreErr
         CREATE INDEX IF NOT EXISTS _paywire_events_pending ON _paywire_events (seq, next_attempt_at)
             WHERE state = 'pending';
         CREATE INDEX IF NOT EXISTS _paywire_events_pending_by_object
-            ON _paywire_events (object_id, seq) WHERE state = 'pending';",
+            ON _paywire_events (object_id, seq) WHERE state = 'pending';
+        CREATE INDEX IF NOT EXISTS _paywire_events_claimable
+            ON _paywire_events (seq) WHERE state = 'pending' AND claimed_by IS NULL;",
     )
     .await
     .map_err(db_error)

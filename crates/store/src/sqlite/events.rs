@@ -90,10 +90,15 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
         )
         .map_err(db_error)?;
     }
-    // The claim asks, for each candidate, whether an earlier event of its
-    // object is pending or any is claimed: this index answers it.
+    // A claim reads the unclaimed pending events oldest first: the claimed
+    // ones (up to a thousand running) are the oldest pending events, and an
+    // index of all pending ones had every claim step over them first. It
+    // asks, for each candidate, whether an earlier event of its object is
+    // pending or any is claimed: the index by object answers that.
     conn.execute_batch(
-        "CREATE INDEX IF NOT EXISTS _paywire_events_pending_by_object
+        "CREATE INDEX IF NOT EXISTS _paywire_events_claimable
+             ON _paywire_events (seq) WHERE state = 'pending' AND claimed_by IS NULL;
+         CREATE INDEX IF NOT EXISTS _paywire_events_pending_by_object
              ON _paywire_events (object_id, seq) WHERE state = 'pending';",
     )
     .map_err(db_error)?;
@@ -525,7 +530,7 @@ mod tests {
         let plan = plan.join("\n");
         assert!(
             plan.lines()
-                .any(|line| line.ends_with("USING INDEX _paywire_events_pending")),
+                .any(|line| line.ends_with("USING INDEX _paywire_events_claimable")),
             "{plan}"
         );
         assert!(plan.contains("_paywire_events_pending_by_object"), "{plan}");
