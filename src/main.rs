@@ -40,8 +40,11 @@ async fn main() -> ExitCode {
     let cli = paywire::cli::Cli::parse();
     // `trigger` is a client whose output is its steps: the Stripe client's
     // warnings about the declines a recipe expects would only be noise.
+    // `migrate` prints its own report; PostgreSQL's notices about the
+    // tables it finds made already would bury it.
     let default_filter = match cli.command {
         paywire::cli::Command::Trigger(_) => "error",
+        paywire::cli::Command::Migrate(_) => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()

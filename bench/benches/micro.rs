@@ -16,9 +16,9 @@ use paywire_engine::runner::{RunIdentity, Runner};
 use paywire_expr::{Evaluator, ExprLimits, Part, Template, context_to_dynamic, read_only_shared};
 use paywire_model::load_project_files;
 use paywire_store::{
-    EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, MigrationReport, NewEvent,
-    Recovery, RunDetail, RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot,
-    StepCommit, Store, StoreFuture, TableOp,
+    Counts, Cursor, EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, Kind,
+    MigrationReport, NewEvent, Page, Records, Recovery, RunDetail, RunFilter, RunRecord,
+    RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store, StoreFuture, TableOp,
 };
 use paywire_stripe::signature;
 
@@ -201,6 +201,18 @@ impl Store for NullStore {
     }
     fn sandbox_commit(&self, _: SandboxChanges) -> StoreFuture<'_, ()> {
         ready(())
+    }
+    fn count(&self) -> StoreFuture<'_, Counts> {
+        ready(Counts::default())
+    }
+    fn export(&self, _: Kind, _: Option<Cursor>, _: u32) -> StoreFuture<'_, Page> {
+        ready(Page {
+            records: Records::Runs(Vec::new()),
+            next: None,
+        })
+    }
+    fn import(&self, records: Records) -> StoreFuture<'_, u64> {
+        ready(records.len() as u64)
     }
 }
 

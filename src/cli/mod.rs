@@ -1,4 +1,5 @@
-//! The `paywire` command line: `serve`, `check`, `runs`, `events`, `replay`, `trigger`.
+//! The `paywire` command line: `serve`, `check`, `runs`, `events`, `replay`,
+//! `trigger`, `migrate`.
 //!
 //! Every flag can also be set by a `PAYWIRE_*` environment variable. This
 //! module holds the commands, their dispatch and what several of them share;
@@ -7,6 +8,7 @@
 mod admin;
 mod check;
 mod events;
+mod migrate;
 mod runs;
 mod serve;
 mod trigger;
@@ -23,6 +25,7 @@ use crate::config;
 use paywire_store::{Database, Store};
 
 pub use events::{EventsArgs, format_events};
+pub use migrate::MigrateArgs;
 pub use runs::{RunsAction, RunsArgs, format_run, format_runs};
 pub use serve::ServeArgs;
 pub use trigger::{TRIGGER_SANDBOX_KEY, TriggerArgs};
@@ -65,6 +68,11 @@ pub enum Command {
     /// events follows. With --payload, send an event of your own, signed, to
     /// the running paywire's webhook endpoint.
     Trigger(TriggerArgs),
+    /// Copy a SQLite database whole (the builder's tables, runs, events,
+    /// console sign-outs, the sandbox's state) into an empty PostgreSQL
+    /// database, to serve it from several instances. Stop the server using
+    /// the file first.
+    Migrate(MigrateArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -75,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => events::events(args).await,
         Command::Replay { event_id, server } => admin::replay(&event_id, &server).await,
         Command::Trigger(args) => trigger::trigger(args).await,
+        Command::Migrate(args) => migrate::migrate(args).await,
     }
 }
 

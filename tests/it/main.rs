@@ -15,6 +15,7 @@ mod diagnostics;
 mod flows;
 mod hardening;
 mod http_api;
+mod migrate;
 mod outage;
 mod reload;
 mod sandbox;

@@ -7,11 +7,16 @@
 //! [`Database`] names one of them. The types here are plain data: no SQL, no
 //! connection.
 
+mod copy;
 mod location;
 pub mod postgres;
 pub mod sqlite;
 pub(crate) mod steps;
 
+pub use copy::{
+    Counts, Cursor, Kind, MAX_PAGE, Page, RecordKind, Records, SignedOutSession, StepBatch,
+    StoredEvent, StoredRun,
+};
 pub use location::Database;
 
 use std::future::Future;
@@ -604,4 +609,28 @@ pub trait Store: Send + Sync + 'static {
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot>;
     /// Commits what one sandbox request changed.
     fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()>;
+
+    // Copying a store whole (`paywire migrate`): see `copy.rs`. A copy
+    // reads a store that nothing else writes to and writes into one that
+    // holds nothing yet, page by page; these are not for a running server.
+
+    /// How many records of each of paywire's kinds the store holds, and
+    /// every table of the builder's in it (declared or not) with its rows.
+    fn count(&self) -> StoreFuture<'_, Counts>;
+    /// Up to `limit` (at most [`MAX_PAGE`]) records of `kind` as they are
+    /// stored, in the order of their key, from after `after` (the `next` of
+    /// the page before; `None` for the first page). Runs, instances and
+    /// sessions are keyed by their ids, step batches by their run and first
+    /// step, events by their number of arrival, the sandbox's records by
+    /// their ids, keys and events, and a builder's table by its primary key
+    /// on PostgreSQL and by `rowid` on SQLite (an order that holds whatever
+    /// the type of the key).
+    fn export(&self, kind: Kind, after: Option<Cursor>, limit: u32) -> StoreFuture<'_, Page>;
+    /// Writes exported records as they are, in one transaction: all of
+    /// them, or none when any fails (one whose key is taken, a value its
+    /// column cannot hold). Nothing is filled in: no default, no check of
+    /// `required`, no number given anew; events keep their numbers of
+    /// arrival, and events received afterwards are numbered after the
+    /// highest. Answers how many records were written.
+    fn import(&self, records: Records) -> StoreFuture<'_, u64>;
 }

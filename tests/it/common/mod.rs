@@ -316,6 +316,21 @@ impl TestServer {
             server.await.unwrap().unwrap();
         }
     }
+
+    /// Stops the server, waits until everything it queued is committed,
+    /// and hands back its folder (the project and the database), which
+    /// dropping the server would delete: for a test that goes on with what
+    /// the server left, as `paywire migrate` does.
+    pub async fn stop_keeping_dir(mut self) -> TempDir {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        self.app.store().flush().await.unwrap();
+        self.dir
+    }
 }
 
 async fn into_reply(response: reqwest::Response) -> Reply {

@@ -16,6 +16,7 @@
 //! effect) and the records queued before it may commit in either order.
 
 mod cluster;
+mod copy;
 mod events;
 mod runs;
 mod sandbox;
@@ -33,9 +34,10 @@ use tokio_postgres::NoTls;
 use paywire_support::Backoff;
 
 use crate::{
-    EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, MigrationReport, NewEvent,
-    Recovery, RunDetail, RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot,
-    StepCommit, Store, StoreError, StoreFuture, TableOp,
+    Counts, Cursor, EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, Kind,
+    MigrationReport, NewEvent, Page, Records, Recovery, RunDetail, RunFilter, RunRecord,
+    RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store, StoreError, StoreFuture,
+    TableOp,
 };
 use paywire_model::Table;
 
@@ -419,6 +421,24 @@ impl Store for PostgresStore {
             let tx = client.transaction().await.map_err(db_error)?;
             sandbox::apply(&tx, &changes).await?;
             tx.commit().await.map_err(db_error)
+        })
+    }
+
+    fn count(&self) -> StoreFuture<'_, Counts> {
+        Box::pin(async move { copy::count(&self.client().await?).await })
+    }
+
+    fn export(&self, kind: Kind, after: Option<Cursor>, limit: u32) -> StoreFuture<'_, Page> {
+        Box::pin(async move { copy::export(&self.client().await?, &kind, &after, limit).await })
+    }
+
+    fn import(&self, records: Records) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let written = copy::import(&tx, &records).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(written)
         })
     }
 }

@@ -188,7 +188,7 @@ pub(super) async fn session_signed_out(
     Ok(found.is_some())
 }
 
-fn kind_name(kind: RunKind) -> &'static str {
+pub(super) fn kind_name(kind: RunKind) -> &'static str {
     match kind {
         RunKind::Api => "api",
         RunKind::Workflow => "workflow",
@@ -342,7 +342,7 @@ pub(super) const RUN_COLUMNS: &str = concat!(
 );
 
 /// How many columns [`RUN_COLUMNS`] names.
-const RUN_COLUMN_COUNT: usize = 14;
+pub(super) const RUN_COLUMN_COUNT: usize = 14;
 
 pub(super) fn run_from_row(row: &Row) -> Result<RunRecord, StoreError> {
     let kind: &str = row.try_get(1).map_err(db_error)?;

@@ -54,6 +54,7 @@
 //!   SQLite and here alike, but past the largest possible key SQLite picks
 //!   a free one at random where PostgreSQL refuses the insert.
 
+pub(super) mod copy;
 mod ops;
 mod values;
 

@@ -114,10 +114,11 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "e.id, e.seq, e.type, e.object_type, e.object_id, e.created, e.livemode, p.payload, e.received_at, e.state, e.attempts, e.next_attempt_at, e.last_error, e.finished_at, e.claimed_by";
-const EVENT_TABLES: &str = "_paywire_events e JOIN _paywire_event_payloads p ON p.seq = e.seq";
+pub(super) const EVENT_COLUMNS: &str = "e.id, e.seq, e.type, e.object_type, e.object_id, e.created, e.livemode, p.payload, e.received_at, e.state, e.attempts, e.next_attempt_at, e.last_error, e.finished_at, e.claimed_by";
+pub(super) const EVENT_TABLES: &str =
+    "_paywire_events e JOIN _paywire_event_payloads p ON p.seq = e.seq";
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
     let state: String = row.get(9)?;
     Ok(EventRecord {
         id: row.get(0)?,

@@ -13,6 +13,7 @@
 //! of their own, so that no commit waits for one; run records queue to the
 //! writer without anyone waiting for them, but only so many at a time.
 
+mod copy;
 mod events;
 mod runs;
 mod sandbox;
@@ -27,9 +28,10 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::{
-    EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, MigrationReport, NewEvent,
-    Recovery, RunDetail, RunFilter, RunRecord, RunRecords, SandboxChanges, SandboxSnapshot,
-    StepCommit, Store, StoreError, StoreFuture, TableOp,
+    Counts, Cursor, EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, Kind,
+    MigrationReport, NewEvent, Page, Records, Recovery, RunDetail, RunFilter, RunRecord,
+    RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store, StoreError, StoreFuture,
+    TableOp,
 };
 use paywire_model::Table;
 
@@ -488,6 +490,20 @@ impl Store for SqliteStore {
 
     fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()> {
         self.write(move |conn| sandbox::apply(conn, &changes))
+    }
+
+    fn count(&self) -> StoreFuture<'_, Counts> {
+        self.read(copy::count)
+    }
+
+    fn export(&self, kind: Kind, after: Option<Cursor>, limit: u32) -> StoreFuture<'_, Page> {
+        self.read(move |conn| copy::export(conn, &kind, &after, limit))
+    }
+
+    fn import(&self, records: Records) -> StoreFuture<'_, u64> {
+        // A job of its own with its savepoint: a page that fails leaves
+        // nothing of itself, whatever else commits with it.
+        self.write(move |conn| copy::import(conn, &records))
     }
 }
 

@@ -127,14 +127,14 @@ pub fn session_signed_out(conn: &Connection, id: &str) -> Result<bool, StoreErro
     .map_err(db_error)
 }
 
-fn kind_name(kind: RunKind) -> &'static str {
+pub(super) fn kind_name(kind: RunKind) -> &'static str {
     match kind {
         RunKind::Api => "api",
         RunKind::Workflow => "workflow",
     }
 }
 
-fn json_text(value: &Value) -> String {
+pub(super) fn json_text(value: &Value) -> String {
     // `to_string` writes into one buffer; `Value`'s `Display` goes through a
     // formatter a piece at a time. A `Value` always serialises.
     serde_json::to_string(value).unwrap_or_default()
@@ -248,7 +248,7 @@ pub(super) const RUN_COLUMNS: &str = concat!(
 );
 
 /// How many columns [`RUN_COLUMNS`] names.
-const RUN_COLUMN_COUNT: usize = 14;
+pub(super) const RUN_COLUMN_COUNT: usize = 14;
 
 pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(1)?;

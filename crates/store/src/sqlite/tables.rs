@@ -14,6 +14,8 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use serde_json::{Map, Value};
 
+pub(super) mod copy;
+
 use super::db_error;
 use crate::{
     Direction, Filter, FilterOp, MigrationReport, OnConflict, Selector, StoreError, TableOp,

@@ -10,6 +10,7 @@
 #[macro_use]
 mod common;
 mod cluster;
+mod copy;
 mod events;
 mod runs;
 mod sandbox;

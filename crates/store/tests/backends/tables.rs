@@ -15,7 +15,7 @@ use crate::common::TestStore;
 use paywire_model::{Column, ColumnType, Origin, Pos, Table};
 use paywire_store::{Direction, Filter, FilterOp, OnConflict, Selector, StoreError, TableOp};
 
-fn column(name: &str, ty: ColumnType) -> Column {
+pub(crate) fn column(name: &str, ty: ColumnType) -> Column {
     Column {
         name: name.into(),
         ty,
@@ -26,7 +26,7 @@ fn column(name: &str, ty: ColumnType) -> Column {
     }
 }
 
-pub fn key(name: &str, ty: ColumnType) -> Column {
+pub(crate) fn key(name: &str, ty: ColumnType) -> Column {
     Column {
         primary_key: true,
         ..column(name, ty)
@@ -40,7 +40,7 @@ fn unique(name: &str, ty: ColumnType) -> Column {
     }
 }
 
-fn required(name: &str, ty: ColumnType) -> Column {
+pub(crate) fn required(name: &str, ty: ColumnType) -> Column {
     Column {
         required: true,
         ..column(name, ty)
@@ -56,7 +56,7 @@ fn with_default(name: &str, ty: ColumnType, default: Value) -> Column {
 
 /// A table as the loader makes it: without a declared key, an integer `id`
 /// comes first and is the key.
-pub fn table(name: &str, mut columns: Vec<Column>) -> Arc<Table> {
+pub(crate) fn table(name: &str, mut columns: Vec<Column>) -> Arc<Table> {
     let primary_key = match columns.iter().find(|c| c.primary_key) {
         Some(c) => c.name.clone(),
         None => {
@@ -76,7 +76,7 @@ pub fn table(name: &str, mut columns: Vec<Column>) -> Arc<Table> {
     })
 }
 
-fn object(value: Value) -> Map<String, Value> {
+pub(crate) fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         other => panic!("not an object: {other}"),
@@ -91,7 +91,7 @@ fn filter(column: &str, op: FilterOp, value: Value) -> Filter {
     }
 }
 
-async fn migrate(
+pub(crate) async fn migrate(
     store: &TestStore,
     tables: &[&Arc<Table>],
 ) -> Result<(Vec<String>, Vec<String>), StoreError> {
@@ -119,7 +119,11 @@ async fn insert_with(
         .await
 }
 
-async fn insert(store: &TestStore, table: &Arc<Table>, values: Value) -> Result<Value, StoreError> {
+pub(crate) async fn insert(
+    store: &TestStore,
+    table: &Arc<Table>,
+    values: Value,
+) -> Result<Value, StoreError> {
     insert_with(store, table, values, OnConflict::Error).await
 }
 
@@ -146,7 +150,7 @@ async fn select(
 }
 
 /// Every row, in the order of the key.
-async fn all(store: &TestStore, table: &Arc<Table>) -> Value {
+pub(crate) async fn all(store: &TestStore, table: &Arc<Table>) -> Value {
     let key = table.primary_key.clone();
     select(store, table, Vec::new(), &[(&key, Direction::Asc)], 1000, 0)
         .await
