@@ -1,7 +1,7 @@
 //! paywire's admin API under `/_paywire/api`: runs (filtered by name,
 //! status and start time), the retry of a failed run, the webhook inbox
-//! (with the runs of each event when asked) and the replay of a failed
-//! event. It is what `paywire runs retry` and `paywire replay` call, and what
+//! (with the runs of each event when asked), the replay of a failed
+//! event, and the instances that share the database. It is what `paywire runs retry` and `paywire replay` call, and what
 //! the console reads.
 //!
 //! Who may call it is decided by `auth` (every handler takes its `Admin`).
@@ -33,6 +33,18 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/_paywire/api/events", get(list_events))
         .route("/_paywire/api/events/{id}", get(show_event))
         .route("/_paywire/api/events/{id}/replay", post(replay_event))
+        .route("/_paywire/api/instances", get(list_instances))
+}
+
+/// The instances sharing the database, as of their last heartbeats, and
+/// which of them answers this request.
+async fn list_instances(State(app): State<Arc<App>>, _: Admin) -> Result<Response, AdminError> {
+    let instances = app.store().list_instances().await?;
+    Ok(axum::Json(json!({
+        "instances": instances,
+        "this": app.engine().instance().id.as_ref(),
+    }))
+    .into_response())
 }
 
 /// A query's filter value read with `parse`, or a 400 that names the

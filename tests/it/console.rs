@@ -838,3 +838,20 @@ async fn a_failed_run_whose_event_will_be_tried_again_is_retrying() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_instances_sharing_the_database_are_listed() {
+    let server = open_project(&[("a.yaml", ITEMS)]).await;
+    let listed = server.get("/_paywire/api/instances").await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    let this = listed.body["this"].as_str().unwrap();
+    let instances = listed.body["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 1, "{:?}", listed.body);
+    assert_eq!(instances[0]["id"], this);
+    assert!(instances[0]["last_seen"].as_i64().unwrap() > 0);
+    // The runs this instance ran name it.
+    let reply = server.post("/items", json!({ "sku": "sku-1" })).await;
+    let run = server.run(&reply.run_id()).await;
+    assert_eq!(run.run.instance.as_deref(), Some(this));
+    server.stop().await;
+}
