@@ -12,6 +12,7 @@ mod location;
 pub mod postgres;
 pub mod sqlite;
 pub(crate) mod steps;
+mod table_rules;
 
 pub use copy::{
     Counts, Cursor, Kind, MAX_PAGE, Page, RecordKind, Records, SignedOutSession, StepBatch,

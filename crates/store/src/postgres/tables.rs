@@ -64,6 +64,7 @@ use deadpool_postgres::GenericClient;
 use serde_json::Value;
 
 use super::db_error;
+use crate::table_rules::{self, quote};
 use crate::{MigrationReport, StoreError, TableOp};
 use paywire_model::{Column, ColumnType, Table};
 use values::Param;
@@ -71,16 +72,6 @@ use values::Param;
 /// The most bytes of a name PostgreSQL keeps; it cuts longer ones without
 /// an error, so two long names could become one.
 const MAX_NAME_BYTES: usize = 63;
-
-/// A table, column or index name as SQL text. PostgreSQL binds values only,
-/// never names, so names are the one thing written into SQL. They come from
-/// the checked model (lowercase letters, digits and `_`); doubling any `"`,
-/// as SQL's quoting asks, keeps even a name the model would refuse one
-/// identifier. A NUL cannot be sent in a statement at all: the client
-/// refuses it before anything reaches the server.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 /// The type of a column as `format_type` names it, which is also how a
 /// parameter is cast to it.
@@ -367,30 +358,18 @@ pub(super) async fn migrate(
         let existing = existing_columns(c, oid).await?;
         for old in &existing {
             match table.column(&old.name) {
-                None => problems.push(format!(
-                    "the column `{}.{}` is in the database but no longer in the YAML: dropping it would lose its data; \
-                     put it back, or drop it yourself with SQL if the data can go",
-                    table.name, old.name
-                )),
+                None => problems.push(table_rules::dropped_column(table, &old.name)),
                 Some(new) => {
-                    if column_type_of(&old.sql_type) != Some(new.ty) {
-                        problems.push(format!(
-                            "the column `{}.{}` is {} in the database but {} in the YAML: converting it could lose data; \
-                             add a new column instead",
-                            table.name,
-                            old.name,
-                            column_type_of(&old.sql_type).map(ColumnType::name).unwrap_or(&old.sql_type),
-                            new.ty.name()
-                        ));
-                    }
+                    problems.extend(table_rules::changed_type(
+                        table,
+                        new,
+                        column_type_of(&old.sql_type),
+                        &old.sql_type,
+                    ));
                     let index_exists = unique_index_exists(c, table, new).await?;
                     if new.unique && !index_exists {
                         if has_duplicates(c, table, new).await? {
-                            problems.push(format!(
-                                "the column `{}.{}` cannot become unique: some rows share a value; \
-                                 make them distinct first",
-                                table.name, new.name
-                            ));
+                            problems.push(table_rules::cannot_become_unique(table, new));
                         } else {
                             statements.push(unique_index_sql(table, new).into());
                         }
@@ -400,10 +379,10 @@ pub(super) async fn migrate(
                         );
                     }
                     if old.primary_key != new.primary_key {
-                        problems.push(format!(
-                            "the primary key of `{}` cannot change from `{}` (it would rewrite every row)",
-                            table.name,
-                            existing.iter().find(|c| c.primary_key).map(|c| c.name.as_str()).unwrap_or("?")
+                        let was = existing.iter().find(|c| c.primary_key);
+                        problems.push(table_rules::primary_key_changed(
+                            table,
+                            was.map(|c| c.name.as_str()),
                         ));
                     }
                 }
@@ -418,20 +397,8 @@ pub(super) async fn migrate(
             if column.primary_key {
                 continue;
             }
-            if column.unique && column.default.is_some() && rows > 1 {
-                problems.push(format!(
-                    "the new column `{}.{}` is unique, but its default would give the table's {rows} rows the same value: \
-                     add it without `unique`, fill it, then make it unique",
-                    table.name, column.name
-                ));
-                continue;
-            }
-            if column.required && column.default.is_none() && rows > 0 {
-                problems.push(format!(
-                    "the new column `{}.{}` is required but has no default, and the table already has {rows} rows: \
-                     give it a default for them",
-                    table.name, column.name
-                ));
+            if let Some(problem) = table_rules::new_column_problem(table, column, rows) {
+                problems.push(problem);
                 continue;
             }
             statements.push(

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 pub(super) mod copy;
 
 use super::db_error;
+use crate::table_rules::{self, column, quote};
 use crate::{
     Direction, Filter, FilterOp, MigrationReport, OnConflict, Selector, StoreError, TableOp,
 };
@@ -24,17 +25,6 @@ use paywire_model::{Column, ColumnType, ColumnValue, Table, column_value};
 
 /// The most rows one select returns.
 pub const MAX_LIMIT: u32 = 1000;
-
-/// A table, column or index name as SQL text. SQLite binds values only,
-/// never names, and no statement can name its table or columns through a
-/// parameter, so names are the one thing written into SQL. They come from
-/// the checked model (lowercase letters, digits and `_`); doubling any `"`,
-/// as SQL's quoting asks, keeps even a name the model would refuse one
-/// identifier. A NUL ends SQLite's reading of a statement, which then stops
-/// inside the open quote and fails rather than meaning something else.
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 fn sql_type(ty: ColumnType) -> &'static str {
     match ty {
@@ -186,41 +176,31 @@ pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationRepo
         };
         for old in &existing {
             match table.column(&old.name) {
-                None => problems.push(format!(
-                    "the column `{}.{}` is in the database but no longer in the YAML: dropping it would lose its data; \
-                     put it back, or drop it yourself with SQL if the data can go",
-                    table.name, old.name
-                )),
+                None => problems.push(table_rules::dropped_column(table, &old.name)),
                 Some(new) => {
-                    if column_type_of(&old.sql_type) != Some(new.ty) {
-                        problems.push(format!(
-                            "the column `{}.{}` is {} in the database but {} in the YAML: converting it could lose data; \
-                             add a new column instead",
-                            table.name,
-                            old.name,
-                            column_type_of(&old.sql_type).map(ColumnType::name).unwrap_or(&old.sql_type),
-                            new.ty.name()
-                        ));
-                    }
+                    problems.extend(table_rules::changed_type(
+                        table,
+                        new,
+                        column_type_of(&old.sql_type),
+                        &old.sql_type,
+                    ));
                     let index_exists = unique_index_exists(conn, table, new)?;
                     if new.unique && !index_exists {
                         if has_duplicates(conn, table, new)? {
-                            problems.push(format!(
-                                "the column `{}.{}` cannot become unique: some rows share a value; \
-                                 make them distinct first",
-                                table.name, new.name
-                            ));
+                            problems.push(table_rules::cannot_become_unique(table, new));
                         } else {
                             statements.push(unique_index_sql(table, new).into());
                         }
                     } else if !new.unique && index_exists {
-                        statements.push(format!("DROP INDEX {}", quote(&unique_index_name(table, new))).into());
+                        statements.push(
+                            format!("DROP INDEX {}", quote(&unique_index_name(table, new))).into(),
+                        );
                     }
                     if old.primary_key != new.primary_key {
-                        problems.push(format!(
-                            "the primary key of `{}` cannot change from `{}` (it would rewrite every row)",
-                            table.name,
-                            existing.iter().find(|c| c.primary_key).map(|c| c.name.as_str()).unwrap_or("?")
+                        let was = existing.iter().find(|c| c.primary_key);
+                        problems.push(table_rules::primary_key_changed(
+                            table,
+                            was.map(|c| c.name.as_str()),
                         ));
                     }
                 }
@@ -241,20 +221,8 @@ pub fn migrate(conn: &Connection, tables: &[Arc<Table>]) -> Result<MigrationRepo
             if column.primary_key {
                 continue;
             }
-            if column.unique && column.default.is_some() && rows > 1 {
-                problems.push(format!(
-                    "the new column `{}.{}` is unique, but its default would give the table's {rows} rows the same value: \
-                     add it without `unique`, fill it, then make it unique",
-                    table.name, column.name
-                ));
-                continue;
-            }
-            if column.required && column.default.is_none() && rows > 0 {
-                problems.push(format!(
-                    "the new column `{}.{}` is required but has no default, and the table already has {rows} rows: \
-                     give it a default for them",
-                    table.name, column.name
-                ));
+            if let Some(problem) = table_rules::new_column_problem(table, column, rows) {
+                problems.push(problem);
                 continue;
             }
             statements.push(
@@ -338,12 +306,6 @@ fn from_sql(column: &Column, value: ValueRef<'_>) -> Value {
         (_, ValueRef::Text(t)) => Value::String(String::from_utf8_lossy(t).into_owned()),
         (_, ValueRef::Blob(_)) => Value::Null,
     }
-}
-
-fn column<'t>(table: &'t Table, name: &str) -> Result<&'t Column, StoreError> {
-    table.column(name).ok_or_else(|| {
-        StoreError::Invalid(format!("the table `{}` has no column `{name}`", table.name))
-    })
 }
 
 fn column_list(table: &Table) -> String {
@@ -482,12 +444,7 @@ fn bind_values(
 ) -> Result<Vec<(String, SqlValue)>, StoreError> {
     let mut out = Vec::with_capacity(values.len());
     for (name, value) in values {
-        let c = column(table, name)?;
-        if c.required && value.is_null() {
-            return Err(StoreError::Invalid(format!(
-                "the column `{name}` is required and cannot be null"
-            )));
-        }
+        let c = table_rules::written_column(table, name, value)?;
         out.push((quote(name), to_sql(c, value).map_err(StoreError::Invalid)?));
     }
     Ok(out)

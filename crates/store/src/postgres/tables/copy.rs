@@ -121,11 +121,8 @@ pub(in crate::postgres) async fn import_rows(
     );
     let statement = c.prepare_cached(&sql).await.map_err(db_error)?;
     for row in rows {
-        if let Some(unknown) = row.keys().find(|name| table.column(name).is_none()) {
-            return Err(StoreError::Invalid(format!(
-                "the table `{}` has no column `{unknown}`",
-                table.name
-            )));
+        for name in row.keys() {
+            crate::table_rules::column(table, name)?;
         }
         let mut params = Vec::with_capacity(table.columns.len());
         for column in &table.columns {

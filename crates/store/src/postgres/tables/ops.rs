@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 use tokio_postgres::error::SqlState;
 
 use super::values::{self, Param, Stored};
-use super::{quote, sql_type, unique_index_name};
+use super::{sql_type, unique_index_name};
 use crate::postgres::db_error;
+use crate::table_rules::{self, column, quote};
 use crate::{Direction, Filter, FilterOp, OnConflict, Selector, StoreError, TableOp};
 use paywire_model::{Column, ColumnType, Table};
 
@@ -102,12 +103,6 @@ fn classify(table: &Table, e: tokio_postgres::Error) -> StoreError {
         return StoreError::Invalid(db.message().to_string());
     }
     db_error(e)
-}
-
-fn column<'t>(table: &'t Table, name: &str) -> Result<&'t Column, StoreError> {
-    table.column(name).ok_or_else(|| {
-        StoreError::Invalid(format!("the table `{}` has no column `{name}`", table.name))
-    })
 }
 
 fn column_list(table: &Table) -> String {
@@ -263,12 +258,7 @@ fn bind_values(
 ) -> Result<Vec<(String, Param)>, StoreError> {
     let mut out = Vec::with_capacity(values.len());
     for (name, value) in values {
-        let c = column(table, name)?;
-        if c.required && value.is_null() {
-            return Err(StoreError::Invalid(format!(
-                "the column `{name}` is required and cannot be null"
-            )));
-        }
+        let c = table_rules::written_column(table, name, value)?;
         out.push((quote(name), bind(c, value)?));
     }
     Ok(out)

@@ -102,11 +102,8 @@ pub(in crate::sqlite) fn import_rows(
     );
     let mut statement = conn.prepare_cached(&sql).map_err(db_error)?;
     for row in rows {
-        if let Some(unknown) = row.keys().find(|name| table.column(name).is_none()) {
-            return Err(StoreError::Invalid(format!(
-                "the table `{}` has no column `{unknown}`",
-                table.name
-            )));
+        for name in row.keys() {
+            crate::table_rules::column(table, name)?;
         }
         let values = table
             .columns
