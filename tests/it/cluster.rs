@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::common::postgres::Schema;
 use crate::common::process::Paywire;
 use crate::common::project;
+use crate::webhooks::envelope;
 use paywire_stripe::signature;
 
 const PROJECT: &str = r#"
@@ -75,19 +76,9 @@ fn start(dir: &std::path::Path, schema: &Schema, name: &str) -> Paywire {
 /// The `n`th event (from 0) of invoice `object`, in round `round`.
 fn event(round: usize, object: usize, n: usize) -> (String, String) {
     let id = format!("evt_r{round}_o{object:02}_{n:02}");
-    let payload = json!({
-        "id": id,
-        "object": "event",
-        "api_version": "2026-09-30.endive",
-        "created": 1_700_000_000 + n as i64,
-        "livemode": false,
-        "pending_webhooks": 1,
-        "request": {"id": null, "idempotency_key": null},
-        "type": "invoice.paid",
-        "data": {"object": {"id": format!("in_r{round}_{object:02}"), "object": "invoice",
-                            "metadata": {"n": n}}},
-    })
-    .to_string();
+    let invoice = json!({"id": format!("in_r{round}_{object:02}"), "object": "invoice",
+                         "metadata": {"n": n}});
+    let payload = envelope(&id, "invoice.paid", invoice);
     (id, payload)
 }
 

@@ -19,11 +19,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::common::postgres::Schema;
-use crate::common::{TestServer, project};
+use crate::common::{SANDBOX_WEBHOOK_SECRET, TestServer, project};
+use crate::webhooks::{deliver, envelope, signed};
 use paywire::app::Settings;
 use paywire::config::Secret;
 use paywire_store::Database;
-use paywire_stripe::signature;
 
 const PROJECT: &str = r#"
 tables:
@@ -50,8 +50,6 @@ workflows:
       - action: table.insert
         with: { table: applied, values: { event_id: "{{ context.event.id }}" } }
 "#;
-
-const SECRET: &str = "whsec_outage_test";
 
 /// A TCP proxy to the database that can cut every connection and refuse
 /// new ones, and then let them through again.
@@ -124,23 +122,9 @@ fn target(url: &str) -> String {
 }
 
 async fn send_event(server: &TestServer, id: &str) -> u16 {
-    let payload = json!({
-        "id": id, "object": "event", "api_version": "2026-09-30.endive",
-        "created": 1_700_000_000, "livemode": false, "pending_webhooks": 1,
-        "request": {"id": null, "idempotency_key": null}, "type": "invoice.paid",
-        "data": {"object": {"id": format!("in_{id}"), "object": "invoice"}},
-    })
-    .to_string();
-    let header = signature::header(payload.as_bytes(), SECRET, chrono::Utc::now().timestamp());
-    server
-        .client
-        .post(format!("{}/webhooks/stripe", server.base))
-        .header("stripe-signature", header)
-        .body(payload)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+    let invoice = json!({"id": format!("in_{id}"), "object": "invoice"});
+    let payload = envelope(id, "invoice.paid", invoice);
+    deliver(server, &payload, signed(&payload)).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +138,7 @@ async fn postgresql_going_away_loses_nothing_acknowledged() {
         dir.path().join("workflows"),
         Database::Postgres(through(&schema.url(), proxy.address)),
     );
-    settings.webhook.secrets = vec![Secret::new(SECRET.to_string())];
+    settings.webhook.secrets = vec![Secret::new(SANDBOX_WEBHOOK_SECRET.to_string())];
     let server = TestServer::start_with(dir, settings).await;
 
     let mut acknowledged = HashSet::new();
