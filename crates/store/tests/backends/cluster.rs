@@ -338,7 +338,35 @@ async fn the_instances_of_one_deployment_run_its_startup_workflows_once(store: T
     assert!(claim("e", "v1", 5_000 + 2 * LEASE).await.unwrap());
 }
 
+async fn a_claim_whose_answer_was_lost_is_found_by_its_time(store: TestStore) {
+    store.event_received(event("evt_1", None)).await.unwrap();
+    store.event_received(event("evt_2", None)).await.unwrap();
+    assert_eq!(claimed_ids(&*store, "a", 5, 1).await, ["evt_1"]);
+    assert_eq!(claimed_ids(&*store, "a", 6, 1).await, ["evt_2"]);
+    let found = |instance: &str, at: i64| store.claimed_events(instance.into(), at);
+    let ids = |events: Vec<paywire_store::EventRecord>| -> Vec<String> {
+        events.into_iter().map(|e| e.id).collect()
+    };
+    assert_eq!(
+        ids(found("a", 5).await.unwrap()),
+        ["evt_1"],
+        "{}",
+        store.backend
+    );
+    assert_eq!(ids(found("a", 6).await.unwrap()), ["evt_2"]);
+    assert!(
+        found("b", 5).await.unwrap().is_empty(),
+        "only the claimer's"
+    );
+    assert!(store.event_update(done("evt_1", "a")).await.unwrap());
+    assert!(
+        found("a", 5).await.unwrap().is_empty(),
+        "an ended event is not"
+    );
+}
+
 on_both_backends!(
+    a_claim_whose_answer_was_lost_is_found_by_its_time,
     the_instances_of_one_deployment_run_its_startup_workflows_once,
     a_write_fenced_by_a_lost_claim_is_refused,
     an_instance_back_from_an_outage_takes_nothing_at_its_first_beat,
