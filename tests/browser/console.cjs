@@ -1,6 +1,7 @@
 // The console in a real browser (headless Chromium driven by playwright-core):
-// sign in, open the overview (with table row counts) and a diagram, make a
-// run while the runs list is open and see it appear, filter the list by time
+// sign in, open the overview (with table row counts and the instances that
+// share the database) and a diagram, make a run while the runs list is open
+// and see it appear with the instance that ran it, filter the list by time
 // on the server, open the run on its diagram with the path taken
 // highlighted, click a step for its details, pick one iteration of a loop,
 // replay a failed event from the events page and see its new run, and
@@ -48,6 +49,11 @@ try {
   const rowCounts = await page.$$eval("#tables tr[data-table]", (rs) => rs.map((r) => [r.dataset.table, r.querySelector("td.rows").textContent]));
   if (!rowCounts.length || rowCounts.some(([, n]) => !/^\d+$/.test(n))) problems.push("table row counts: " + JSON.stringify(rowCounts));
   if (!rowCounts.some(([t, n]) => t === "console_switch" && n === "0")) problems.push("console_switch should show 0 rows: " + JSON.stringify(rowCounts));
+  // The instances sharing the database: this server is one of them.
+  const instances = await (await fetch(base + "/_paywire/api/instances", { headers: { authorization: "Bearer " + token } })).json();
+  await page.waitForSelector(`#instances tr[data-instance="${instances.this}"]`);
+  const thisRow = await page.textContent(`#instances tr[data-instance="${instances.this}"]`);
+  if (!thisRow.includes("(this one)") || !/\d+ (s|min) ago/.test(thisRow)) problems.push("the instances card's row of this server: " + thisRow);
   await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
 
   // A diagram: one lane per case of the switch, and the default.
@@ -69,6 +75,9 @@ try {
   });
   const run = answer.headers.get("x-paywire-run");
   await page.waitForSelector(`#runs a[href="#/run/${run}"]`, { timeout: 10000 });
+  // Each run names the instance that ran it.
+  const ranOn = await page.$eval(`#runs a[href="#/run/${run}"]`, (a) => a.closest("tr").querySelector("td.instance").textContent);
+  if (ranOn !== instances.this) problems.push(`the run's instance is "${ranOn}", not "${instances.this}"`);
   await page.screenshot({ path: `${shots}/runs.png`, fullPage: true });
 
   // The time filter asks the server (`since`), and the new run is in the window.
@@ -81,6 +90,8 @@ try {
   // The run on its diagram: the path taken is highlighted, a step opens.
   await page.click(`#runs a[href="#/run/${run}"]`);
   await page.waitForSelector(".node.ran");
+  const runOn = await page.textContent("h1 + p .instance");
+  if (runOn !== instances.this) problems.push(`the run's page says it ran on "${runOn}"`);
   const ran = await page.$$eval(".node.ran", (ns) => ns.map((n) => n.dataset.key));
   for (const key of ["steps[0]", "steps[2].cases.TENOFF[0]", "steps[3]"]) {
     if (!ran.includes(key)) problems.push(`step ${key} not highlighted: ${JSON.stringify(ran)}`);

@@ -78,7 +78,20 @@ async function overview() {
         p.functions.map((f) => h("tr", {}, h("td", {}, h("a", { href: "#/diagram/function/" + encodeURIComponent(f.name) }, f.name)), h("td.mono", {}, f.params.join(", ")))))),
       h("section.card", { id: "tables" }, h("h2", {}, "Tables"), h("table.list", {},
         h("tr", {}, h("th", {}, "Table"), h("th", {}, "Columns"), h("th", {}, "Rows")),
-        p.tables.map((t) => h("tr", { "data-table": t.name }, h("td", {}, h("a", { href: "#/tables/" + encodeURIComponent(t.name) }, t.name)), h("td.mono", {}, t.columns.map((c) => c.name + ":" + c.type).join(", ")), h("td.num.rows", {}, t.rows)))))));
+        p.tables.map((t) => h("tr", { "data-table": t.name }, h("td", {}, h("a", { href: "#/tables/" + encodeURIComponent(t.name) }, t.name)), h("td.mono", {}, t.columns.map((c) => c.name + ":" + c.type).join(", ")), h("td.num.rows", {}, t.rows))))),
+      instancesCard(await api("/instances").catch(() => null))));
+}
+
+// The instances that share the database, as of their last heartbeats. One
+// that has been silent longer than a lease is kept in the list until the
+// others take its work over, so it shows how long ago it was last heard.
+function instancesCard(found) {
+  if (!found) return null;
+  const ago = (ms) => { const s = Math.max(0, (Date.now() - ms) / 1000); return s < 60 ? s.toFixed(0) + " s ago" : (s / 60).toFixed(0) + " min ago"; };
+  return h("section.card", { id: "instances" }, h("h2", {}, "Instances"), h("table.list", {},
+    h("tr", {}, h("th", {}, "Instance"), h("th", {}, "Started"), h("th", {}, "Last heard")),
+    found.instances.map((i) => h("tr", { "data-instance": i.id }, h("td.mono", {}, i.id, i.id === found.this ? h("span.muted", {}, " (this one)") : ""),
+      h("td", {}, when(i.started_at)), h("td", {}, ago(i.last_seen))))));
 }
 
 // ---------- diagrams ----------
@@ -203,7 +216,7 @@ async function runsView() {
   const stamp = h("span.muted", {}, "");
   setView(h("h1", {}, "Runs"),
     h("div.filters", {}, h("label", {}, "Name", nameSel), h("label", {}, "Status", statusSel), h("label", {}, "Since", sinceSel), stamp),
-    h("table.list", {}, h("thead", {}, h("tr", {}, ["Run", "Name", "Kind", "Status", "Started", "Duration", "HTTP", "Error"].map((t) => h("th", {}, t)))), body));
+    h("table.list", {}, h("thead", {}, h("tr", {}, ["Run", "Name", "Kind", "Status", "Started", "Duration", "HTTP", "Instance", "Error"].map((t) => h("th", {}, t)))), body));
   const load = async () => {
     const qs = new URLSearchParams({ limit: "200" });
     if (name) qs.set("name", name);
@@ -214,8 +227,9 @@ async function runsView() {
       h("td.mono", {}, h("a", { href: "#/run/" + encodeURIComponent(r.id) }, r.id)),
       h("td", {}, r.name), h("td", {}, r.kind), h("td", {}, badge(r.retrying ? "retrying" : r.status)),
       h("td", {}, when(r.started_at)), h("td.num", {}, ms(r.duration_ms)),
-      h("td.num", {}, r.response_status || ""), h("td", {}, r.error ? (r.error.message || "") : ""))));
-    if (!runs.length) body.replaceChildren(h("tr", {}, h("td", { colspan: "8" }, h("span.muted", {}, "No runs match."))));
+      h("td.num", {}, r.response_status || ""), h("td.mono.instance", {}, r.instance || ""),
+      h("td", {}, r.error ? (r.error.message || "") : ""))));
+    if (!runs.length) body.replaceChildren(h("tr", {}, h("td", { colspan: "9" }, h("span.muted", {}, "No runs match."))));
     stamp.textContent = "updated " + new Date().toLocaleTimeString() + " · refreshes every 2 s";
   };
   await load();
@@ -300,7 +314,8 @@ async function runView(id) {
     h("p", {}, `${run.kind} `, h("a", { href: `#/diagram/${kind}/${encodeURIComponent(run.name)}` }, run.name),
       ` · started ${when(run.started_at)} · ${ms(run.duration_ms)}`, run.response_status ? ` · HTTP ${run.response_status}` : "",
       run.retry_of ? [" · retries ", h("a", { href: "#/run/" + run.retry_of }, run.retry_of)] : "",
-      run.trigger_event ? [" · event ", h("span.mono", {}, run.trigger_event)] : ""),
+      run.trigger_event ? [" · event ", h("span.mono", {}, run.trigger_event)] : "",
+      run.instance ? [" · on ", h("span.mono.instance", {}, run.instance)] : ""),
     run.error ? h("p.error", {}, `${run.error.name || "error"} at ${run.error.step || "?"}: ${run.error.message || ""}`) : null,
     h("p.muted", {}, "Steps that ran are outlined; click one for its input, output, error and duration. A loop that ran says how many iterations it made; pick one to see only what it did."),
     d ? drawDiagram(d, ctx) : h("p.muted", {}, "This run's workflow is no longer in the project."),
@@ -325,7 +340,8 @@ async function eventsView() {
         ev.target.disabled = true;
         try { await api(`/events/${encodeURIComponent(e.id)}/replay`, { method: "POST" }); await load(); } catch (err) { alert(err.message); ev.target.disabled = false; }
       } }, "Replay") : null;
-      return h("tr", { "data-event": e.id }, h("td.mono", {}, e.id), h("td.mono", {}, e.type), h("td", {}, action), h("td", {}, badge(e.state)),
+      const holder = e.state === "pending" && e.claimed_by ? h("div.muted.mono", {}, "on " + e.claimed_by) : null;
+      return h("tr", { "data-event": e.id }, h("td.mono", {}, e.id), h("td.mono", {}, e.type), h("td", {}, action), h("td", {}, badge(e.state), holder),
         h("td.num", {}, e.attempts), h("td", {}, when(e.received_at)),
         h("td.runs", {}, runs.map((r) => h("div", {}, h("a", { href: "#/run/" + encodeURIComponent(r.id) }, r.name), " ", badge(r.status)))),
         h("td", {}, e.last_error || ""), h("td", {}, replay));
