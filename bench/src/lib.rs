@@ -2,6 +2,7 @@
 //! signs webhooks), the scenario driver behind `bench/run`, and criterion
 //! micro-benchmarks in `benches/`.
 
+pub mod db;
 pub mod events;
 pub mod load;
 pub mod projects;

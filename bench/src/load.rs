@@ -1,5 +1,5 @@
-//! The load generator: a fixed number of HTTP/1.1 connections to one server
-//! over loopback, each with one request in flight at a time, a warm-up, then
+//! The load generator: a fixed number of HTTP/1.1 connections to one server,
+//! or spread evenly over several, over loopback, each with one request in flight at a time, a warm-up, then
 //! a measured window of fixed length.
 //!
 //! Two ways to pace it:
@@ -80,7 +80,7 @@ pub fn percentile_ms(sorted_us: &[u32], q: f64) -> f64 {
 }
 
 struct Shared {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     make: MakeRequest,
     gate: Option<Gate>,
     next: AtomicU64,
@@ -99,16 +99,17 @@ struct ConnStats {
     last_answered: Option<Instant>,
 }
 
-/// Drives `plan` against `addr` and waits for it to end.
+/// Drives `plan` against `addrs` (connection `i` to `addrs[i % len]`) and
+/// waits for it to end.
 pub async fn drive(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     plan: &Plan,
     make: MakeRequest,
     gate: Option<Gate>,
 ) -> Outcome {
     let start = Instant::now();
     let shared = Arc::new(Shared {
-        addr,
+        addrs: addrs.to_vec(),
         make,
         gate,
         next: AtomicU64::new(0),
@@ -127,7 +128,8 @@ pub async fn drive(
             .map(|iv| iv.mul_f64(i as f64 / plan.connections as f64))
             .unwrap_or_default();
         tasks.push(tokio::spawn(async move {
-            connection(&shared, start + offset, interval).await
+            let addr = shared.addrs[i % shared.addrs.len()];
+            connection(&shared, addr, start + offset, interval).await
         }));
     }
     let mut outcome = Outcome {
@@ -189,7 +191,12 @@ async fn connect(addr: SocketAddr) -> Result<Sender, String> {
     Ok(sender)
 }
 
-async fn connection(shared: &Shared, first_due: Instant, interval: Option<Duration>) -> ConnStats {
+async fn connection(
+    shared: &Shared,
+    addr: SocketAddr,
+    first_due: Instant,
+    interval: Option<Duration>,
+) -> ConnStats {
     let mut stats = ConnStats::default();
     let fail = |stats: &mut ConnStats, why: String| {
         stats.failed += 1;
@@ -225,7 +232,7 @@ async fn connection(shared: &Shared, first_due: Instant, interval: Option<Durati
             }
         }
         if sender.is_none() {
-            match connect(shared.addr).await {
+            match connect(addr).await {
                 Ok(s) => sender = Some(s),
                 Err(e) => {
                     fail(&mut stats, e);

@@ -8,10 +8,16 @@
 //! paywire-bench micro CRITERION_DIR RESULTS_JSON   # adds criterion's medians
 //! ```
 //!
+//! The PostgreSQL scenarios (`…_pg` with one instance, `…_pg2` with two on
+//! one database) run against the server named by `PAYWIRE_BENCH_POSTGRES`
+//! (a URL whose user may create schemas); without it they are skipped, and
+//! the table says so.
+//!
 //! It exits 0 when every scenario ran, whether or not targets were met (the
 //! table says which were); it exits non-zero only when a scenario could not
 //! run at all.
 
+mod cluster;
 mod scenarios;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +26,8 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Map, Value, json};
 
+use cluster::Setup;
+use paywire_bench::db::Backend;
 use paywire_bench::load::Outcome;
 use paywire_bench::server::{self, Server};
 use scenarios::{
@@ -27,14 +35,32 @@ use scenarios::{
     load_scenario,
 };
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 12] = [
     "baseline",
     "api",
     "api_insert",
     "webhook_ingest",
     "end_to_end",
+    "api_insert_pg",
+    "webhook_ingest_pg",
+    "end_to_end_pg",
+    "api_insert_pg2",
+    "webhook_ingest_pg2",
+    "end_to_end_pg2",
     "load_1000",
 ];
+
+/// The scenario a name stands for, and the setup it runs on: `…_pg` on
+/// PostgreSQL with one instance, `…_pg2` with two.
+fn setup_of(name: &str) -> (&str, Setup) {
+    if let Some(base) = name.strip_suffix("_pg2") {
+        (base, Setup::postgres(2))
+    } else if let Some(base) = name.strip_suffix("_pg") {
+        (base, Setup::postgres(1))
+    } else {
+        (name, Setup::SQLITE)
+    }
+}
 
 struct Args {
     duration: Duration,
@@ -172,6 +198,8 @@ struct Bench {
     logs: PathBuf,
     /// A tag that makes this run's event ids unique.
     tag: String,
+    /// The PostgreSQL server of the `…_pg` scenarios, if any.
+    postgres: Option<String>,
 }
 
 impl Bench {
@@ -203,6 +231,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         logs,
         tag,
         args,
+        postgres: std::env::var("PAYWIRE_BENCH_POSTGRES")
+            .ok()
+            .filter(|url| !url.is_empty()),
     };
     println!(
         "paywire-bench: {} connections, {:?} warm-up, {:?} measured per scenario; {} client threads; {} cores",
@@ -221,15 +252,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             continue;
         }
         println!("-- {name}");
+        let (scenario, setup) = setup_of(name);
+        if setup.backend == Backend::Postgres && cx.postgres.is_none() {
+            println!(
+                "   skipped: set PAYWIRE_BENCH_POSTGRES=postgres://USER:PASSWORD@127.0.0.1/DB to run it"
+            );
+            continue;
+        }
         let started = std::time::Instant::now();
-        let figure = match name {
+        let figure = match scenario {
             "baseline" => baseline_scenario(&cx, &mut baseline_answer).await,
             "api" => api_scenario(&cx, baseline_answer.as_ref()).await,
-            "api_insert" => api_insert_scenario(&cx).await,
-            "webhook_ingest" => ingest_scenario(&cx).await,
-            "end_to_end" => end_to_end_scenario(&cx).await,
+            "api_insert" => api_insert_scenario(&cx, name, setup).await,
+            "webhook_ingest" => ingest_scenario(&cx, name, setup).await,
+            "end_to_end" => end_to_end_scenario(&cx, name, setup).await,
             "load_1000" => load_scenario(&cx).await,
-            _ => unreachable!(),
+            _ => unreachable!("every name in SCENARIOS has a scenario"),
         }
         .with_context(|| format!("scenario {name}"))?;
         let cpu = figure
@@ -274,6 +312,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
             figure.target("RSS < 200 MB", rss < 200.0);
         }
     }
+    // Two instances on one database must not be slower than one; on this
+    // machine's two cores they share the CPU with each other and with the
+    // database, so "not slower" allows 5% of noise.
+    let one_instance = |name: &str| {
+        figures
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| f.throughput)
+    };
+    let compared: Vec<(usize, f64)> = figures
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (name, _))| {
+            let single = name.strip_suffix("_pg2").map(|base| format!("{base}_pg"))?;
+            Some((i, one_instance(&single)?))
+        })
+        .collect();
+    for (i, single) in compared {
+        let figure = &mut figures[i].1;
+        let t = figure.throughput;
+        figure.target(
+            format!("not slower than one instance ({single:.0})"),
+            t >= 0.95 * single,
+        );
+    }
 
     let mut scenarios = Map::new();
     for (name, figure) in &figures {
@@ -311,7 +374,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "duration_s": cx.args.duration.as_secs_f64(),
             "client_threads": cx.args.client_threads,
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            "durability": "SQLite WAL, synchronous=FULL",
+            "durability": format!("{}; {}", Backend::Sqlite.label(), Backend::Postgres.label()),
         },
     });
     if let Some(dir) = cx.args.out.parent() {

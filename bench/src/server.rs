@@ -25,13 +25,15 @@ pub struct Server {
 pub const WEBHOOK_SECRET: &str = "whsec_paywire_bench";
 
 impl Server {
-    /// `paywire serve` of `project` with a fresh database at `db`, on the
-    /// sandbox (no Stripe key: the admin API is open on loopback), logging
-    /// to `log`.
+    /// `paywire serve` of `project` on the database `db` (a SQLite file or
+    /// a PostgreSQL URL), on the sandbox (no Stripe key: the admin API is
+    /// open on loopback), logging to `log`. `instance` names it among
+    /// several on one database.
     pub async fn paywire(
         bin: &Path,
         project: &Path,
-        db: &Path,
+        db: &str,
+        instance: &str,
         log: &Path,
     ) -> anyhow::Result<Server> {
         let mut command = Command::new(bin);
@@ -41,6 +43,8 @@ impl Server {
             .arg(project)
             .arg("--db")
             .arg(db)
+            .arg("--instance")
+            .arg(instance)
             .args(["--host", "127.0.0.1", "--port", "0"])
             .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
             // PAYWIRE_LOG=paywire_engine::inbox=debug,info shows the inbox's batches.
@@ -109,7 +113,7 @@ impl Server {
     async fn wait_healthy(&self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let request = self.request("GET", "/_paywire/health", Bytes::new());
+            let request = request("GET", "/_paywire/health", Bytes::new());
             if let Ok((200, _)) = load::once(self.addr, request).await {
                 return Ok(());
             }
@@ -118,10 +122,6 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    pub fn request(&self, method: &str, path: &str, body: Bytes) -> Request<Full<Bytes>> {
-        request(self.addr, method, path, body)
     }
 
     /// The most memory the process has held at once (VmHWM), in MB.
@@ -138,21 +138,8 @@ impl Server {
     /// system, in seconds. On a machine shared with the load generator and
     /// other work, CPU time per request is steadier than requests per second.
     pub fn cpu_seconds(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
-            return 0.0;
-        };
-        // The fields after the command's name, which is in parentheses and
-        // may hold spaces: utime and stime are the 14th and 15th of the line.
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let ticks: u64 = after_name
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|field| field.parse::<u64>().ok())
-            .sum();
-        // Linux reports them in USER_HZ, which is 100 on every architecture
-        // it supports for user space.
-        ticks as f64 / 100.0
+        std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .map_or(0.0, |stat| stat_cpu_seconds(&stat).1)
     }
 
     /// The CPU time (µs) used since `cpu_before` (from [`Self::cpu_seconds`])
@@ -188,14 +175,61 @@ impl Server {
     }
 }
 
-pub fn request(addr: SocketAddr, method: &str, path: &str, body: Bytes) -> Request<Full<Bytes>> {
+/// A request to any of the servers under test: they all listen on loopback
+/// and none routes by its `host`.
+pub fn request(method: &str, path: &str, body: Bytes) -> Request<Full<Bytes>> {
     Request::builder()
         .method(method)
         .uri(path)
-        .header("host", addr.to_string())
+        .header("host", "127.0.0.1")
         .header("content-type", "application/json")
         .body(Full::new(body))
         .expect("a valid request")
+}
+
+/// A process's name and CPU time (user and system, seconds) from its
+/// `/proc/PID/stat` line.
+fn stat_cpu_seconds(stat: &str) -> (&str, f64) {
+    // The command's name is in parentheses and may hold spaces: utime and
+    // stime are the 12th and 13th fields after it.
+    let Some((head, rest)) = stat.rsplit_once(')') else {
+        return ("", 0.0);
+    };
+    let name = head.split_once('(').map_or("", |(_, name)| name);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    // Linux reports them in USER_HZ, which is 100 on every architecture it
+    // supports for user space.
+    (name, ticks as f64 / 100.0)
+}
+
+/// The CPU time (seconds) of every `postgres` process on this machine: the
+/// local database server's backends and its background processes. Only the
+/// processes alive now count, so a figure taken across a scenario leaves
+/// out connections that ended inside it; paywire's pool keeps its
+/// connections for the scenario's length.
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .map(|stat| match stat_cpu_seconds(&stat) {
+            ("postgres", seconds) => seconds,
+            _ => 0.0,
+        })
+        .sum()
 }
 
 fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
