@@ -107,11 +107,12 @@ pub(super) async fn hold_claim(
     c: &impl GenericClient,
     claim: &EventClaim,
 ) -> Result<(), StoreError> {
+    let statement = c
+        .prepare_cached("SELECT 1 FROM _paywire_events WHERE id = $1 AND claimed_by = $2 FOR SHARE")
+        .await
+        .map_err(db_error)?;
     let held = c
-        .query_opt(
-            "SELECT 1 FROM _paywire_events WHERE id = $1 AND claimed_by = $2 FOR SHARE",
-            &[&claim.event, &claim.instance],
-        )
+        .query_opt(&statement, &[&claim.event, &claim.instance])
         .await
         .map_err(db_error)?
         .is_some();

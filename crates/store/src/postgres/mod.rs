@@ -9,20 +9,22 @@
 //! someone waits for (a table write, an event's receipt, the sandbox) runs
 //! in its own transaction on a pooled connection. Run records, which nobody
 //! waits for, go to one task that writes them in order, many runs to a
-//! transaction: a run's end is never written before its start.
+//! transaction (`records.rs`): a run's end is never written before its
+//! start.
 //!
 //! Rows of steps are keyed by their run and first step, never by the order
 //! of their commits, so that a table write's step (committed with its
 //! effect) and the records queued before it may commit in either order.
 
 mod cluster;
+mod connect;
 mod copy;
 mod events;
+mod records;
 mod runs;
 mod sandbox;
 mod tables;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,19 +115,18 @@ const RECORD_RETRY: Backoff = Backoff {
 };
 
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user:password@host/db`),
-    /// creates or migrates paywire's own tables and starts the record
-    /// writer. The database must exist; paywire creates nothing outside it.
+    /// Connects to the database at `url` (`postgres://user:password@host/db`,
+    /// with `?sslmode=require` for TLS: see `connect.rs`), creates or
+    /// migrates paywire's own tables and starts the record writer. The database must exist; paywire creates nothing outside it.
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| StoreError::Invalid(format!("the PostgreSQL URL is not valid: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let target = connect::target(url)?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match target.tls {
+            Some(tls) => Manager::from_config(target.config, tls, manager_config),
+            None => Manager::from_config(target.config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .wait_timeout(Some(Duration::from_secs(10)))
@@ -146,7 +147,7 @@ impl PostgresStore {
             tx.commit().await.map_err(db_error)?;
         }
         let (records, queue) = mpsc::unbounded_channel();
-        tokio::spawn(record_writer(pool.clone(), queue));
+        tokio::spawn(records::record_writer(pool.clone(), queue));
         Ok(PostgresStore {
             pool,
             records,
@@ -157,69 +158,6 @@ impl PostgresStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
     }
-}
-
-/// Writes queued run records in order, many runs to a transaction, until
-/// the store is dropped. While the database is unavailable the batch waits
-/// and is tried again, so that an outage delays records rather than losing
-/// them (runs meanwhile wait for room: see `records_room`). A batch that
-/// fails otherwise is written again one run at a time, so that one bad
-/// record loses only itself; a run whose records cannot be written at all
-/// is logged, as on SQLite.
-async fn record_writer(pool: Pool, mut queue: mpsc::UnboundedReceiver<RecordJob>) {
-    let mut jobs = Vec::with_capacity(RECORD_BATCH);
-    while queue.recv_many(&mut jobs, RECORD_BATCH).await > 0 {
-        let mut batch = Vec::with_capacity(jobs.len());
-        let mut flushes = Vec::new();
-        for job in jobs.drain(..) {
-            match job {
-                RecordJob::Write(records, permit) => batch.push((records, permit)),
-                RecordJob::Flush(done) => flushes.push(done),
-            }
-        }
-        if !batch.is_empty() {
-            let records: Vec<&RunRecords> = batch.iter().map(|(r, _)| r).collect();
-            if let Err(e) = write_until_reachable(&pool, &records).await {
-                tracing::warn!(error = %e, runs = records.len(), "a batch of run records failed; writing them one by one");
-                for one in records {
-                    if let Err(e) = write_until_reachable(&pool, &[one]).await {
-                        tracing::error!(error = %e, "could not record a run's records");
-                    }
-                }
-            }
-        }
-        drop(batch);
-        for done in flushes {
-            let _ = done.send(());
-        }
-    }
-}
-
-/// [`write_records`], tried again for as long as the database is
-/// unavailable.
-async fn write_until_reachable(pool: &Pool, batch: &[&RunRecords]) -> Result<(), StoreError> {
-    let mut attempt = 1;
-    loop {
-        match write_records(pool, batch).await {
-            Err(e) if e.is_transient() => {
-                if attempt == 1 {
-                    tracing::warn!(error = %e, "run records wait for the database to come back");
-                }
-                tokio::time::sleep(RECORD_RETRY.delay(attempt)).await;
-                attempt = attempt.saturating_add(1);
-            }
-            done => return done,
-        }
-    }
-}
-
-async fn write_records(pool: &Pool, batch: &[&RunRecords]) -> Result<(), StoreError> {
-    let mut client = pool.get().await.map_err(pool_error)?;
-    let tx = client.transaction().await.map_err(db_error)?;
-    for records in batch {
-        runs::write_records(&tx, records).await?;
-    }
-    tx.commit().await.map_err(db_error)
 }
 
 impl Store for PostgresStore {
@@ -244,35 +182,64 @@ impl Store for PostgresStore {
             if let (TableOp::Select { .. }, None) = (&op, &step) {
                 return tables::execute(&client, &op).await;
             }
-            let mut tx = client.transaction().await.map_err(db_error)?;
-            if let Some(claim) = step.as_ref().and_then(|s| s.claim.as_ref()) {
-                cluster::hold_claim(&tx, claim).await?;
-            }
-            if let Some(step) = &step {
-                runs::write_records(&tx, &step.earlier).await?;
-            }
+            let tx = client.transaction().await.map_err(db_error)?;
+            // Statements that do not wait for one another's answers are
+            // sent together (tokio-postgres pipelines the requests of
+            // futures polled at once, in the order they are first polled),
+            // so that a step's commit costs four round trips, not eight.
+            // What must follow a statement's answer still waits for it.
+            runs::prepare_step_insert(&tx).await?;
+            let hold = async {
+                match step.as_ref().and_then(|s| s.claim.as_ref()) {
+                    Some(claim) => cluster::hold_claim(&tx, claim).await,
+                    None => Ok(()),
+                }
+            };
+            let earlier = async {
+                match &step {
+                    Some(step) => runs::write_records(&tx, &step.earlier).await,
+                    None => Ok(()),
+                }
+            };
+            tokio::try_join!(hold, earlier)?;
             // The operation and its step's record are undone together when
             // the operation fails; the earlier records are kept either way.
-            let inner = tx.savepoint("operation").await.map_err(db_error)?;
-            let outcome = async {
-                let output = tables::execute(&inner, &op).await?;
-                if let Some(StepCommit {
-                    step: record,
-                    started,
-                    ..
-                }) = &step
-                {
-                    let mut record = record.clone();
+            let savepoint = async {
+                tx.batch_execute("SAVEPOINT operation")
+                    .await
+                    .map_err(db_error)
+            };
+            let (saved, output) = tokio::join!(savepoint, tables::execute(&tx, &op));
+            saved?;
+            let outcome = match (output, &step) {
+                (Ok(output), Some(step)) => {
+                    let mut record = step.step.clone();
                     record.output = output.clone();
-                    record.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-                    runs::insert_steps(&inner, std::slice::from_ref(&record)).await?;
+                    record.duration_ms = step.started.elapsed().as_secs_f64() * 1000.0;
+                    let release = async {
+                        tx.batch_execute("RELEASE SAVEPOINT operation")
+                            .await
+                            .map_err(db_error)
+                    };
+                    // The insert's statement is prepared above, so it is
+                    // sent before the release.
+                    tokio::try_join!(
+                        runs::insert_steps(&tx, std::slice::from_ref(&record)),
+                        release
+                    )
+                    .map(|_| output)
                 }
-                Ok::<_, StoreError>(output)
-            }
-            .await;
-            match &outcome {
-                Ok(_) => inner.commit().await.map_err(db_error)?,
-                Err(_) => inner.rollback().await.map_err(db_error)?,
+                (Ok(output), None) => tx
+                    .batch_execute("RELEASE SAVEPOINT operation")
+                    .await
+                    .map(|_| output)
+                    .map_err(db_error),
+                (Err(e), _) => Err(e),
+            };
+            if outcome.is_err() {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT operation")
+                    .await
+                    .map_err(db_error)?;
             }
             tx.commit().await.map_err(db_error)?;
             outcome

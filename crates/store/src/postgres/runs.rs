@@ -292,6 +292,20 @@ async fn finish_run(c: &impl GenericClient, end: &RunEnd) -> Result<(), StoreErr
     Ok(())
 }
 
+/// The statement of [`insert_steps`], prepared on `c`'s connection once;
+/// a step's commit prepares it before it sends the insert together with
+/// what follows it.
+pub(super) async fn prepare_step_insert(
+    c: &impl GenericClient,
+) -> Result<tokio_postgres::Statement, StoreError> {
+    c.prepare_cached(
+        "INSERT INTO _paywire_step_batches (run_id, first_seq, steps) VALUES ($1, $2, $3)
+         ON CONFLICT (run_id, first_seq) DO NOTHING",
+    )
+    .await
+    .map_err(db_error)
+}
+
 /// Inserts steps of a run whose row is written, as one batch keyed by its
 /// first step (so batches committed in either order read back the same).
 pub(super) async fn insert_steps(
@@ -306,13 +320,7 @@ pub(super) async fn insert_steps(
     // then took the step for failed and records it again, with the run's
     // end. What was committed is what happened, so it stays, and the end
     // is still written.
-    let statement = c
-        .prepare_cached(
-            "INSERT INTO _paywire_step_batches (run_id, first_seq, steps) VALUES ($1, $2, $3)
-             ON CONFLICT (run_id, first_seq) DO NOTHING",
-        )
-        .await
-        .map_err(db_error)?;
+    let statement = prepare_step_insert(c).await?;
     c.execute(
         &statement,
         &[

@@ -447,7 +447,74 @@ async fn a_signed_out_session_is_refused_until_it_expires(store: TestStore) {
     assert!(!store.session_signed_out("sess_2".into()).await.unwrap());
 }
 
+/// Many runs' records handed over at once, as a busy server does: the
+/// writer takes them in batches (on PostgreSQL a batch's starts, steps and
+/// ends are one statement each), and each run reads back as if its records
+/// had been written one by one.
+async fn many_runs_handed_over_at_once_read_back_each_as_it_ended(store: TestStore) {
+    const RUNS: usize = 700;
+    let id = |n: usize| format!("run_many_{n:04}");
+    let start = |n: usize| {
+        let mut start = run(
+            &id(n),
+            "many",
+            &format!("2026-11-23T10:{:02}:{:02}.000Z", n / 60 % 60, n % 60),
+        );
+        start.instance = n.is_multiple_of(3).then(|| "instance-a".into());
+        start.trigger_event = n.is_multiple_of(2).then(|| format!("evt_{n}"));
+        start.retry_of = (n % 5 == 1).then(|| id(n - 1));
+        start
+    };
+    let finish = |n: usize, status: RunStatus| {
+        let mut end = end(&id(n), status, "2026-11-23T11:00:00.250Z");
+        end.response_status = n.is_multiple_of(4).then_some(200);
+        end.duration_ms = n as f64 + 0.5;
+        end
+    };
+    // Every run's start first, then the rest interleaved: runs ending with
+    // their start (n % 4 == 0), runs whose steps and end come later, runs
+    // that end twice (the last end is what stays), and runs still running.
+    for n in 0..RUNS {
+        store.record(RunRecords {
+            start: Some(start(n)),
+            steps: vec![step(&id(n), 0)],
+            end: n.is_multiple_of(4).then(|| finish(n, RunStatus::Succeeded)),
+        });
+    }
+    for n in (0..RUNS).filter(|n| n % 4 != 0) {
+        store.record(RunRecords {
+            steps: vec![step(&id(n), 2), step(&id(n), 1)],
+            end: (n % 4 == 1).then(|| finish(n, RunStatus::Failed)),
+            ..RunRecords::default()
+        });
+    }
+    for n in (0..RUNS).filter(|n| n % 4 == 1) {
+        store.record(RunRecords {
+            end: Some(finish(n, RunStatus::Succeeded)),
+            ..RunRecords::default()
+        });
+    }
+    store.flush().await.expect("records are written");
+    for n in 0..RUNS {
+        let detail = store.get_run(id(n)).await.unwrap().unwrap();
+        let expected = match n % 4 {
+            0 => ended(start(n), &finish(n, RunStatus::Succeeded)),
+            1 => ended(start(n), &finish(n, RunStatus::Succeeded)),
+            _ => start(n),
+        };
+        assert_eq!(detail.run, expected, "run {n} on {}", store.backend);
+        let steps: Vec<u32> = detail.steps.iter().map(|s| s.seq).collect();
+        let expected_steps = if n.is_multiple_of(4) {
+            vec![0]
+        } else {
+            vec![0, 1, 2]
+        };
+        assert_eq!(steps, expected_steps, "run {n} on {}", store.backend);
+    }
+}
+
 on_both_backends!(
+    many_runs_handed_over_at_once_read_back_each_as_it_ended,
     a_run_written_in_pieces_reads_back_as_it_ended,
     a_run_handed_over_whole_is_written_once,
     steps_of_several_hand_overs_read_back_in_order,
