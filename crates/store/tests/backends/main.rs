@@ -15,3 +15,4 @@ mod events;
 mod runs;
 mod sandbox;
 mod tables;
+mod tls;
