@@ -175,6 +175,15 @@ impl App {
             )),
             None => None,
         };
+        // The sandbox first: a database has one, and an instance refused
+        // its sandbox stops before it counts among the instances or takes
+        // back anything of theirs.
+        let sandbox = match &settings.sandbox {
+            Some(config) => {
+                Some(paywire_sandbox::Sandbox::start(config.clone(), store.clone()).await?)
+            }
+            None => None,
+        };
         let (engine, report) = Engine::new(
             project,
             store.clone(),
@@ -185,12 +194,6 @@ impl App {
         )
         .await?;
         log_migration(&report);
-        let sandbox = match &settings.sandbox {
-            Some(config) => {
-                Some(paywire_sandbox::Sandbox::start(config.clone(), store.clone()).await?)
-            }
-            None => None,
-        };
         engine.start();
         Ok(Arc::new(App {
             settings,

@@ -122,6 +122,16 @@ pub enum ConfigError {
     File(String),
 }
 
+/// The webhook signing secrets in `text` (`STRIPE_WEBHOOK_SECRET`): several,
+/// comma-separated, while one is rolled, the new one first.
+pub fn webhook_secrets(text: &str) -> Vec<Secret> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect()
+}
+
 /// Reads the connections of `environment` from the variables (`vars` looks
 /// one up) and the config file, if there is one; variables win.
 pub fn resolve(
@@ -143,13 +153,7 @@ pub fn resolve(
         .unwrap_or_else(|| STRIPE_API.to_string());
     let webhook_secrets: Vec<Secret> = var("STRIPE_WEBHOOK_SECRET")
         .or(from_file.webhook_secret)
-        .map(|text| {
-            text.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(Secret::new)
-                .collect()
-        })
+        .map(|text| webhook_secrets(&text))
         .unwrap_or_default();
     let (webhook_path, path_origin) = match var("PAYWIRE_WEBHOOK_PATH") {
         Some(path) => (path, "PAYWIRE_WEBHOOK_PATH".to_string()),

@@ -18,7 +18,8 @@ use paywire_model::load_project_files;
 use paywire_store::{
     Counts, Cursor, EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, Kind,
     MigrationReport, NewEvent, Page, Records, Recovery, RunDetail, RunFilter, RunRecord,
-    RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store, StoreFuture, TableOp,
+    RunRecords, SandboxChanges, SandboxClaim, SandboxSnapshot, StepCommit, Store, StoreFuture,
+    TableOp,
 };
 use paywire_stripe::signature;
 
@@ -195,6 +196,9 @@ impl Store for NullStore {
     }
     fn session_signed_out(&self, _: String) -> StoreFuture<'_, bool> {
         ready(false)
+    }
+    fn sandbox_claim(&self, _: String) -> StoreFuture<'_, SandboxClaim> {
+        ready(SandboxClaim::new(()))
     }
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot> {
         ready(SandboxSnapshot::default())

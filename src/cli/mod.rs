@@ -1,5 +1,5 @@
-//! The `paywire` command line: `serve`, `check`, `runs`, `events`, `replay`,
-//! `trigger`, `migrate`.
+//! The `paywire` command line: `serve`, `sandbox`, `check`, `runs`,
+//! `events`, `replay`, `trigger`, `migrate`.
 //!
 //! Every flag can also be set by a `PAYWIRE_*` environment variable. This
 //! module holds the commands, their dispatch and what several of them share;
@@ -10,6 +10,7 @@ mod check;
 mod events;
 mod migrate;
 mod runs;
+mod sandbox;
 mod serve;
 mod trigger;
 
@@ -27,6 +28,7 @@ use paywire_store::{Database, Store};
 pub use events::{EventsArgs, format_events};
 pub use migrate::MigrateArgs;
 pub use runs::{RunsAction, RunsArgs, format_run, format_runs};
+pub use sandbox::SandboxArgs;
 pub use serve::ServeArgs;
 pub use trigger::{TRIGGER_SANDBOX_KEY, TriggerArgs};
 
@@ -45,6 +47,11 @@ pub struct Cli {
 pub enum Command {
     /// Serve the project's APIs over HTTP.
     Serve(ServeArgs),
+    /// Serve the offline Stripe sandbox on its own, keeping its state in the
+    /// database: the one Stripe that several instances on that database
+    /// share (start them with STRIPE_SECRET_KEY=sk_test_… and
+    /// STRIPE_API_BASE=http://HOST:PORT).
+    Sandbox(SandboxArgs),
     /// Load and check a project; print every problem found.
     Check {
         /// The project folder.
@@ -78,6 +85,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(args).await,
+        Command::Sandbox(args) => sandbox::sandbox(args).await,
         Command::Check { dir } => Ok(check::check(&dir)),
         Command::Runs(args) => runs::runs(args).await,
         Command::Events(args) => events::events(args).await,

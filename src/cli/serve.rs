@@ -13,6 +13,7 @@ use clap::Args;
 use crate::app::{App, Settings, StartError, StripeSettings};
 use crate::config;
 use paywire_model::LoadError;
+use paywire_store::StoreError;
 use paywire_stripe::client::STRIPE_CALL_RETRY;
 
 #[derive(Args, Debug)]
@@ -189,6 +190,10 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::FAILURE);
         }
+        Err(StartError::Store(e @ StoreError::SandboxHeld(_))) => {
+            eprintln!("{}", super::sandbox::serve_refused(&e));
+            return Ok(ExitCode::FAILURE);
+        }
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
@@ -232,8 +237,10 @@ fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str, connections: &conf
         );
         println!("  Stripe API base {base}/_stripe (any sk_test_… key); no real money moves.");
         if args.db.database().is_shared() {
+            // One database has one sandbox (Store::sandbox_claim): a second
+            // instance without a key on it would be refused at start.
             println!(
-                "  The sandbox is this instance's own: several instances on one database do not see one Stripe. Use a Stripe test key for them."
+                "  This instance owns the database's sandbox, so no other instance without a key can start on it. For several instances, run `paywire sandbox --db …` and start each with STRIPE_SECRET_KEY=sk_test_… and STRIPE_API_BASE=http://SANDBOX_HOST:PORT."
             );
         }
     }
@@ -255,7 +262,7 @@ fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str, connections: &conf
 }
 
 /// Ends when the process is asked to stop (Ctrl-C, or SIGTERM on Unix).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,7 +1,8 @@
 //! The HTTP layer: the builder's APIs, and paywire's own endpoints.
 //!
 //! [`app`] builds the router; [`run`] serves it on a listener until a
-//! shutdown signal, which is what `paywire serve` and the tests call. APIs are
+//! shutdown signal, which is what `paywire serve` and the tests call.
+//! [`sandbox`] is the same for `paywire sandbox`, the Stripe sandbox alone. APIs are
 //! matched against the project version being served at the moment of each
 //! request, so a reload takes effect without a restart.
 
@@ -9,6 +10,7 @@ mod admin;
 mod auth;
 mod console;
 mod error;
+pub mod sandbox;
 mod serve;
 mod webhook;
 

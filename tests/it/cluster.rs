@@ -3,7 +3,10 @@
 //! Every acknowledged event runs exactly once, each object's events apply
 //! in the order they arrived, no run is left running, and what the APIs of
 //! every instance inserted is there; then the same with the killed one
-//! started again. The deployment's startup workflow runs once.
+//! started again. The deployment's startup workflow runs once. Their
+//! Stripe is one `paywire sandbox` on the same database, as a deployment of
+//! several instances without a Stripe account runs (a database has one
+//! sandbox, so they cannot each serve their own).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::postgres::Schema;
-use crate::common::process::Paywire;
+use crate::common::process::{Paywire, SandboxProcess};
 use crate::common::project;
 use crate::webhooks::envelope;
 use paywire_stripe::signature;
@@ -59,11 +62,14 @@ workflows:
 const SECRET: &str = "whsec_cluster_test";
 const OBJECTS: usize = 12;
 
-fn start(dir: &std::path::Path, schema: &Schema, name: &str) -> Paywire {
+/// An instance whose Stripe is the sandbox at `stripe`.
+fn start(dir: &std::path::Path, schema: &Schema, name: &str, stripe: &str) -> Paywire {
     Paywire::start(&[
         ("PAYWIRE_DIR", dir.join("workflows").display().to_string()),
         ("PAYWIRE_DB", schema.url()),
         ("PAYWIRE_INSTANCE", name.to_string()),
+        ("STRIPE_SECRET_KEY", "sk_test_cluster".to_string()),
+        ("STRIPE_API_BASE", stripe.to_string()),
         ("STRIPE_WEBHOOK_SECRET", SECRET.to_string()),
         ("PAYWIRE_EVENT_RETRY_SECONDS", "0.05".to_string()),
         // A short lease, so that the test does not wait long for the
@@ -223,9 +229,10 @@ async fn three_instances_share_the_inbox_and_one_killed_loses_nothing() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
+    let sandbox = SandboxProcess::start(0, &[("PAYWIRE_DB", schema.url())]).await;
     let mut servers: Vec<Option<Paywire>> = ["one", "two", "three"]
         .iter()
-        .map(|name| Some(start(dir.path(), &schema, name)))
+        .map(|name| Some(start(dir.path(), &schema, name, &sandbox.base)))
         .collect();
     for server in servers.iter().flatten() {
         server.ready(&client).await;
@@ -271,7 +278,7 @@ async fn three_instances_share_the_inbox_and_one_killed_loses_nothing() {
 
     // Round 1: "one" is back (a new process, a new lease) and takes its
     // share again.
-    servers[0] = Some(start(dir.path(), &schema, "one"));
+    servers[0] = Some(start(dir.path(), &schema, "one", &sandbox.base));
     servers[0].as_ref().unwrap().ready(&client).await;
     let sent = stream(&client, &mut servers, 1, 4, None).await;
     check(&schema, 1, &sent).await;

@@ -19,6 +19,7 @@ mod migrate;
 mod outage;
 mod reload;
 mod sandbox;
+mod sandbox_cluster;
 mod sandbox_conformance;
 mod stripe_actions;
 mod stripe_tools;

@@ -69,6 +69,19 @@ pub async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir)
 
 /// A sandbox on the database at `db`, served on a new random port.
 async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Backoff) -> String {
+    serve_sandbox(db, webhook_url, retry, std::future::pending())
+        .await
+        .0
+}
+
+/// A sandbox on the database at `db`, served as `paywire sandbox` serves
+/// one until `shutdown`; its base URL is the one under `/_stripe`.
+async fn serve_sandbox(
+    db: &std::path::Path,
+    webhook_url: Option<String>,
+    retry: Backoff,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
     let store = Arc::new(SqliteStore::open(db.to_path_buf()).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
@@ -79,9 +92,11 @@ async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Ba
         retry,
     };
     let sandbox = Sandbox::start(config, store).await.unwrap();
-    let app = axum::Router::new().nest("/_stripe", paywire_sandbox::router(sandbox));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    let limits = paywire::http::ConnectionLimits::default();
+    let server = tokio::spawn(paywire::http::sandbox::run(
+        listener, sandbox, limits, shutdown,
+    ));
+    (base, server)
 }
 
 async fn post(base: &str, path: &str, form: &str) -> (u16, Value) {
@@ -569,11 +584,19 @@ async fn state_and_owed_deliveries_survive_a_restart() {
         first_delay: Duration::from_secs(3600),
         max_delay: Duration::from_secs(3600),
     };
-    let before = sandbox_at(&db, Some(down), patient).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (before, server) = serve_sandbox(&db, Some(down), patient, async {
+        let _ = stopped.await;
+    })
+    .await;
     let (status, customer) = post(&before, "/v1/customers", "email=kept@example.com").await;
     assert_eq!(status, 200);
     let id = customer["id"].as_str().unwrap().to_string();
     wait_until(|| *attempts.lock().unwrap() == 1).await;
+    // One sandbox owns a database's state at a time: the first stops
+    // before the next starts.
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 
     let (up, received) = receiver().await;
     let after = sandbox_at(&db, Some(up), DELIVERY_RETRY).await;

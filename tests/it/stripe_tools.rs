@@ -15,6 +15,7 @@ use paywire_stripe::signature;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
+use crate::common::process::SandboxProcess;
 use crate::common::{TestServer, examples_dir};
 use crate::sandbox::{KEY, Received, SECRET, receiver, sandbox};
 use paywire::app::Settings;
@@ -414,6 +415,53 @@ async fn stripes_cli_triggers_events_that_arrive_signed() {
         }
     })
     .await;
+}
+
+/// Stripe's CLI against `paywire sandbox`, the sandbox served on its own,
+/// given its root as `--api-base`: the base `STRIPE_API_BASE` names for the
+/// instances that share it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripes_cli_triggers_events_against_paywire_sandbox() {
+    let Some(cli) = stripe_cli() else {
+        eprintln!(
+            "skipped: Stripe's CLI is not installed (set STRIPE_CLI, or run `npm install --prefix .tools @stripe/cli@1.52.0`)"
+        );
+        return;
+    };
+    let (hook, received) = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = SandboxProcess::start(
+        0,
+        &[
+            ("PAYWIRE_DB", dir.path().join("s.db").display().to_string()),
+            ("STRIPE_WEBHOOK_SECRET", SECRET.to_string()),
+            ("PAYWIRE_SANDBOX_WEBHOOK_URL", hook),
+        ],
+    )
+    .await;
+    for event in ["customer.created", "checkout.session.completed"] {
+        let args: Vec<String> = [
+            "trigger",
+            event,
+            "--api-base",
+            &sandbox.base,
+            "--api-key",
+            KEY,
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+        let (cli, config) = (cli.clone(), dir.path().join("stripe-config"));
+        let (ok, output) = tokio::task::spawn_blocking(move || run_cli(&cli, &args, &config))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ok, "`stripe trigger {event}` failed:\n{output}");
+        if let Err(e) = arrives_signed(event, &received).await {
+            panic!("{e}\n  the CLI said:\n{output}");
+        }
+    }
+    assert!(sandbox.terminate().await);
 }
 
 /// A paywire server with the example project and its sandbox, which sends

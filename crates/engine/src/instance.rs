@@ -40,12 +40,7 @@ impl Instance {
     /// process when none is given.
     pub fn new(id: Option<String>, lease: Duration, heartbeat: Duration) -> Instance {
         let id = id.unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .or_else(|| std::env::var("HOSTNAME").ok())
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "paywire".to_string());
+            let host = paywire_support::host_name();
             let random = uuid::Uuid::new_v4().simple().to_string();
             format!("{host}-{}-{}", std::process::id(), &random[..6])
         });

@@ -1,8 +1,10 @@
 //! Sends the sandbox's events to the webhook endpoint, signed as Stripe signs
 //! them, retrying with backoff while the endpoint does not answer 2xx. Each
 //! attempt is recorded, so a restart resumes what was not delivered.
+//! Deliveries stop with their sandbox: once it gave up its state, another
+//! sandbox on the database resumes them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use paywire_store::{SandboxChanges, SandboxDelivery, Store};
@@ -23,6 +25,8 @@ pub struct Deliverer {
     retry: Backoff,
     store: Arc<dyn Store>,
     client: reqwest::Client,
+    /// Lives as long as the deliverer; a delivery that finds it gone stops.
+    alive: Arc<()>,
 }
 
 impl Deliverer {
@@ -42,6 +46,7 @@ impl Deliverer {
                 .user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)")
                 .build()
                 .unwrap_or_default(),
+            alive: Arc::new(()),
         }
     }
 
@@ -53,8 +58,12 @@ impl Deliverer {
         let retry = self.retry;
         let store = self.store.clone();
         let client = self.client.clone();
+        let alive: Weak<()> = Arc::downgrade(&self.alive);
         tokio::spawn(async move {
             for attempt in attempts_made + 1..=retry.attempts {
+                if alive.strong_count() == 0 {
+                    return;
+                }
                 let now = chrono::Utc::now().timestamp();
                 let signature = signature::header(body.as_bytes(), &secret, now);
                 let outcome = client

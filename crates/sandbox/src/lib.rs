@@ -37,7 +37,9 @@ use sha2::{Digest, Sha256};
 
 pub use delivery::DELIVERY_RETRY;
 pub use error::StripeError;
-use paywire_store::{SandboxChanges, SandboxDelivery, SandboxIdempotency, Store, StoreError};
+use paywire_store::{
+    SandboxChanges, SandboxClaim, SandboxDelivery, SandboxIdempotency, Store, StoreError,
+};
 use paywire_support::Secret;
 use paywire_support::backoff::Backoff;
 use resources::Verb;
@@ -66,15 +68,22 @@ pub struct Sandbox {
     state: Mutex<SandboxState>,
     store: Arc<dyn Store>,
     deliveries: delivery::Deliverer,
+    /// This sandbox's ownership of the state in the store, given up when it
+    /// is dropped.
+    _claim: SandboxClaim,
 }
 
 impl Sandbox {
-    /// Loads the sandbox's objects from the store and resumes the delivery of
-    /// events that were not delivered before a restart.
+    /// Claims the sandbox's state in the store (a database has one sandbox,
+    /// which keeps the state in memory and writes it through: see
+    /// `Store::sandbox_claim`), loads its objects and resumes the delivery
+    /// of events that were not delivered before a restart. Another sandbox
+    /// on the same database is [`StoreError::SandboxHeld`], naming it.
     pub async fn start(
         config: SandboxConfig,
         store: Arc<dyn Store>,
     ) -> Result<Arc<Sandbox>, StoreError> {
+        let claim = store.sandbox_claim(owner(&config)).await?;
         let snapshot = store.sandbox_load().await?;
         // An event is owed to the endpoint when it was recorded as pending
         // (with the change that caused it) and the retries have not given up;
@@ -97,6 +106,7 @@ impl Sandbox {
             state: Mutex::new(state),
             store,
             deliveries,
+            _claim: claim,
         });
         if sandbox.config.webhook_url.is_some() {
             for (id, attempts) in undelivered {
@@ -188,6 +198,18 @@ impl Sandbox {
     }
 }
 
+/// How this sandbox names itself to another one refused on its database:
+/// where it is reached, which is what instances need as their
+/// `STRIPE_API_BASE`, and which process it is.
+fn owner(config: &SandboxConfig) -> String {
+    format!(
+        "the sandbox at {} (process {} on {})",
+        config.base_url,
+        std::process::id(),
+        paywire_support::host_name()
+    )
+}
+
 pub fn router(sandbox: Arc<Sandbox>) -> Router {
     Router::new()
         .route("/checkout/pay/{id}", get(page::show).post(page::submit))
@@ -196,7 +218,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
             StripeError::new(
                 404,
                 "invalid_request_error",
-                "Unrecognized request URL. The sandbox's API is under /_stripe/v1/.",
+                "Unrecognized request URL. The sandbox's API is under v1/ of its base URL (/_stripe/v1/ on paywire serve).",
             )
             .into_response()
         })

@@ -60,6 +60,11 @@ pub enum StoreError {
     /// instance runs the event now.
     #[error("{0}")]
     ClaimLost(String),
+    /// Another process owns the Stripe sandbox's state in this database
+    /// (see [`Store::sandbox_claim`]); the text names it as it described
+    /// itself.
+    #[error("the Stripe sandbox's state in this database is held by {0}")]
+    SandboxHeld(String),
 }
 
 impl StoreError {
@@ -84,6 +89,15 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+}
+
+/// The refusal of a sandbox commit made through a store that holds no
+/// claim on the sandbox's state.
+pub(crate) fn sandbox_not_claimed() -> StoreError {
+    StoreError::Invalid(
+        "the Stripe sandbox's state is not claimed through this store (Store::sandbox_claim)"
+            .into(),
+    )
 }
 
 /// What to do on a table.
@@ -347,6 +361,29 @@ pub struct SandboxSnapshot {
     pub deliveries: Vec<SandboxDelivery>,
 }
 
+/// A process's ownership of the Stripe sandbox's state in a database,
+/// handed out by [`Store::sandbox_claim`]; the state is free for another
+/// owner once this is dropped (or the process ends).
+pub struct SandboxClaim {
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl SandboxClaim {
+    /// A claim that lasts as long as `held`: what keeps the ownership (a
+    /// lock, a connection) in the store that made it.
+    pub fn new(held: impl std::any::Any + Send + Sync) -> SandboxClaim {
+        SandboxClaim {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl std::fmt::Debug for SandboxClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SandboxClaim")
+    }
+}
+
 /// What one sandbox request changed; committed as one transaction.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SandboxChanges {
@@ -606,9 +643,23 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the console session `id` signed out.
     fn session_signed_out(&self, id: String) -> StoreFuture<'_, bool>;
 
+    /// Makes the caller the one owner of the Stripe sandbox's state in this
+    /// database until the claim is dropped or its process ends. The
+    /// sandbox keeps its state in memory and writes it through, so two
+    /// sandboxes on one database would overwrite each other: a second
+    /// claim, from this process or another, is refused with
+    /// [`StoreError::SandboxHeld`] naming the owner by its `owner` text
+    /// (what a refused operator reads: where the sandbox is reached, which
+    /// process). A claim made right after its previous owner stopped waits
+    /// a moment for the database to notice. Take it before
+    /// [`Store::sandbox_load`].
+    fn sandbox_claim(&self, owner: String) -> StoreFuture<'_, SandboxClaim>;
     /// Everything the Stripe sandbox kept.
     fn sandbox_load(&self) -> StoreFuture<'_, SandboxSnapshot>;
-    /// Commits what one sandbox request changed.
+    /// Commits what one sandbox request changed, in the order of the calls.
+    /// Only while a claim made through this store is held: without one it
+    /// is refused, and so it is once the claim is lost (a PostgreSQL
+    /// connection that broke while another sandbox took the state).
     fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()>;
 
     // Copying a store whole (`paywire migrate`): see `copy.rs`. A copy

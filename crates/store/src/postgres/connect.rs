@@ -25,9 +25,42 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::StoreError;
 
 /// A parsed connection URL, and the TLS its connections use, if any.
+#[derive(Clone)]
 pub(super) struct Target {
     pub config: tokio_postgres::Config,
     pub tls: Option<MakeRustlsConnect>,
+}
+
+impl Target {
+    /// One connection outside the pool, named `application` in the
+    /// server's `pg_stat_activity`, over TLS when the URL asks for it.
+    pub async fn connect(
+        &self,
+        application: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let mut config = self.config.clone();
+        config.application_name(application);
+        let client = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = config.connect(tls.clone()).await?;
+                tokio::spawn(watch(connection));
+                client
+            }
+            None => {
+                let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(watch(connection));
+                client
+            }
+        };
+        Ok(client)
+    }
+}
+
+/// Drives a connection until it ends, saying why it did.
+async fn watch<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "a connection to PostgreSQL ended");
+    }
 }
 
 pub(super) fn target(url: &str) -> Result<Target, StoreError> {

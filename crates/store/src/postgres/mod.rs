@@ -23,9 +23,10 @@ mod events;
 mod records;
 mod runs;
 mod sandbox;
+mod sandbox_claim;
 mod tables;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -38,8 +39,8 @@ use paywire_support::Backoff;
 use crate::{
     Counts, Cursor, EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, Kind,
     MigrationReport, NewEvent, Page, Records, Recovery, RunDetail, RunFilter, RunRecord,
-    RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store, StoreError, StoreFuture,
-    TableOp,
+    RunRecords, SandboxChanges, SandboxClaim, SandboxSnapshot, StepCommit, Store, StoreError,
+    StoreFuture, TableOp,
 };
 use paywire_model::Table;
 
@@ -71,6 +72,12 @@ enum RecordJob {
 
 pub struct PostgresStore {
     pool: Pool,
+    /// Where the pool connects, for the connection of the sandbox's owner,
+    /// which stays outside the pool.
+    target: connect::Target,
+    /// The sandbox's ownership of its state, while a claim made through
+    /// this store holds it: its commits go through the owner's connection.
+    sandbox_owner: Mutex<Weak<sandbox_claim::Owner>>,
     records: mpsc::UnboundedSender<RecordJob>,
     /// One permit per run whose records may wait for the writer.
     record_room: Arc<tokio::sync::Semaphore>,
@@ -117,15 +124,16 @@ const RECORD_RETRY: Backoff = Backoff {
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host/db`,
     /// with `?sslmode=require` for TLS: see `connect.rs`), creates or
-    /// migrates paywire's own tables and starts the record writer. The database must exist; paywire creates nothing outside it.
+    /// migrates paywire's own tables and starts the record writer. The
+    /// database must exist; paywire creates nothing outside it.
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let target = connect::target(url)?;
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match target.tls {
-            Some(tls) => Manager::from_config(target.config, tls, manager_config),
-            None => Manager::from_config(target.config, NoTls, manager_config),
+        let manager = match target.tls.clone() {
+            Some(tls) => Manager::from_config(target.config.clone(), tls, manager_config),
+            None => Manager::from_config(target.config.clone(), NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -143,6 +151,7 @@ impl PostgresStore {
             runs::create_schema(&tx).await?;
             events::create_schema(&tx).await?;
             sandbox::create_schema(&tx).await?;
+            sandbox_claim::create_schema(&tx).await?;
             cluster::create_schema(&tx).await?;
             tx.commit().await.map_err(db_error)?;
         }
@@ -150,6 +159,8 @@ impl PostgresStore {
         tokio::spawn(records::record_writer(pool.clone(), queue));
         Ok(PostgresStore {
             pool,
+            target,
+            sandbox_owner: Mutex::new(Weak::new()),
             records,
             record_room: Arc::new(tokio::sync::Semaphore::new(RECORD_BACKLOG)),
         })
@@ -382,13 +393,27 @@ impl Store for PostgresStore {
         Box::pin(async move { sandbox::load(&self.client().await?).await })
     }
 
-    fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()> {
+    fn sandbox_claim(&self, owner: String) -> StoreFuture<'_, SandboxClaim> {
         Box::pin(async move {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(db_error)?;
-            sandbox::apply(&tx, &changes).await?;
-            tx.commit().await.map_err(db_error)
+            let held = sandbox_claim::claim(&self.target, &owner).await?;
+            *self.sandbox_owner.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&held);
+            Ok(SandboxClaim::new(held))
         })
+    }
+
+    fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()> {
+        // Queued now, not when the future is first polled, so that commits
+        // are written in the order of the calls.
+        let owner = self
+            .sandbox_owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .upgrade();
+        let Some(owner) = owner else {
+            return Box::pin(async { Err(crate::sandbox_not_claimed()) });
+        };
+        let answer = owner.commit(changes);
+        Box::pin(async move { answer.await.map_err(|_| StoreError::Closed)? })
     }
 
     fn count(&self) -> StoreFuture<'_, Counts> {

@@ -1,9 +1,11 @@
 //! The Stripe sandbox's state on PostgreSQL: Stripe objects as JSON
 //! documents, idempotency records, and the delivery state of webhook events,
-//! in the tables SQLite keeps them in.
+//! in the tables SQLite keeps them in. Who may write them is
+//! `sandbox_claim.rs`'s business.
 
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
+use tokio_postgres::{Client, Statement, Transaction};
 
 use super::db_error;
 use super::runs::{from_integer, to_integer};
@@ -105,65 +107,75 @@ pub(super) async fn load(c: &impl GenericClient) -> Result<SandboxSnapshot, Stor
     })
 }
 
+/// The statements that write the sandbox's changes, prepared once on the
+/// connection of the sandbox's owner (`sandbox_claim.rs`), which makes every
+/// commit.
+pub(super) struct Statements {
+    object: Statement,
+    idempotency: Statement,
+    delivery: Statement,
+}
+
+impl Statements {
+    pub(super) async fn prepare(c: &Client) -> Result<Statements, StoreError> {
+        let (object, idempotency, delivery) = tokio::try_join!(
+            c.prepare(
+                "INSERT INTO _stripe_objects (id, object, seq, data) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            ),
+            c.prepare(
+                "INSERT INTO _stripe_idempotency (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body",
+            ),
+            c.prepare(
+                "INSERT INTO _stripe_deliveries (event_id, attempts, delivered, last_error) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (event_id) DO UPDATE SET attempts = excluded.attempts, delivered = excluded.delivered, last_error = excluded.last_error",
+            ),
+        )
+        .map_err(db_error)?;
+        Ok(Statements {
+            object,
+            idempotency,
+            delivery,
+        })
+    }
+}
+
 /// Applies what one sandbox request changed; the caller's transaction makes
 /// it whole. An object that exists keeps its kind and place in the order
 /// and takes the new data, as on SQLite.
 pub(super) async fn apply(
-    c: &impl GenericClient,
+    tx: &Transaction<'_>,
+    statements: &Statements,
     changes: &SandboxChanges,
 ) -> Result<(), StoreError> {
-    if !changes.objects.is_empty() {
-        let put = c
-            .prepare_cached(
-                "INSERT INTO _stripe_objects (id, object, seq, data) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            )
-            .await
-            .map_err(db_error)?;
-        // One statement per object, in order, so that an object changed
-        // twice by one request ends as its last change left it.
-        for object in &changes.objects {
-            c.execute(
-                &put,
-                &[&object.id, &object.object, &object.seq, &object.data],
-            )
-            .await
-            .map_err(db_error)?;
-        }
+    // One statement per object, in order, so that an object changed twice
+    // by one request ends as its last change left it.
+    for object in &changes.objects {
+        tx.execute(
+            &statements.object,
+            &[&object.id, &object.object, &object.seq, &object.data],
+        )
+        .await
+        .map_err(db_error)?;
     }
     if let Some(record) = &changes.idempotency {
         let status = i32::from(record.status);
-        let statement = c
-            .prepare_cached(
-                "INSERT INTO _stripe_idempotency (key, fingerprint, status, body) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body",
-            )
-            .await
-            .map_err(db_error)?;
-        c.execute(
-            &statement,
+        tx.execute(
+            &statements.idempotency,
             &[&record.key, &record.fingerprint, &status, &record.body],
         )
         .await
         .map_err(db_error)?;
     }
-    if !changes.deliveries.is_empty() {
-        let delivery = c
-            .prepare_cached(
-                "INSERT INTO _stripe_deliveries (event_id, attempts, delivered, last_error) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (event_id) DO UPDATE SET attempts = excluded.attempts, delivered = excluded.delivered, last_error = excluded.last_error",
-            )
-            .await
-            .map_err(db_error)?;
-        for d in &changes.deliveries {
-            let attempts = to_integer(d.attempts, "a delivery's count of attempts")?;
-            c.execute(
-                &delivery,
-                &[&d.event_id, &attempts, &d.delivered, &d.last_error],
-            )
-            .await
-            .map_err(db_error)?;
-        }
+    for d in &changes.deliveries {
+        let attempts = to_integer(d.attempts, "a delivery's count of attempts")?;
+        tx.execute(
+            &statements.delivery,
+            &[&d.event_id, &attempts, &d.delivered, &d.last_error],
+        )
+        .await
+        .map_err(db_error)?;
     }
     Ok(())
 }

@@ -17,10 +17,11 @@ mod copy;
 mod events;
 mod runs;
 mod sandbox;
+mod sandbox_claim;
 mod tables;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -30,8 +31,8 @@ use tokio::sync::oneshot;
 use crate::{
     Counts, Cursor, EventFilter, EventRecord, EventUpdate, Heartbeat, InstanceRecord, Kind,
     MigrationReport, NewEvent, Page, Records, Recovery, RunDetail, RunFilter, RunRecord,
-    RunRecords, SandboxChanges, SandboxSnapshot, StepCommit, Store, StoreError, StoreFuture,
-    TableOp,
+    RunRecords, SandboxChanges, SandboxClaim, SandboxSnapshot, StepCommit, Store, StoreError,
+    StoreFuture, TableOp,
 };
 use paywire_model::Table;
 
@@ -69,6 +70,9 @@ pub struct SqliteStore {
     record_room: Arc<tokio::sync::Semaphore>,
     /// Dropped with the store, which stops the checkpoint thread.
     _checkpoints: mpsc::Sender<()>,
+    /// The sandbox's ownership of its state, while a claim made through
+    /// this store holds it.
+    sandbox_owner: Mutex<Weak<sandbox_claim::Owner>>,
 }
 
 struct ReaderPool {
@@ -157,6 +161,7 @@ impl SqliteStore {
             }),
             record_room: Arc::new(tokio::sync::Semaphore::new(RECORD_BACKLOG)),
             _checkpoints: checkpoints,
+            sandbox_owner: Mutex::new(Weak::new()),
         })
     }
 
@@ -488,7 +493,30 @@ impl Store for SqliteStore {
         self.read(sandbox::load)
     }
 
+    fn sandbox_claim(&self, owner: String) -> StoreFuture<'_, SandboxClaim> {
+        let path = self.readers.path.clone();
+        Box::pin(async move {
+            let held = tokio::task::spawn_blocking(move || sandbox_claim::claim(&path, &owner))
+                .await
+                .map_err(|e| {
+                    StoreError::Database(format!("claiming the sandbox's state stopped: {e}"))
+                })??;
+            let held = Arc::new(held);
+            *self.sandbox_owner.lock().unwrap_or_else(|e| e.into_inner()) = Arc::downgrade(&held);
+            Ok(SandboxClaim::new(held))
+        })
+    }
+
     fn sandbox_commit(&self, changes: SandboxChanges) -> StoreFuture<'_, ()> {
+        let claimed = self
+            .sandbox_owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .strong_count()
+            > 0;
+        if !claimed {
+            return Box::pin(async { Err(crate::sandbox_not_claimed()) });
+        }
         self.write(move |conn| sandbox::apply(conn, &changes))
     }
 

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use paywire_store::Store;
 use paywire_store::postgres::PostgresStore;
 use paywire_store::sqlite::SqliteStore;
+use paywire_store::{Database, Store};
 
 /// A store for one case, and what must live as long as it: the SQLite
 /// file's directory, or the PostgreSQL schema dropped when the case ends.
@@ -16,6 +16,29 @@ pub struct TestStore {
     pub backend: &'static str,
     _dir: Option<tempfile::TempDir>,
     schema: Option<(String, String)>,
+    /// Where the store is, to open it again as another process would.
+    location: Database,
+}
+
+impl TestStore {
+    /// A second store on the same database, as another process opens it.
+    pub async fn open_again(&self) -> Arc<dyn Store> {
+        self.location
+            .open()
+            .await
+            .expect("the database opens again")
+    }
+
+    /// A connection to the case's PostgreSQL schema, to do what an operator
+    /// or a failure would; `None` on SQLite.
+    pub async fn postgres(&self) -> Option<tokio_postgres::Client> {
+        let (url, schema) = self.schema.as_ref()?;
+        Some(
+            admin(&with_schema(url, schema))
+                .await
+                .expect("a connection to the case's schema"),
+        )
+    }
 }
 
 impl std::ops::Deref for TestStore {
@@ -51,14 +74,14 @@ impl Drop for TestStore {
 
 pub async fn sqlite() -> TestStore {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = SqliteStore::open(dir.path().join("paywire.db"))
-        .await
-        .expect("SQLite opens");
+    let path = dir.path().join("paywire.db");
+    let store = SqliteStore::open(path.clone()).await.expect("SQLite opens");
     TestStore {
         store: Arc::new(store),
         backend: "sqlite",
         _dir: Some(dir),
         schema: None,
+        location: Database::Sqlite(path),
     }
 }
 
@@ -105,7 +128,8 @@ pub async fn postgres() -> Option<TestStore> {
         ))
         .await
         .expect("a schema for the case");
-    let store = PostgresStore::open(&with_schema(&url, &schema))
+    let location = with_schema(&url, &schema);
+    let store = PostgresStore::open(&location)
         .await
         .expect("PostgreSQL opens");
     Some(TestStore {
@@ -113,6 +137,7 @@ pub async fn postgres() -> Option<TestStore> {
         backend: "postgres",
         _dir: None,
         schema: Some((url, schema)),
+        location: Database::Postgres(location),
     })
 }
 

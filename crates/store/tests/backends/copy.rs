@@ -180,6 +180,7 @@ async fn fill(store: &TestStore) {
         .sign_out_session("sess_1".into(), 4_000_000_000)
         .await
         .unwrap();
+    let claim = store.sandbox_claim("the test".into()).await.unwrap();
     store
         .sandbox_commit(SandboxChanges {
             objects: ["cus_1", "pi_1", "evt_1"]
@@ -215,6 +216,7 @@ async fn fill(store: &TestStore) {
         })
         .await
         .unwrap();
+    drop(claim);
 }
 
 /// Every kind a store of [`fill`] holds, builder's tables first.

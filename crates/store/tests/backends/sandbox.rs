@@ -1,10 +1,14 @@
 //! The sandbox cases of the suite: what the Stripe sandbox commits loads
-//! back after a restart.
+//! back after a restart, and one owner of a database's sandbox state at a
+//! time.
+
+use std::time::Duration;
 
 use serde_json::json;
 
 use paywire_store::{
-    SandboxChanges, SandboxDelivery, SandboxIdempotency, SandboxObject, SandboxSnapshot,
+    SandboxChanges, SandboxDelivery, SandboxIdempotency, SandboxObject, SandboxSnapshot, Store,
+    StoreError,
 };
 
 use crate::common::TestStore;
@@ -54,6 +58,7 @@ async fn load(store: &TestStore) -> SandboxSnapshot {
 }
 
 async fn an_empty_sandbox_loads_nothing(store: TestStore) {
+    let _claim = store.sandbox_claim("the test".into()).await.unwrap();
     assert_eq!(
         load(&store).await,
         SandboxSnapshot::default(),
@@ -69,6 +74,7 @@ async fn an_empty_sandbox_loads_nothing(store: TestStore) {
 }
 
 async fn the_sandbox_loads_what_was_committed(store: TestStore) {
+    let _claim = store.sandbox_claim("the test".into()).await.unwrap();
     // A body replayed byte for byte: spacing and key order kept.
     let body = r#"{"id": "cus_1",  "object":"customer"}"#;
     store
@@ -110,6 +116,7 @@ async fn the_sandbox_loads_what_was_committed(store: TestStore) {
 }
 
 async fn a_commit_replaces_objects_records_and_deliveries_by_id(store: TestStore) {
+    let _claim = store.sandbox_claim("the test".into()).await.unwrap();
     store
         .sandbox_commit(SandboxChanges {
             objects: vec![
@@ -155,8 +162,163 @@ async fn a_commit_replaces_objects_records_and_deliveries_by_id(store: TestStore
     assert_eq!(snapshot.deliveries, vec![delivery("evt_1", 3, true)]);
 }
 
+/// A change of one customer, `cus_{n}`.
+fn customer(n: i64) -> SandboxChanges {
+    SandboxChanges {
+        objects: vec![object(&format!("cus_{n}"), "customer", n, n)],
+        ..SandboxChanges::default()
+    }
+}
+
+fn held_by(refused: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match refused {
+        Err(StoreError::SandboxHeld(owner)) => owner,
+        other => panic!("expected the sandbox's state to be held, got {other:?}"),
+    }
+}
+
+async fn one_sandbox_owns_the_state_at_a_time(store: TestStore) {
+    // Without a claim, nothing is committed.
+    let refused = store.sandbox_commit(customer(1)).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{}: {refused:?}",
+        store.backend
+    );
+    let first = store
+        .sandbox_claim("the sandbox at http://a:1 (process 1 on a)".into())
+        .await
+        .unwrap();
+    store.sandbox_commit(customer(2)).await.unwrap();
+    // A second claim is refused, from this process or another, and named
+    // by the owner's own words.
+    let other: std::sync::Arc<dyn Store> = store.open_again().await;
+    for refused in [
+        store.sandbox_claim("a second".into()).await,
+        other.sandbox_claim("a third".into()).await,
+    ] {
+        let owner = held_by(refused);
+        assert!(
+            owner.starts_with("the sandbox at http://a:1 (process 1 on a), since "),
+            "{}: {owner}",
+            store.backend
+        );
+    }
+    assert!(matches!(
+        other.sandbox_commit(customer(3)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Once the owner lets go, another takes the state over, and the first
+    // store commits nothing more.
+    drop(first);
+    let second = other.sandbox_claim("a fourth".into()).await.unwrap();
+    other.sandbox_commit(customer(4)).await.unwrap();
+    assert!(matches!(
+        store.sandbox_commit(customer(5)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let ids: Vec<String> = load(&store)
+        .await
+        .objects
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids, ["cus_2", "cus_4"], "{}", store.backend);
+    drop(second);
+}
+
+async fn commits_are_written_in_the_order_of_the_calls(store: TestStore) {
+    let _claim = store.sandbox_claim("the test".into()).await.unwrap();
+    // Many changes of one object, made one after another and awaited
+    // together: the last call's data is what stays.
+    let commits: Vec<_> = (0..200)
+        .map(|n| {
+            store.sandbox_commit(SandboxChanges {
+                objects: vec![object("cus_1", "customer", 1, n)],
+                ..SandboxChanges::default()
+            })
+        })
+        .collect();
+    for commit in commits {
+        commit.await.unwrap();
+    }
+    let snapshot = load(&store).await;
+    assert_eq!(
+        snapshot.objects,
+        vec![object("cus_1", "customer", 1, 199)],
+        "{}",
+        store.backend
+    );
+}
+
 on_both_backends!(
+    one_sandbox_owns_the_state_at_a_time,
+    commits_are_written_in_the_order_of_the_calls,
     an_empty_sandbox_loads_nothing,
     the_sandbox_loads_what_was_committed,
     a_commit_replaces_objects_records_and_deliveries_by_id,
 );
+
+/// PostgreSQL only: the owner's connection is its own, and may break.
+mod postgres_connection {
+    use super::*;
+
+    /// Ends the owner's session in the database, as a restart of the server
+    /// or a network cut does.
+    async fn cut_off(store: &TestStore) {
+        let admin = store.postgres().await.unwrap();
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM _stripe_owner WHERE id = 1",
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_owner_cut_off_takes_its_state_back_unless_another_took_it() {
+        let Some(store) = crate::common::postgres().await else {
+            return;
+        };
+        let _first = store.sandbox_claim("the first".into()).await.unwrap();
+        store.sandbox_commit(customer(1)).await.unwrap();
+        // Cut off with nobody else around: the next commit connects again
+        // and goes through.
+        cut_off(&store).await;
+        store.sandbox_commit(customer(2)).await.unwrap();
+
+        // Cut off while another sandbox starts: the other takes the state,
+        // and the first, whose memory is now behind, stores nothing more.
+        // The first checks its connection every few seconds and may take
+        // its lock back before the other asks; then the other is refused,
+        // and the cut is made again.
+        let other = store.open_again().await;
+        let mut second = None;
+        for _ in 0..5 {
+            cut_off(&store).await;
+            match other.sandbox_claim("the second".into()).await {
+                Ok(claim) => {
+                    second = Some(claim);
+                    break;
+                }
+                Err(StoreError::SandboxHeld(_)) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let _second = second.expect("the second sandbox took the state over");
+        let owner = held_by(store.sandbox_commit(customer(3)).await);
+        assert!(owner.starts_with("the second, since "), "{owner}");
+        assert!(owner.contains("cut off"), "{owner}");
+        other.sandbox_commit(customer(4)).await.unwrap();
+        let ids: Vec<String> = load(&store)
+            .await
+            .objects
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(ids, ["cus_1", "cus_2", "cus_4"]);
+    }
+}
