@@ -37,6 +37,7 @@ impl Setup {
 
 pub(crate) struct Cluster {
     pub servers: Vec<Server>,
+    sandbox: Option<Server>,
     pub db: BenchDb,
     logs: Vec<PathBuf>,
 }
@@ -71,19 +72,41 @@ impl Cluster {
         };
         let mut servers = Vec::new();
         let mut logs = Vec::new();
+        // Several instances on one database share one `paywire sandbox`,
+        // as the README's deployment does; it is not measured.
+        let sandbox = match setup.instances {
+            1 => None,
+            _ => {
+                let log = cx.log(&format!("{name}-sandbox"));
+                Some(Server::sandbox(&cx.paywire, &db.arg(), &log).await?)
+            }
+        };
+        let stripe_api = sandbox.as_ref().map(|s| format!("http://{}", s.addr));
         for i in 0..setup.instances {
             let instance = match setup.instances {
                 1 => name.to_string(),
                 _ => format!("{name}-{}", i + 1),
             };
             let log = cx.log(&instance);
-            let server = Server::paywire(&cx.paywire, &project, &db.arg(), &instance, &log)
-                .await
-                .with_context(|| format!("instance {instance}"))?;
+            let server = Server::paywire(
+                &cx.paywire,
+                &project,
+                &db.arg(),
+                &instance,
+                stripe_api.as_deref(),
+                &log,
+            )
+            .await
+            .with_context(|| format!("instance {instance}"))?;
             servers.push(server);
             logs.push(log);
         }
-        Ok(Cluster { servers, db, logs })
+        Ok(Cluster {
+            servers,
+            sandbox,
+            db,
+            logs,
+        })
     }
 
     pub fn addrs(&self) -> Vec<SocketAddr> {
@@ -139,6 +162,9 @@ impl Cluster {
     pub async fn stop(self) -> BenchDb {
         for server in self.servers {
             server.stop().await;
+        }
+        if let Some(sandbox) = self.sandbox {
+            sandbox.stop().await;
         }
         self.db
     }

@@ -26,14 +26,16 @@ pub const WEBHOOK_SECRET: &str = "whsec_paywire_bench";
 
 impl Server {
     /// `paywire serve` of `project` on the database `db` (a SQLite file or
-    /// a PostgreSQL URL), on the sandbox (no Stripe key: the admin API is
-    /// open on loopback), logging to `log`. `instance` names it among
-    /// several on one database.
+    /// a PostgreSQL URL), logging to `log`. `instance` names it among
+    /// several on one database. Its Stripe is its own sandbox (no Stripe
+    /// key: the admin API is open on loopback), or, with `stripe_api`, the
+    /// `paywire sandbox` there, which instances on one database share.
     pub async fn paywire(
         bin: &Path,
         project: &Path,
         db: &str,
         instance: &str,
+        stripe_api: Option<&str>,
         log: &Path,
     ) -> anyhow::Result<Server> {
         let mut command = Command::new(bin);
@@ -59,6 +61,30 @@ impl Server {
             .env_remove("PAYWIRE_ADMIN_TOKEN")
             .env_remove("PAYWIRE_WEBHOOK_PATH")
             .env_remove("PAYWIRE_SANDBOX_WEBHOOK_URL");
+        if let Some(base) = stripe_api {
+            command
+                .env("STRIPE_SECRET_KEY", "sk_test_paywire_bench")
+                .env("STRIPE_API_BASE", base);
+        }
+        Server::spawn(command, log).await
+    }
+
+    /// `paywire sandbox` on the database `db`: the one Stripe sandbox of the
+    /// instances on that database. The scenarios sign their events
+    /// themselves, so it delivers none.
+    pub async fn sandbox(bin: &Path, db: &str, log: &Path) -> anyhow::Result<Server> {
+        let mut command = Command::new(bin);
+        command
+            .arg("sandbox")
+            .arg("--db")
+            .arg(db)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env(
+                "PAYWIRE_LOG",
+                std::env::var("PAYWIRE_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env_remove("PAYWIRE_SANDBOX_WEBHOOK_URL")
+            .env_remove("PAYWIRE_CONFIG");
         Server::spawn(command, log).await
     }
 
