@@ -217,13 +217,16 @@ fn finish_run(conn: &Connection, end: &RunEnd) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Inserts steps of a run whose row is written, as one batch.
+/// Inserts steps of a run whose row is written, as one batch. A batch that
+/// is there already stays as it was committed, as on PostgreSQL (where a
+/// commit whose answer was lost leaves it there before the runner records
+/// the step again): what was committed is what happened.
 pub(super) fn insert_steps(conn: &Connection, steps: &[StepRecord]) -> Result<(), StoreError> {
     let (Some(first), Some(text)) = (steps.first(), steps_json(steps)) else {
         return Ok(());
     };
     conn.prepare_cached(
-        "INSERT INTO _paywire_step_batches (run_id, first_seq, steps) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO _paywire_step_batches (run_id, first_seq, steps) VALUES (?1, ?2, ?3)",
     )
     .map_err(db_error)?
     .execute(params![first.run_id, first.seq, text])

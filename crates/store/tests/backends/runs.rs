@@ -513,7 +513,65 @@ async fn many_runs_handed_over_at_once_read_back_each_as_it_ended(store: TestSto
     }
 }
 
+/// A table write's step commits with the write. When the commit's answer
+/// is lost (on PostgreSQL, the connection dropping right after `COMMIT`),
+/// the runner takes the step for failed and records it again with the
+/// run's end: what was committed stays, and the end is still written.
+async fn a_step_recorded_again_after_its_commit_keeps_what_was_committed(store: TestStore) {
+    use paywire_model::ColumnType;
+    use paywire_store::{OnConflict, StepCommit, TableOp};
+    let hits = crate::tables::table("hits", vec![crate::tables::key("id", ColumnType::Text)]);
+    store.migrate(vec![hits.clone()]).await.unwrap();
+    let start = run("run_lost", "write", "2026-11-23T10:00:00.000Z");
+    store
+        .table_op(
+            TableOp::Insert {
+                table: hits.clone(),
+                values: json!({ "id": "h1" }).as_object().cloned().unwrap(),
+                on_conflict: OnConflict::Error,
+            },
+            Some(StepCommit {
+                earlier: RunRecords {
+                    start: Some(start.clone()),
+                    ..RunRecords::default()
+                },
+                step: step("run_lost", 0),
+                started: std::time::Instant::now(),
+                claim: None,
+            }),
+        )
+        .await
+        .unwrap();
+    let mut failed = step("run_lost", 0);
+    failed.status = StepStatus::Failed;
+    failed.output = Value::Null;
+    failed.error = Some(json!({"message": "the connection closed before the commit's answer"}));
+    let finish = end("run_lost", RunStatus::Failed, "2026-11-23T10:00:01.000Z");
+    write(
+        &store,
+        RunRecords {
+            steps: vec![failed],
+            end: Some(finish.clone()),
+            ..RunRecords::default()
+        },
+    )
+    .await;
+    let detail = store.get_run("run_lost".into()).await.unwrap().unwrap();
+    assert_eq!(detail.run, ended(start, &finish), "{}", store.backend);
+    assert_eq!(
+        detail.steps.len(),
+        1,
+        "{}: {:?}",
+        store.backend,
+        detail.steps
+    );
+    assert_eq!(detail.steps[0].status, StepStatus::Succeeded);
+    assert_eq!(detail.steps[0].output["id"], "h1", "{}", store.backend);
+    assert_eq!(store.count_rows(vec![hits]).await.unwrap(), [1]);
+}
+
 on_both_backends!(
+    a_step_recorded_again_after_its_commit_keeps_what_was_committed,
     many_runs_handed_over_at_once_read_back_each_as_it_ended,
     a_run_written_in_pieces_reads_back_as_it_ended,
     a_run_handed_over_whole_is_written_once,
