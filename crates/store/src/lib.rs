@@ -19,6 +19,7 @@ pub use copy::{
     StoredEvent, StoredRun,
 };
 pub use location::Database;
+pub use table_rules::timestamp_text;
 
 use std::future::Future;
 use std::pin::Pin;
