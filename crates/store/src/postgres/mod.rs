@@ -378,6 +378,17 @@ impl Store for PostgresStore {
         })
     }
 
+    fn leave(&self, instance: String) -> StoreFuture<'_, Recovery> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let recovery = cluster::leave(&tx, &instance, &now).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(recovery)
+        })
+    }
+
     fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
         Box::pin(async move { cluster::list_instances(&self.client().await?).await })
     }
