@@ -348,7 +348,16 @@ impl Store for PostgresStore {
     }
 
     fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, bool> {
-        Box::pin(async move { events::update(&self.client().await?, &update).await })
+        // The runs of the event's attempt were handed to the record writer
+        // before this call; its end is committed after theirs, in the order
+        // of the calls as on SQLite, so that whoever takes the event up next
+        // (its retry, another instance, a restart) finds what they did
+        // rather than running a workflow that succeeded again.
+        let recorded = self.flush();
+        Box::pin(async move {
+            recorded.await?;
+            events::update(&self.client().await?, &update).await
+        })
     }
 
     fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
