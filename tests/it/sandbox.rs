@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use paywire_sandbox::{DELIVERY_RETRY, Sandbox, SandboxConfig};
-use paywire_store::sqlite::SqliteStore;
 use paywire_stripe::signature;
 use paywire_support::Backoff;
 use serde_json::Value;
@@ -69,7 +68,7 @@ pub async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir)
 
 /// A sandbox on the database at `db`, served on a new random port.
 async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Backoff) -> String {
-    let store = Arc::new(SqliteStore::open(db.to_path_buf()).await.unwrap());
+    let store = crate::common::postgres::store_for(db).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
     let config = SandboxConfig {
@@ -691,7 +690,12 @@ async fn a_key_with_multibyte_characters_is_refused_not_a_panic() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
         .arg("serve")
         .env("PAYWIRE_DIR", crate::common::examples_dir())
-        .env("PAYWIRE_DB", dir.path().join("paywire.db"))
+        .env(
+            "PAYWIRE_DB",
+            crate::common::postgres::db_arg(
+                &crate::common::postgres::database_for(&dir.path().join("paywire.db")).await,
+            ),
+        )
         .env("PAYWIRE_PORT", port.to_string())
         .env_remove("STRIPE_SECRET_KEY")
         .env_remove("STRIPE_WEBHOOK_SECRET")
