@@ -185,6 +185,9 @@ impl Store for NullStore {
     fn heartbeat(&self, _: Heartbeat) -> StoreFuture<'_, Recovery> {
         ready(Recovery::default())
     }
+    fn leave(&self, _: String) -> StoreFuture<'_, Recovery> {
+        ready(Recovery::default())
+    }
     fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
         ready(Vec::new())
     }

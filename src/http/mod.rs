@@ -92,17 +92,30 @@ fn claims(app: &App, path: &str) -> bool {
 
 /// Serves `app` on `listener`, within the settings' [`ConnectionLimits`],
 /// until `shutdown` resolves, then waits for the requests in flight and for
-/// every queued write to reach the database.
+/// every queued write to reach the database, and leaves the instances
+/// sharing it (`Engine::leave`): the events this one was running are taken
+/// up at once by another, or by the next start, and a restart runs the
+/// startup workflows again.
 pub async fn run(
     listener: TcpListener,
     state: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let store = state.store().clone();
+    let engine = state.engine().clone();
     let limits = state.settings().connections.clone();
     serve::serve(listener, app(state), limits, shutdown).await;
-    if let Err(e) = store.flush().await {
-        tracing::error!(error = %e, "could not flush the store at shutdown");
+    match engine.leave().await {
+        Ok(left) if !left.is_empty() => tracing::info!(
+            runs = left.interrupted_runs,
+            events = left.requeued_events,
+            "stopped in the middle of work: its runs are marked failed as interrupted, to be resumed, and its events are free to run again"
+        ),
+        Ok(_) => {}
+        // The lease does it instead: the others take this instance for
+        // stopped once it has been silent that long.
+        Err(e) => {
+            tracing::error!(error = %e, "could not record at shutdown that this instance stopped")
+        }
     }
     Ok(())
 }

@@ -10,6 +10,12 @@ fn paywire() -> Command {
     Command::new(env!("CARGO_BIN_EXE_paywire"))
 }
 
+/// What a child `paywire serve` given the SQLite file `path` is told to
+/// open: the file, or the PostgreSQL schema standing for it.
+async fn served_db(path: &std::path::Path) -> String {
+    crate::common::postgres::db_arg(&crate::common::postgres::database_for(path).await)
+}
+
 #[test]
 fn check_accepts_the_examples() {
     let out = paywire().arg("check").arg(examples_dir()).output().unwrap();
@@ -89,7 +95,7 @@ async fn runs_lists_and_shows_what_happened() {
     let run_id = reply.run_id();
     let failed = server.request("DELETE", "/orders/ord_x", None).await;
     server.app.store().flush().await.unwrap();
-    let db = server.dir.path().join("paywire.db");
+    let db = server.database();
 
     let list = paywire().arg("runs").arg("--db").arg(&db).output().unwrap();
     let stdout = String::from_utf8_lossy(&list.stdout);
@@ -351,7 +357,7 @@ async fn a_real_key_never_reaches_the_console_or_the_logs() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
         .arg("serve")
         .env("PAYWIRE_DIR", dir.path().join("workflows"))
-        .env("PAYWIRE_DB", dir.path().join("p.db"))
+        .env("PAYWIRE_DB", served_db(&dir.path().join("p.db")).await)
         .env("PAYWIRE_PORT", port.to_string())
         .env("PAYWIRE_LOG", "debug")
         .env("PAYWIRE_ENV", "development")
@@ -411,7 +417,10 @@ async fn the_readme_walkthrough_works_on_paywire_serve() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
         .arg("serve")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("PAYWIRE_DB", dir.path().join("paywire.db"))
+        .env(
+            "PAYWIRE_DB",
+            served_db(&dir.path().join("paywire.db")).await,
+        )
         .env("PAYWIRE_PORT", port.to_string())
         .env_remove("PAYWIRE_DIR")
         .env_remove("STRIPE_SECRET_KEY")
@@ -521,17 +530,13 @@ async fn events_lists_the_inbox_and_replay_queues_a_failed_event_again() {
     );
     assert_eq!(deliver(&server, &payload, signed(&payload)).await.0, 200);
     settled(&server).await;
-    let db = server.dir.path().join("p.db");
+    let db = server.database();
     let cli = |args: Vec<String>| {
         tokio::task::spawn_blocking(move || paywire().args(args).output().unwrap())
     };
-    let list = cli(vec![
-        "events".into(),
-        "--db".into(),
-        db.display().to_string(),
-    ])
-    .await
-    .unwrap();
+    let list = cli(vec!["events".into(), "--db".into(), db.clone()])
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&list.stdout);
     assert!(
         stdout.contains("evt_cli")
@@ -543,7 +548,7 @@ async fn events_lists_the_inbox_and_replay_queues_a_failed_event_again() {
         "events".into(),
         "evt_cli".into(),
         "--db".into(),
-        db.display().to_string(),
+        db.clone(),
     ])
     .await
     .unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::process::Paywire;
-use crate::common::project;
+use crate::common::{postgres, project};
 use paywire_stripe::signature;
 
 const COUNTER: &str = r#"
@@ -46,10 +46,17 @@ workflows:
 
 const SECRET: &str = "whsec_crash_test";
 
-fn start(dir: &std::path::Path) -> Paywire {
+/// Starts `paywire serve` on the project in `dir` and its database, the
+/// SQLite file or the PostgreSQL schema standing for it. The restart keeps
+/// the instance's name, as a restarted server does under a supervisor, so
+/// that on PostgreSQL it takes back at once what the killed one left rather
+/// than after the lease (tests/it/cluster.rs waits for a lease).
+async fn start(dir: &std::path::Path) -> Paywire {
+    let db = postgres::database_for(&dir.join("crash.db")).await;
     Paywire::start(&[
         ("PAYWIRE_DIR", dir.join("workflows").display().to_string()),
-        ("PAYWIRE_DB", dir.join("crash.db").display().to_string()),
+        ("PAYWIRE_DB", postgres::db_arg(&db)),
+        ("PAYWIRE_INSTANCE", "crash-test".to_string()),
         ("STRIPE_WEBHOOK_SECRET", SECRET.to_string()),
         ("PAYWIRE_EVENT_RETRY_SECONDS", "0.05".to_string()),
     ])
@@ -77,7 +84,7 @@ async fn a_killed_server_runs_every_acknowledged_event_exactly_once_after_a_rest
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let mut server = start(dir.path());
+    let mut server = start(dir.path()).await;
     server.ready(&client).await;
     let base = server.base.clone();
 
@@ -112,7 +119,7 @@ async fn a_killed_server_runs_every_acknowledged_event_exactly_once_after_a_rest
     );
 
     // Restarted on the same database, it finishes what was acknowledged.
-    let mut server = start(dir.path());
+    let mut server = start(dir.path()).await;
     server.ready(&client).await;
     let base = server.base.clone();
     let deadline = Instant::now() + Duration::from_secs(60);

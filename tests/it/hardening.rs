@@ -148,11 +148,7 @@ async fn a_panic_inside_a_run_fails_that_run_on_record_and_answers_its_caller() 
     let project =
         Arc::new(load_project_files(&[("w.yaml".into(), text.into())], &evaluator).unwrap());
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        paywire_store::sqlite::SqliteStore::open(dir.path().join("p.db"))
-            .await
-            .unwrap(),
-    );
+    let store: Arc<dyn Store> = crate::common::postgres::store_for(&dir.path().join("p.db")).await;
     let runner = Runner::new(
         project.clone(),
         evaluator,

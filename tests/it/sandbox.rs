@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use paywire_sandbox::{DELIVERY_RETRY, Sandbox, SandboxConfig};
-use paywire_store::sqlite::SqliteStore;
 use paywire_stripe::signature;
 use paywire_support::Backoff;
 use serde_json::Value;
@@ -82,7 +81,7 @@ async fn serve_sandbox(
     retry: Backoff,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
-    let store = Arc::new(SqliteStore::open(db.to_path_buf()).await.unwrap());
+    let store = crate::common::postgres::store_for(db).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/_stripe", listener.local_addr().unwrap());
     let config = SandboxConfig {
@@ -714,7 +713,12 @@ async fn a_key_with_multibyte_characters_is_refused_not_a_panic() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
         .arg("serve")
         .env("PAYWIRE_DIR", crate::common::examples_dir())
-        .env("PAYWIRE_DB", dir.path().join("paywire.db"))
+        .env(
+            "PAYWIRE_DB",
+            crate::common::postgres::db_arg(
+                &crate::common::postgres::database_for(&dir.path().join("paywire.db")).await,
+            ),
+        )
         .env("PAYWIRE_PORT", port.to_string())
         .env_remove("STRIPE_SECRET_KEY")
         .env_remove("STRIPE_WEBHOOK_SECRET")

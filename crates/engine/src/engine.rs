@@ -7,15 +7,17 @@
 //! HTTP side live with the server, which calls in here and is never called
 //! back.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use paywire_expr::Evaluator;
 use paywire_model::{Project, Trigger};
 use paywire_store::{
-    EventRecord, EventState, EventUpdate, MigrationReport, RunKind, RunStatus, Store, StoreError,
+    EventRecord, EventState, EventUpdate, MigrationReport, Recovery, RunKind, RunStatus, Store,
+    StoreError,
 };
 use paywire_stripe::client::StripeClient;
 use paywire_support::Backoff;
+use tokio::task::JoinHandle;
 
 use crate::deployment::{Deployment, Deployments};
 use crate::inbox::{Inbox, Worker};
@@ -54,6 +56,14 @@ pub struct Engine {
     instance: Instance,
     /// When this instance started (RFC 3339), as the store lists it.
     started_at: String,
+    /// The heartbeat and the inbox's worker, once started: what
+    /// [`Engine::leave`] stops.
+    background: Mutex<Option<Background>>,
+}
+
+struct Background {
+    heartbeat: JoinHandle<()>,
+    worker: JoinHandle<()>,
 }
 
 impl Engine {
@@ -81,6 +91,7 @@ impl Engine {
             event_retry,
             instance,
             started_at,
+            background: Mutex::new(None),
         });
         Ok((engine, report))
     }
@@ -88,13 +99,13 @@ impl Engine {
     /// Starts the heartbeat and the inbox's worker, which run until the
     /// engine is dropped, and the `trigger: startup` workflows.
     pub fn start(&self) {
-        self.instance.spawn_heartbeat(
+        let heartbeat = self.instance.spawn_heartbeat(
             self.store.clone(),
             self.started_at.clone(),
             self.inbox.clone(),
             Arc::downgrade(&self.deployments),
         );
-        Worker {
+        let worker = Worker {
             store: self.store.clone(),
             deployments: Arc::downgrade(&self.deployments),
             inbox: self.inbox.clone(),
@@ -102,7 +113,33 @@ impl Engine {
             instance: self.instance.id.clone(),
         }
         .spawn();
+        *self.background.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Background { heartbeat, worker });
         self.run_startup_workflows();
+    }
+
+    /// This instance stops serving, for good: the inbox's worker stops
+    /// claiming, the events it was running are dropped where they stand,
+    /// the heartbeat stops, and once every record handed over is committed
+    /// the store takes back what is left at once (`Store::leave`): runs
+    /// still running fail as interrupted, to be resumed, and claimed events
+    /// are free for another instance or the next start, which would
+    /// otherwise wait for the lease to run out. Called when the server has
+    /// stopped answering, as the process ends.
+    pub async fn leave(&self) -> Result<Recovery, StoreError> {
+        self.inbox.close();
+        let background = self
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(Background { heartbeat, worker }) = background {
+            heartbeat.abort();
+            let _ = heartbeat.await;
+            let _ = worker.await;
+        }
+        self.store.flush().await?;
+        self.store.leave(self.instance.id.to_string()).await
     }
 
     /// This process, as the instances sharing the store know it.

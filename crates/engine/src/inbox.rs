@@ -51,6 +51,9 @@ pub struct Inbox {
     /// Set when an event that arrived long ago is pending again (a replay),
     /// which reading only newer arrivals would miss.
     rescan: AtomicBool,
+    /// Set when this instance stops serving: the worker claims nothing
+    /// more and the heartbeat stops (see `Engine::leave`).
+    closed: AtomicBool,
 }
 
 impl Inbox {
@@ -63,6 +66,16 @@ impl Inbox {
     pub fn rescan(&self) {
         self.rescan.store(true, Ordering::SeqCst);
         self.arrived.notify_one();
+    }
+
+    /// Stops the worker, which wakes to find it so.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.arrived.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 }
 
@@ -148,13 +161,15 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Runs the worker until the engine is gone.
+    /// Runs the worker until the engine is gone or the inbox is closed.
+    /// The events it is running when it stops are dropped where they stand,
+    /// as a crash would leave them, for their claims to be taken back.
     pub(crate) fn spawn(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move { Dispatcher::default().run(self).await })
     }
 
     fn alive(&self) -> bool {
-        self.deployments.strong_count() > 0
+        self.deployments.strong_count() > 0 && !self.inbox.is_closed()
     }
 }
 

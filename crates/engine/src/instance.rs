@@ -73,15 +73,16 @@ impl Instance {
         Ok(recovery)
     }
 
-    /// Beats until the engine is gone (`alive` can no longer be upgraded),
-    /// and wakes the inbox when stopped instances left events to take up.
+    /// Beats until the engine is gone (`alive` can no longer be upgraded)
+    /// or the inbox is closed, and wakes the inbox when stopped instances
+    /// left events to take up.
     pub(crate) fn spawn_heartbeat<T: Send + Sync + 'static>(
         &self,
         store: Arc<dyn Store>,
         started_at: String,
         inbox: Arc<Inbox>,
         alive: Weak<T>,
-    ) {
+    ) -> tokio::task::JoinHandle<()> {
         let instance = self.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(instance.heartbeat);
@@ -89,7 +90,7 @@ impl Instance {
             ticks.tick().await;
             loop {
                 ticks.tick().await;
-                if alive.strong_count() == 0 {
+                if alive.strong_count() == 0 || inbox.is_closed() {
                     return;
                 }
                 match store.heartbeat(instance.beat(&started_at, false)).await {
@@ -106,7 +107,7 @@ impl Instance {
                     Err(e) => tracing::warn!(error = %e, "the heartbeat could not reach the store"),
                 }
             }
-        });
+        })
     }
 }
 

@@ -19,6 +19,7 @@ pub use copy::{
     StoredEvent, StoredRun,
 };
 pub use location::Database;
+pub use table_rules::timestamp_text;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -618,6 +619,15 @@ pub trait Store: Send + Sync + 'static {
     /// process can use (SQLite) takes every other instance for stopped at
     /// the first beat of a new one.
     fn heartbeat(&self, beat: Heartbeat) -> StoreFuture<'_, Recovery>;
+    /// An instance that stops serving leaves at once, rather than when its
+    /// lease runs out: its runs left running fail as interrupted, its
+    /// claimed events are released, and it is forgotten. So the events it
+    /// was running are taken up at once, by another instance or by the
+    /// next start, and it no longer counts as one of a deployment that ran
+    /// the startup workflows (see [`Store::claim_startup`]): a restart of
+    /// the only instance runs them again on PostgreSQL as on SQLite. The
+    /// answer names no lost instance; the counts are what it left.
+    fn leave(&self, instance: String) -> StoreFuture<'_, Recovery>;
     /// The instances alive, as of their last beats.
     fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>>;
     /// Whether `instance`, starting to serve project `version`, runs the

@@ -4,6 +4,7 @@
 //! Each backend asks its database what exists and writes its own SQL; what
 //! is refused, and what the builder is told, is decided here once.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use paywire_model::{Column, ColumnType, Table};
 use serde_json::Value;
 
@@ -18,6 +19,24 @@ use crate::StoreError;
 /// client refuses the statement before it is sent.
 pub(crate) fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A timestamp as both backends read it back: RFC 3339 in UTC with
+/// milliseconds (`2026-01-31T12:00:00.000Z`), or with micro- or nanoseconds
+/// when the time has them. The form depends neither on the backend nor on
+/// how the time was given (Unix seconds or text), so that a row reads the
+/// same on SQLite, which keeps the text it was given, and on PostgreSQL,
+/// which keeps only the instant.
+pub fn timestamp_text(time: &DateTime<Utc>) -> String {
+    let nanos = time.timestamp_subsec_nanos();
+    let digits = if nanos.is_multiple_of(1_000_000) {
+        SecondsFormat::Millis
+    } else if nanos.is_multiple_of(1_000) {
+        SecondsFormat::Micros
+    } else {
+        SecondsFormat::Nanos
+    };
+    time.to_rfc3339_opts(digits, true)
 }
 
 /// A column in the database that the YAML no longer declares.

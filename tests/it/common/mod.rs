@@ -3,6 +3,7 @@
 
 pub mod postgres;
 pub mod process;
+pub mod rows;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,8 +26,17 @@ pub struct TestServer {
     pub dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    /// The server's PostgreSQL schema, when it runs on one.
-    _schema: Option<Arc<postgres::Schema>>,
+}
+
+/// Which database a test server runs on.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Backend {
+    /// The one `PAYWIRE_TEST_BACKEND` chooses: its SQLite file, or with
+    /// `postgres` a PostgreSQL schema standing for the file.
+    Chosen,
+    /// Its SQLite file whatever the choice, for a test about the file
+    /// itself.
+    Sqlite,
 }
 
 /// An answer from the server: status, headers and the body as JSON (or as a
@@ -109,6 +119,13 @@ impl TestServer {
         TestServer::examples_configured(deliver_to_self, |_| {}).await
     }
 
+    /// As [`TestServer::examples_to_self`], on its SQLite file whatever
+    /// `PAYWIRE_TEST_BACKEND` says: for a test about the file itself.
+    pub async fn examples_to_self_on_sqlite() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        TestServer::examples_in(examples_dir(), dir, true, |_| {}, Backend::Sqlite).await
+    }
+
     /// Serves the example project with the sandbox, with `edit` applied to
     /// the settings (an admin token, the console open or not).
     pub async fn examples_configured(
@@ -116,7 +133,7 @@ impl TestServer {
         edit: impl FnOnce(&mut Settings),
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        TestServer::examples_in(examples_dir(), dir, deliver_to_self, edit).await
+        TestServer::examples_in(examples_dir(), dir, deliver_to_self, edit, Backend::Chosen).await
     }
 
     /// Serves a copy of the example project with `extra` files (name, YAML)
@@ -136,7 +153,7 @@ impl TestServer {
             }
         }
         write_project(dir.path(), extra);
-        TestServer::examples_in(copy, dir, false, edit).await
+        TestServer::examples_in(copy, dir, false, edit, Backend::Chosen).await
     }
 
     async fn examples_in(
@@ -144,6 +161,7 @@ impl TestServer {
         dir: TempDir,
         deliver_to_self: bool,
         edit: impl FnOnce(&mut Settings),
+        backend: Backend,
     ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -156,7 +174,7 @@ impl TestServer {
             });
         let mut settings = settings;
         edit(&mut settings);
-        TestServer::start_on(listener, dir, settings).await
+        TestServer::start_on_backend(listener, dir, settings, backend).await
     }
 
     pub async fn start_with(dir: TempDir, settings: Settings) -> TestServer {
@@ -196,18 +214,24 @@ impl TestServer {
     pub async fn start_on(
         listener: tokio::net::TcpListener,
         dir: TempDir,
+        settings: Settings,
+    ) -> TestServer {
+        TestServer::start_on_backend(listener, dir, settings, Backend::Chosen).await
+    }
+
+    async fn start_on_backend(
+        listener: tokio::net::TcpListener,
+        dir: TempDir,
         mut settings: Settings,
+        backend: Backend,
     ) -> TestServer {
         // With PAYWIRE_TEST_BACKEND=postgres, a server given a SQLite file
         // runs on a PostgreSQL schema instead: the same schema for the same
         // file, so that a restart finds what the first start left.
-        let mut schema = None;
-        if postgres::every_server()
+        if backend == Backend::Chosen
             && let paywire_store::Database::Sqlite(path) = &settings.db
-            && let Some(instead) = postgres::Schema::for_file(path).await
         {
-            settings.db = instead.database();
-            schema = Some(instead);
+            settings.db = postgres::database_for(path).await;
         }
         let app = App::start(settings)
             .await
@@ -227,7 +251,6 @@ impl TestServer {
             dir,
             shutdown: Some(shutdown),
             server: Some(server),
-            _schema: schema,
         }
     }
 
@@ -266,6 +289,25 @@ impl TestServer {
 
     pub async fn get(&self, path: &str) -> Reply {
         self.request("GET", path, None).await
+    }
+
+    /// The database the server runs on, as `--db` takes it: its SQLite
+    /// file, or the URL of its PostgreSQL schema.
+    pub fn database(&self) -> String {
+        postgres::db_arg(&self.app.settings().db)
+    }
+
+    /// The rows `sql` selects from the server's database, whichever it is,
+    /// once every queued write is committed; each backend's values read as
+    /// the same JSON (see [`rows`]), so a test asserts one thing for both.
+    /// SQL that the two databases read differently is better asked of the
+    /// server's API or its `Store`, which answer alike.
+    pub async fn query_rows(&self, sql: &str) -> Vec<Value> {
+        self.app.store().flush().await.unwrap();
+        match &self.app.settings().db {
+            paywire_store::Database::Sqlite(path) => rows::sqlite(path, sql),
+            paywire_store::Database::Postgres(url) => rows::postgres(url, sql).await,
+        }
     }
 
     /// The record of a run, once every queued write is committed.

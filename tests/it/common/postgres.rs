@@ -35,6 +35,34 @@ pub fn every_server() -> bool {
     std::env::var("PAYWIRE_TEST_BACKEND").as_deref() == Ok("postgres")
 }
 
+/// What a server given the SQLite file `path` opens: the file, or with
+/// `PAYWIRE_TEST_BACKEND=postgres` the schema that stands for it (see
+/// [`Schema::for_file`]). A server started in the test process, a child
+/// `paywire serve` and a store opened by hand all go through here.
+pub async fn database_for(path: &Path) -> Database {
+    if every_server()
+        && let Some(schema) = Schema::for_file(path).await
+    {
+        return schema.database();
+    }
+    Database::Sqlite(path.to_path_buf())
+}
+
+/// The store a test opens itself on the SQLite file `path`, or on the
+/// schema standing for it (see [`database_for`]).
+pub async fn store_for(path: &Path) -> Arc<dyn paywire_store::Store> {
+    database_for(path).await.open().await.unwrap()
+}
+
+/// `database` as `--db` and `PAYWIRE_DB` take it, a URL's password
+/// included (a `Database` prints it masked).
+pub fn db_arg(database: &Database) -> String {
+    match database {
+        Database::Sqlite(path) => path.display().to_string(),
+        Database::Postgres(url) => url.clone(),
+    }
+}
+
 /// A schema of its own; its [`Schema::database`] is what a server opens.
 pub struct Schema {
     url: String,

@@ -188,6 +188,31 @@ pub(super) async fn heartbeat(
     Ok(recovery)
 }
 
+/// See `Store::leave`. The instance's row is locked first, so that an
+/// instance judging it lost at the same moment waits, then finds it gone.
+pub(super) async fn leave(
+    c: &impl GenericClient,
+    instance: &str,
+    now_text: &str,
+) -> Result<Recovery, StoreError> {
+    c.execute(
+        "SELECT 1 FROM _paywire_instances WHERE id = $1 FOR UPDATE",
+        &[&instance],
+    )
+    .await
+    .map_err(db_error)?;
+    let now = time_param(now_text, "the time of leaving")?;
+    let (interrupted_runs, requeued_events) = take_back(c, instance, now).await?;
+    c.execute("DELETE FROM _paywire_instances WHERE id = $1", &[&instance])
+        .await
+        .map_err(db_error)?;
+    Ok(Recovery {
+        interrupted_runs,
+        requeued_events,
+        lost_instances: Vec::new(),
+    })
+}
+
 /// Fails `instance`'s runs left running and releases its claims.
 async fn take_back(
     c: &impl GenericClient,

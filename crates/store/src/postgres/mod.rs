@@ -326,7 +326,16 @@ impl Store for PostgresStore {
     }
 
     fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, bool> {
-        Box::pin(async move { events::update(&self.client().await?, &update).await })
+        // The runs of the event's attempt were handed to the record writer
+        // before this call; its end is committed after theirs, in the order
+        // of the calls as on SQLite, so that whoever takes the event up next
+        // (its retry, another instance, a restart) finds what they did
+        // rather than running a workflow that succeeded again.
+        let recorded = self.flush();
+        Box::pin(async move {
+            recorded.await?;
+            events::update(&self.client().await?, &update).await
+        })
     }
 
     fn list_events(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
@@ -351,6 +360,17 @@ impl Store for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db_error)?;
             let recovery = cluster::heartbeat(&tx, &beat, &now).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok(recovery)
+        })
+    }
+
+    fn leave(&self, instance: String) -> StoreFuture<'_, Recovery> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Box::pin(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            let recovery = cluster::leave(&tx, &instance, &now).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(recovery)
         })

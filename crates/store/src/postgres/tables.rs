@@ -18,7 +18,7 @@
 //! | `integer`   | `bigint`                   | an integer (i64)                |
 //! | `number`    | `double precision`         | a float                         |
 //! | `boolean`   | `boolean`                  | `true` or `false`               |
-//! | `timestamp` | `timestamp with time zone` | RFC 3339 text in UTC            |
+//! | `timestamp` | `timestamp with time zone` | RFC 3339 text in UTC, with ms   |
 //! | `json`      | `jsonb`                    | the JSON value                  |
 //!
 //! Text is collated by its bytes ("C"), as SQLite's `BINARY` does, so that
@@ -32,12 +32,16 @@
 //!
 //! - A timestamp is an instant here, where SQLite keeps text whose form
 //!   depends on how the time was given: Unix seconds as `…:20.000Z`, text
-//!   with only the fraction it needs (`…:20Z`, `…:20.500Z`). PostgreSQL
-//!   reads every time back in that second form, so a time given as seconds
-//!   reads `…:20Z` here; the fraction is kept to the microsecond (SQLite
-//!   keeps nanoseconds). Times compare and sort as instants here, and by
-//!   their text on SQLite; the two agree but for times within one second
-//!   whose texts end differently (`…:20Z`, `…:20.000Z`, `…:20.500Z`).
+//!   with only the fraction it needs (`…:20Z`, `…:20.500Z`). Both read
+//!   back in one form, `timestamp_text` (`…:20.000Z` either way), and
+//!   compare and sort as instants (SQLite by a key that writes every
+//!   fraction out to nine digits). The fraction is kept to the microsecond
+//!   here, where SQLite keeps nanoseconds. A unique timestamp column refuses
+//!   `…:20Z` beside `…:20.000Z` here, where SQLite's index tells the two
+//!   texts apart, and a key lookup of a timestamp primary key on SQLite
+//!   compares the texts. `like` reads a time here as SQLite stores one
+//!   given as text (`…:20Z`); SQLite's `like` reads one given as Unix
+//!   seconds as `…:20.000Z`.
 //! - Text and JSON cannot hold U+0000, and times cannot be earlier than
 //!   4714 BC: such values are refused as `Invalid`, naming the column. JSON
 //!   nested deeper than 128 levels cannot be written either.

@@ -422,22 +422,54 @@ pub fn heartbeat(
             )
             .map_err(db_error)? as u64;
     }
-    for instance in &lost {
-        recovery.interrupted_runs += fail_interrupted_runs(conn, Some(instance), now_text)?;
-        recovery.requeued_events += conn
-            .prepare_cached(
-                "UPDATE _paywire_events SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?1",
-            )
-            .map_err(db_error)?
-            .execute([instance])
-            .map_err(db_error)? as u64;
-        conn.prepare_cached("DELETE FROM _paywire_instances WHERE id = ?1")
-            .map_err(db_error)?
-            .execute([instance])
-            .map_err(db_error)?;
+    // As on PostgreSQL, a starting instance named as one before it (an
+    // operator's fixed name, a restart) takes back what its namesake left:
+    // it is not among the others, and its claims would otherwise stay
+    // taken, by a name that keeps beating, for good.
+    let previous_self = beat.starting.then_some(&beat.instance);
+    for instance in lost.iter().chain(previous_self) {
+        let (runs, events) = take_back(conn, instance, now_text)?;
+        recovery.interrupted_runs += runs;
+        recovery.requeued_events += events;
+        if Some(instance) != previous_self {
+            forget(conn, instance)?;
+        }
     }
     recovery.lost_instances = lost;
     Ok(recovery)
+}
+
+/// See `Store::leave`.
+pub fn leave(conn: &Connection, instance: &str, now_text: &str) -> Result<Recovery, StoreError> {
+    let (interrupted_runs, requeued_events) = take_back(conn, instance, now_text)?;
+    forget(conn, instance)?;
+    Ok(Recovery {
+        interrupted_runs,
+        requeued_events,
+        lost_instances: Vec::new(),
+    })
+}
+
+/// Fails `instance`'s runs left running and releases its claims; answers
+/// how many runs and events that was.
+fn take_back(conn: &Connection, instance: &str, now_text: &str) -> Result<(u64, u64), StoreError> {
+    let runs = fail_interrupted_runs(conn, Some(instance), now_text)?;
+    let events = conn
+        .prepare_cached(
+            "UPDATE _paywire_events SET claimed_by = NULL, claimed_at = NULL WHERE claimed_by = ?1",
+        )
+        .map_err(db_error)?
+        .execute([instance])
+        .map_err(db_error)? as u64;
+    Ok((runs, events))
+}
+
+fn forget(conn: &Connection, instance: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM _paywire_instances WHERE id = ?1")
+        .map_err(db_error)?
+        .execute([instance])
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// Fails the runs left running by `instance`, or by no recorded instance.

@@ -464,6 +464,11 @@ impl Store for SqliteStore {
         self.write(move |conn| events::heartbeat(conn, &beat, &now))
     }
 
+    fn leave(&self, instance: String) -> StoreFuture<'_, Recovery> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.write(move |conn| events::leave(conn, &instance, &now))
+    }
+
     fn list_instances(&self) -> StoreFuture<'_, Vec<InstanceRecord>> {
         self.read(events::list_instances)
     }

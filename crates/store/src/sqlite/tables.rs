@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use serde_json::{Map, Value};
@@ -20,6 +20,7 @@ use super::db_error;
 use crate::table_rules::{self, column, quote};
 use crate::{
     Direction, Filter, FilterOp, MigrationReport, OnConflict, Selector, StoreError, TableOp,
+    timestamp_text,
 };
 use paywire_model::{Column, ColumnType, ColumnValue, Table, column_value};
 
@@ -279,11 +280,11 @@ fn stored(value: ColumnValue) -> SqlValue {
         ColumnValue::Integer(i) => SqlValue::Integer(i),
         ColumnValue::Number(f) => SqlValue::Real(f),
         ColumnValue::Boolean(b) => SqlValue::Integer(i64::from(b)),
-        // Unix seconds are written with a fixed number of fraction digits,
-        // so that their text sorts in time order (`…00.500Z` would sort
-        // before `…00Z`). Times given as text have always been written with
-        // only the fraction they need; rows stored that way compare by that
-        // text, so changing the form would need a migration of the data.
+        // Unix seconds are written with milliseconds and times given as
+        // text with only the fraction they need, as they always have been:
+        // the stored text stays as it was written, and filters and order
+        // compare every form alike through `timestamp_key_sql`, while reads
+        // answer in the one form of `timestamp_text`.
         ColumnValue::Timestamp {
             time,
             from_seconds: true,
@@ -299,6 +300,15 @@ fn from_sql(column: &Column, value: ValueRef<'_>) -> Value {
     match (column.ty, value) {
         (_, ValueRef::Null) => Value::Null,
         (ColumnType::Boolean, ValueRef::Integer(i)) => Value::Bool(i != 0),
+        // The text keeps how the time was given (see `stored`); it reads
+        // back in the one form both backends answer with.
+        (ColumnType::Timestamp, ValueRef::Text(t)) => {
+            let text = String::from_utf8_lossy(t);
+            match DateTime::parse_from_rfc3339(&text) {
+                Ok(time) => Value::String(timestamp_text(&time.with_timezone(&Utc))),
+                Err(_) => Value::String(text.into_owned()),
+            }
+        }
         (ColumnType::Json, ValueRef::Text(t)) => serde_json::from_slice(t)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(t).into_owned())),
         (_, ValueRef::Integer(i)) => Value::from(i),
@@ -359,6 +369,37 @@ fn classify(e: rusqlite::Error) -> StoreError {
     db_error(e)
 }
 
+/// The text by which a timestamp column compares and sorts: the stored
+/// text (see `stored`) with its fraction written out to nine digits. Rows
+/// keep the form they were given in (`…:20Z` as text, `…:20.000Z` as Unix
+/// seconds, `…:20.5Z` as `…:20.500Z`), whose texts alone would put `…:20Z`
+/// after `…:20.500Z` and tell it from `…:20.000Z`; their keys compare as
+/// the instants do, as on PostgreSQL. Only a unique column has an index,
+/// which a comparison by key does not use; a key lookup
+/// (`Selector::Id`) still compares the stored text.
+fn timestamp_key_sql(q: &str) -> String {
+    format!(
+        "(CASE WHEN {q} LIKE '%:__Z' THEN substr({q}, 1, length({q}) - 1) || '.000000000Z' \
+         WHEN {q} LIKE '%.___Z' THEN substr({q}, 1, length({q}) - 1) || '000000Z' \
+         WHEN {q} LIKE '%.______Z' THEN substr({q}, 1, length({q}) - 1) || '000Z' \
+         ELSE {q} END)"
+    )
+}
+
+/// A timestamp filter's value as its key (see `timestamp_key_sql`).
+fn timestamp_key(value: SqlValue) -> SqlValue {
+    match value {
+        SqlValue::Text(text) => match DateTime::parse_from_rfc3339(&text) {
+            Ok(time) => SqlValue::Text(
+                time.with_timezone(&Utc)
+                    .to_rfc3339_opts(SecondsFormat::Nanos, true),
+            ),
+            Err(_) => SqlValue::Text(text),
+        },
+        other => other,
+    }
+}
+
 fn where_clause(
     table: &Table,
     selector: &Selector,
@@ -384,13 +425,25 @@ fn where_clause(
     {
         let c = column(table, name)?;
         let q = quote(&c.name);
+        let timestamp = c.ty == ColumnType::Timestamp;
+        // What the row's value is compared as: timestamps by their key.
+        let operand = if timestamp {
+            timestamp_key_sql(&q)
+        } else {
+            q.clone()
+        };
         let bind = |params: &mut Vec<SqlValue>, v: &Value| -> Result<(), StoreError> {
-            params.push(to_sql(c, v).map_err(StoreError::Invalid)?);
+            let value = to_sql(c, v).map_err(StoreError::Invalid)?;
+            params.push(if timestamp {
+                timestamp_key(value)
+            } else {
+                value
+            });
             Ok(())
         };
         let compare = |params: &mut Vec<SqlValue>, sign: &str| -> Result<String, StoreError> {
             bind(params, value)?;
-            Ok(format!("{q} {sign} ?"))
+            Ok(format!("{operand} {sign} ?"))
         };
         let part = match op {
             FilterOp::Eq | FilterOp::Ne if value.is_null() => {
@@ -411,7 +464,7 @@ fn where_clause(
                     }
                     let marks = vec!["?"; items.len()].join(", ");
                     format!(
-                        "{q} {}IN ({marks})",
+                        "{operand} {}IN ({marks})",
                         if *op == FilterOp::NotIn { "NOT " } else { "" }
                     )
                 }
@@ -470,7 +523,11 @@ fn select(
                     Direction::Asc => "ASC",
                     Direction::Desc => "DESC",
                 };
-                Ok(format!("{} {direction}", quote(&c.name)))
+                let q = quote(&c.name);
+                Ok(match c.ty {
+                    ColumnType::Timestamp => format!("{} {direction}", timestamp_key_sql(&q)),
+                    _ => format!("{q} {direction}"),
+                })
             })
             .collect();
         sql.push_str(&format!(" ORDER BY {}", terms?.join(", ")));

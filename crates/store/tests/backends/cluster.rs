@@ -338,6 +338,97 @@ async fn the_instances_of_one_deployment_run_its_startup_workflows_once(store: T
     assert!(claim("e", "v1", 5_000 + 2 * LEASE).await.unwrap());
 }
 
+async fn a_restart_under_the_same_name_takes_back_what_its_namesake_left(store: TestStore) {
+    store.heartbeat(beat("a", 1_000, true)).await.unwrap();
+    store.event_received(event("evt_1", None)).await.unwrap();
+    assert_eq!(claimed_ids(&*store, "a", 1_000, 10).await, ["evt_1"]);
+    // a is killed and starts again at once, well within its lease, under
+    // its name: nobody else would ever take back its claim.
+    let recovery = store.heartbeat(beat("a", 1_500, true)).await.unwrap();
+    assert_eq!(
+        recovery.requeued_events, 1,
+        "{}: {recovery:?}",
+        store.backend
+    );
+    assert_eq!(claimed_ids(&*store, "a", 1_500, 10).await, ["evt_1"]);
+    let instances: Vec<String> = store
+        .list_instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(instances, ["a"], "{}", store.backend);
+}
+
+async fn an_instance_that_leaves_gives_back_its_work_and_its_deployment_at_once(store: TestStore) {
+    store.heartbeat(beat("a", 1_000, true)).await.unwrap();
+    store.heartbeat(beat("b", 1_000, false)).await.unwrap();
+    assert!(
+        store
+            .claim_startup("a".into(), "v1".into(), 1_000, LEASE)
+            .await
+            .unwrap()
+    );
+    for id in ["evt_1", "evt_2"] {
+        store.event_received(event(id, None)).await.unwrap();
+    }
+    assert_eq!(claimed_ids(&*store, "a", 1_000, 1).await, ["evt_1"]);
+    store.record(RunRecords {
+        start: Some(RunRecord {
+            id: "run_a".into(),
+            retry_of: None,
+            trigger_event: Some("evt_1".into()),
+            kind: RunKind::Workflow,
+            name: "on_paid".into(),
+            status: RunStatus::Running,
+            input: json!({}),
+            error: None,
+            response_status: None,
+            started_at: "2026-12-03T10:00:00.000Z".into(),
+            finished_at: None,
+            duration_ms: None,
+            retrying: false,
+            instance: Some("a".into()),
+        }),
+        ..RunRecords::default()
+    });
+    store.flush().await.unwrap();
+    let left = store.leave("a".into()).await.unwrap();
+    assert_eq!(
+        (left.interrupted_runs, left.requeued_events),
+        (1, 1),
+        "{}: {left:?}",
+        store.backend
+    );
+    let run = store.get_run("run_a".into()).await.unwrap().unwrap().run;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.unwrap()["name"], "Interrupted");
+    // Well within a's lease, its event is b's to claim, and a restart of
+    // v1 runs the startup workflows again: nobody serving v1 ran them.
+    assert_eq!(
+        claimed_ids(&*store, "b", 1_001, 10).await,
+        ["evt_1", "evt_2"]
+    );
+    let instances: Vec<String> = store
+        .list_instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(instances, ["b"], "{}", store.backend);
+    store.heartbeat(beat("a2", 1_001, true)).await.unwrap();
+    assert!(
+        store
+            .claim_startup("a2".into(), "v1".into(), 1_001, LEASE)
+            .await
+            .unwrap()
+    );
+    // Leaving twice, or as an instance never seen, takes nothing.
+    assert!(store.leave("a".into()).await.unwrap().is_empty());
+}
+
 async fn a_claim_whose_answer_was_lost_is_found_by_its_time(store: TestStore) {
     store.event_received(event("evt_1", None)).await.unwrap();
     store.event_received(event("evt_2", None)).await.unwrap();
@@ -367,6 +458,8 @@ async fn a_claim_whose_answer_was_lost_is_found_by_its_time(store: TestStore) {
 
 on_both_backends!(
     a_claim_whose_answer_was_lost_is_found_by_its_time,
+    a_restart_under_the_same_name_takes_back_what_its_namesake_left,
+    an_instance_that_leaves_gives_back_its_work_and_its_deployment_at_once,
     the_instances_of_one_deployment_run_its_startup_workflows_once,
     a_write_fenced_by_a_lost_claim_is_refused,
     an_instance_back_from_an_outage_takes_nothing_at_its_first_beat,

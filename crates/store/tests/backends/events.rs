@@ -456,14 +456,40 @@ async fn a_start_on_sqlite_fails_running_runs_and_requeues_running_events(store:
         (EventState::Pending, 0, 2)
     );
     assert_eq!(stored(&store, "evt_done").await.state, EventState::Done);
+    // Started again, it finds nothing more to take back.
+    assert_eq!(store.heartbeat(beat).await.unwrap(), Recovery::default());
     assert_eq!(
         ids(&store.claim_events("restarted".into(), 1, 10).await.unwrap()),
         ["evt_running"]
     );
-    assert_eq!(store.heartbeat(beat).await.unwrap(), Recovery::default());
+}
+
+/// What a retry, another instance or a restart reads to resume an event
+/// is there once its end is: the runs handed over before the end was
+/// written are committed before it.
+async fn an_event_s_end_commits_after_the_runs_handed_over_before_it(store: TestStore) {
+    receive(&store, [event("evt_1", "in_1", "2026-11-23T10:00:00.000Z")]).await;
+    for n in 0..1500 {
+        let id = format!("run_{n}");
+        let mut start = run(&id, "w", "2026-11-23T10:00:00.000Z");
+        start.trigger_event = Some("evt_1".into());
+        store.record(RunRecords {
+            start: Some(start),
+            steps: vec![step(&id, 0)],
+            end: Some(end(&id, RunStatus::Succeeded, "2026-11-23T10:00:00.500Z")),
+        });
+    }
+    store
+        .event_update(event_update("evt_1", EventState::Pending, 1, 0))
+        .await
+        .unwrap();
+    let runs = store.runs_of_events(vec!["evt_1".into()]).await.unwrap();
+    assert_eq!(runs.len(), 1500, "{}", store.backend);
+    assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
 }
 
 on_both_backends!(
+    an_event_s_end_commits_after_the_runs_handed_over_before_it,
     a_received_event_reads_back_as_it_came,
     a_duplicate_delivery_returns_false_and_changes_nothing,
     due_events_are_claimed_in_order_of_arrival_and_only_when_due,

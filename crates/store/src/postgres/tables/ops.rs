@@ -123,7 +123,9 @@ fn bind(column: &Column, value: &Value) -> Result<Param, StoreError> {
 /// The text SQLite's `LIKE` reads from a column of type `ty`: SQLite
 /// stores booleans as 1 and 0, and timestamps as RFC 3339 text, so
 /// `like` sees those forms there; here they are written out the same way
-/// (timestamps as this store reads them back). Numbers and JSON are their
+/// (timestamps as SQLite writes a time given as text, with only the
+/// fraction it needs, which is not how either store reads them back; a time
+/// given as Unix seconds has `.000` on SQLite). Numbers and JSON are their
 /// PostgreSQL text, which differs from SQLite's for some values (see the
 /// module's opening comment).
 fn like_text(q: &str, ty: ColumnType) -> String {

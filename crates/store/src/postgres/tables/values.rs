@@ -9,6 +9,8 @@ use tokio_postgres::types::ToSql;
 
 use paywire_model::{Column, ColumnType, ColumnValue, Table, column_value};
 
+use crate::timestamp_text;
+
 /// A bound value. Statements are built with a varying number of values, so
 /// each is boxed rather than borrowed from a fixed list.
 pub(super) type Param = Box<dyn ToSql + Sync + Send>;
@@ -173,7 +175,7 @@ fn read(column: &Column, row: &Row, i: usize) -> Result<Value, tokio_postgres::E
         ColumnType::Boolean => row.try_get::<_, Option<bool>>(i)?.map(Value::Bool),
         ColumnType::Timestamp => row
             .try_get::<_, Option<DateTime<Utc>>>(i)?
-            .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))),
+            .map(|t| Value::String(timestamp_text(&t))),
         ColumnType::Json => row.try_get::<_, Option<Value>>(i)?.map(as_sqlite_reads),
     }
     .unwrap_or(Value::Null))

@@ -81,7 +81,7 @@ async fn adds_columns_with_their_defaults_back_filled(store: TestStore) {
         json!({
             "id": id, "label": hostile, "meta": {"'": [hostile], "n": 1},
             "biggest": i64::MAX, "smallest": i64::MIN, "huge": 1e308, "tiny": 5e-324,
-            "flag": true, "at": "2026-01-31T12:00:00Z", "plan": "free", "handle": null, "note": null
+            "flag": true, "at": "2026-01-31T12:00:00.000Z", "plan": "free", "handle": null, "note": null
         })
     };
     assert_eq!(

@@ -11,7 +11,7 @@ async fn round_trips_every_column_type(store: TestStore) {
             json!({"id": "max", "t": "a'b\"c; --", "i": i64::MAX, "n": 1e308, "b": true,
                    "at": "2026-01-31T13:00:00+01:00", "j": {"a": [1, "x", null, true], "b": {"c": 1.5}}}),
             json!({"id": "max", "t": "a'b\"c; --", "i": i64::MAX, "n": 1e308, "b": true,
-                   "at": "2026-01-31T12:00:00Z", "j": {"a": [1, "x", null, true], "b": {"c": 1.5}}}),
+                   "at": "2026-01-31T12:00:00.000Z", "j": {"a": [1, "x", null, true], "b": {"c": 1.5}}}),
         ),
         (
             json!({"id": "min", "t": "", "i": i64::MIN, "n": 5e-324, "b": false,
@@ -92,32 +92,103 @@ async fn single_json_numbers_read_as_sqlite_reads_them(store: TestStore) {
     }
 }
 
-/// Unix seconds and RFC 3339 text name the same instant on both backends;
-/// SQLite writes seconds with a fraction (`.000Z`), PostgreSQL keeps the
-/// instant only and writes whole seconds without one, so the case compares
-/// instants.
-async fn timestamps_given_as_unix_seconds(store: TestStore) {
+/// A time reads back in one form on both backends, however it was given
+/// (Unix seconds or text, with any fraction), and filters and order
+/// compare times as instants: SQLite, which keeps each time's text as it
+/// was given, answers as PostgreSQL, which keeps the instant.
+async fn timestamps_read_alike_and_compare_as_instants_however_given(store: TestStore) {
     let kinds = kinds();
     migrate(&store, &[&kinds]).await.unwrap();
-    let row = insert(&store, &kinds, json!({"id": "s", "at": 1_700_000_000}))
-        .await
-        .unwrap();
-    let at = row["at"].as_str().unwrap_or_default();
-    let instant = chrono::DateTime::parse_from_rfc3339(at).map(|t| t.timestamp());
-    assert_eq!(instant, Ok(1_700_000_000), "{}: {at}", store.backend);
-    assert!(
-        at.starts_with("2023-11-14T22:13:20") && at.ends_with('Z'),
-        "{at}"
-    );
-    // A filter given as seconds finds a row given as seconds.
+    let given = [
+        ("seconds", json!(1_700_000_000)),
+        ("text", json!("2023-11-14T22:13:20Z")),
+        ("offset", json!("2023-11-14T23:13:20.000+01:00")),
+        ("half", json!("2023-11-14T22:13:20.5Z")),
+        ("micro", json!("2023-11-14T22:13:20.000001Z")),
+        ("next", json!(1_700_000_001)),
+    ];
+    let mut read = Vec::new();
+    for (id, at) in given {
+        let row = insert(&store, &kinds, json!({"id": id, "at": at}))
+            .await
+            .unwrap();
+        read.push(row["at"].clone());
+    }
     assert_eq!(
-        keys(
-            &store,
-            &kinds,
-            vec![filter("at", FilterOp::Eq, json!(1_700_000_000))]
-        )
-        .await,
-        Ok(json!(["s"]))
+        read,
+        [
+            json!("2023-11-14T22:13:20.000Z"),
+            json!("2023-11-14T22:13:20.000Z"),
+            json!("2023-11-14T22:13:20.000Z"),
+            json!("2023-11-14T22:13:20.500Z"),
+            json!("2023-11-14T22:13:20.000001Z"),
+            json!("2023-11-14T22:13:21.000Z"),
+        ],
+        "{}",
+        store.backend
+    );
+    let same = json!(["offset", "seconds", "text"]);
+    let cases = [
+        (
+            filter("at", FilterOp::Eq, json!(1_700_000_000)),
+            same.clone(),
+        ),
+        (
+            filter("at", FilterOp::Eq, json!("2023-11-14T22:13:20Z")),
+            same.clone(),
+        ),
+        (
+            filter("at", FilterOp::Eq, json!("2023-11-14T22:13:20.000Z")),
+            same.clone(),
+        ),
+        (
+            filter("at", FilterOp::In, json!(["2023-11-14T22:13:20Z", 1])),
+            same.clone(),
+        ),
+        (
+            filter("at", FilterOp::Ne, json!(1_700_000_000)),
+            json!(["half", "micro", "next"]),
+        ),
+        (
+            filter("at", FilterOp::Gt, json!("2023-11-14T22:13:20Z")),
+            json!(["half", "micro", "next"]),
+        ),
+        (
+            filter("at", FilterOp::Lte, json!("2023-11-14T22:13:20.5Z")),
+            json!(["half", "micro", "offset", "seconds", "text"]),
+        ),
+        (filter("at", FilterOp::Lt, json!(1_700_000_000)), json!([])),
+    ];
+    for (f, expected) in cases {
+        let label = format!("{} {:?} {}", store.backend, f.op, f.value);
+        assert_eq!(keys(&store, &kinds, vec![f]).await, Ok(expected), "{label}");
+    }
+    let ordered = select(
+        &store,
+        &kinds,
+        Vec::new(),
+        &[("at", Direction::Desc), ("id", Direction::Asc)],
+        100,
+        0,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<&Value> = ordered
+        .as_array()
+        .map(|rows| rows.iter().map(|r| &r["id"]).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        ids,
+        [
+            &json!("next"),
+            &json!("half"),
+            &json!("micro"),
+            &json!("offset"),
+            &json!("seconds"),
+            &json!("text")
+        ],
+        "{}",
+        store.backend
     );
 }
 
@@ -411,7 +482,7 @@ async fn orders_limits_and_offsets(store: TestStore) {
 on_both_backends!(
     round_trips_every_column_type,
     single_json_numbers_read_as_sqlite_reads_them,
-    timestamps_given_as_unix_seconds,
+    timestamps_read_alike_and_compare_as_instants_however_given,
     filters_answer_with_each_operator,
     orders_limits_and_offsets,
 );

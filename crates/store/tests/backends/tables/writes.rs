@@ -152,7 +152,7 @@ async fn updates_and_deletes_by_id_and_by_filters(store: TestStore) {
         .await,
         Ok(
             json!({"id": 2, "name": "Bob", "points": 25, "ratio": 1.5, "won": false,
-                  "at": "2026-02-01T00:00:00Z", "tags": null})
+                  "at": "2026-02-01T00:00:00.000Z", "tags": null})
         )
     );
     assert_eq!(
@@ -179,9 +179,9 @@ async fn updates_and_deletes_by_id_and_by_filters(store: TestStore) {
         updated,
         [
             json!({"id": 1, "name": "alice", "points": 10, "ratio": 9.0, "won": true,
-                   "at": "2027-01-01T00:00:00Z", "tags": ["a"]}),
+                   "at": "2027-01-01T00:00:00.000Z", "tags": ["a"]}),
             json!({"id": 3, "name": "carol_50%", "points": -5, "ratio": 9.0, "won": true,
-                   "at": "2027-01-01T00:00:00Z", "tags": "x"}),
+                   "at": "2027-01-01T00:00:00.000Z", "tags": "x"}),
         ]
     );
     assert_eq!(
