@@ -134,37 +134,61 @@ pub(super) async fn next_due(c: &impl GenericClient, now: i64) -> Result<Option<
     row.try_get(0).map_err(db_error)
 }
 
-/// Records where an event stands and releases its claim; false when the
-/// update names a holder that no longer holds it.
-pub(super) async fn update(
+/// Changes where events stand, in one statement in the caller's
+/// transaction: each change applies only while its `holder` (if any) still
+/// holds the event's claim, and releases it. Answers the ids of the events
+/// it changed. No id may be given
+/// twice (the caller splits such a list in order).
+pub(super) async fn update_many(
     c: &impl GenericClient,
-    update: &EventUpdate,
-) -> Result<bool, StoreError> {
-    let attempts = to_integer(update.attempts, "an event's count of attempts")?;
-    let finished_at = optional_time_param(update.finished_at.as_deref(), "the event's end")?;
+    updates: &[&EventUpdate],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut columns = (
+        Vec::with_capacity(updates.len()),
+        Vec::with_capacity(updates.len()),
+        Vec::with_capacity(updates.len()),
+        Vec::with_capacity(updates.len()),
+        Vec::with_capacity(updates.len()),
+        Vec::with_capacity(updates.len()),
+        Vec::with_capacity(updates.len()),
+    );
+    for update in updates {
+        columns.0.push(update.id.as_str());
+        columns.1.push(update.state.as_str());
+        columns
+            .2
+            .push(to_integer(update.attempts, "an event's count of attempts")?);
+        columns.3.push(update.next_attempt_at);
+        columns.4.push(update.last_error.as_deref());
+        columns.5.push(optional_time_param(
+            update.finished_at.as_deref(),
+            "the event's end",
+        )?);
+        columns.6.push(update.holder.as_deref());
+    }
     let statement = c
         .prepare_cached(
-            "UPDATE _paywire_events SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, finished_at = $6,
-                 claimed_by = NULL, claimed_at = NULL
-             WHERE id = $1 AND ($7::text IS NULL OR claimed_by = $7)",
+            "UPDATE _paywire_events AS e SET state = u.state, attempts = u.attempts, next_attempt_at = u.next_attempt_at,
+                 last_error = u.last_error, finished_at = u.finished_at, claimed_by = NULL, claimed_at = NULL
+             FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::text[], $6::timestamptz[], $7::text[])
+               AS u(id, state, attempts, next_attempt_at, last_error, finished_at, holder)
+             WHERE e.id = u.id AND (u.holder IS NULL OR e.claimed_by = u.holder)
+             RETURNING e.id",
         )
         .await
         .map_err(db_error)?;
-    c.execute(
-        &statement,
-        &[
-            &update.id,
-            &update.state.as_str(),
-            &attempts,
-            &update.next_attempt_at,
-            &update.last_error,
-            &finished_at,
-            &update.holder,
-        ],
-    )
-    .await
-    .map_err(db_error)
-    .map(|changed| changed > 0)
+    let rows = c
+        .query(
+            &statement,
+            &[
+                &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &columns.6,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|row| row.try_get::<_, String>(0).map_err(db_error))
+        .collect()
 }
 
 pub(super) async fn list(

@@ -68,6 +68,9 @@ enum RecordJob {
     Write(RunRecords, Option<tokio::sync::OwnedSemaphorePermit>),
     /// Answered once everything queued before it is committed.
     Flush(oneshot::Sender<()>),
+    /// An event's end, committed with (or after) the run records queued
+    /// before it, and answered with whether it applied.
+    EventEnd(EventUpdate, oneshot::Sender<Result<bool, StoreError>>),
 }
 
 pub struct PostgresStore {
@@ -327,14 +330,17 @@ impl Store for PostgresStore {
 
     fn event_update(&self, update: EventUpdate) -> StoreFuture<'_, bool> {
         // The runs of the event's attempt were handed to the record writer
-        // before this call; its end is committed after theirs, in the order
-        // of the calls as on SQLite, so that whoever takes the event up next
-        // (its retry, another instance, a restart) finds what they did
-        // rather than running a workflow that succeeded again.
-        let recorded = self.flush();
+        // before this call; its end is committed with theirs or after, in
+        // the order of the calls as on SQLite, so that whoever takes the
+        // event up next (its retry, another instance, a restart) finds what
+        // they did rather than running a workflow that succeeded again. The
+        // record writer commits it, so the ends of many events share one
+        // transaction with the records of their runs.
+        let (done, applied) = oneshot::channel();
+        let sent = self.records.send(RecordJob::EventEnd(update, done));
         Box::pin(async move {
-            recorded.await?;
-            events::update(&self.client().await?, &update).await
+            sent.map_err(|_| StoreError::Closed)?;
+            applied.await.map_err(|_| StoreError::Closed)?
         })
     }
 

@@ -1,5 +1,6 @@
 //! The record writer: the one task that writes run records on PostgreSQL,
-//! many runs to a transaction, in three statements whatever their number.
+//! many runs to a transaction, in three statements whatever their number,
+//! and the ends of events after the records of their runs.
 //!
 //! Nobody waits for a run's records (an API has answered, an event's state
 //! is its own row), so they are queued and written in batches. A statement
@@ -10,44 +11,64 @@
 //! before its start, which is the only order between records that matters:
 //! a run's start, steps and end in one batch land as they would one by one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::{GenericClient, Pool};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_postgres::types::Json;
 
+use super::events;
 use super::runs::{kind_name, optional_time_param, time_param};
 use super::{RECORD_BATCH, RECORD_RETRY, RecordJob, db_error, pool_error};
 use crate::steps::{StoredStep, stored_steps};
-use crate::{RunRecords, StoreError};
+use crate::{EventUpdate, RunRecords, StoreError};
 
 /// Writes queued run records in order, many runs to a transaction, until
-/// the store is dropped. While the database is unavailable the batch waits
+/// the store is dropped, and with them the ends of events queued after
+/// their runs' records. While the database is unavailable the batch waits
 /// and is tried again, so that an outage delays records rather than losing
 /// them (runs meanwhile wait for room: see `records_room`). A batch that
-/// fails otherwise is written again one run at a time, so that one bad
-/// record loses only itself; a run whose records cannot be written at all
-/// is logged, as on SQLite.
+/// fails otherwise is written again one run and one event at a time, so
+/// that one bad record loses only itself; a run whose records cannot be
+/// written at all is logged, as on SQLite, and an event's end that cannot
+/// be written is answered with the error, for the inbox to try again.
 pub(super) async fn record_writer(pool: Pool, mut queue: mpsc::UnboundedReceiver<RecordJob>) {
     let mut jobs = Vec::with_capacity(RECORD_BATCH);
     while queue.recv_many(&mut jobs, RECORD_BATCH).await > 0 {
         let mut batch = Vec::with_capacity(jobs.len());
+        let mut ends = Vec::new();
         let mut flushes = Vec::new();
         for job in jobs.drain(..) {
             match job {
                 RecordJob::Write(records, permit) => batch.push((records, permit)),
                 RecordJob::Flush(done) => flushes.push(done),
+                RecordJob::EventEnd(update, done) => ends.push((update, done)),
             }
         }
-        if !batch.is_empty() {
-            let records: Vec<&RunRecords> = batch.iter().map(|(r, _)| r).collect();
-            if let Err(e) = write_until_reachable(&pool, &records).await {
-                tracing::warn!(error = %e, runs = records.len(), "a batch of run records failed; writing them one by one");
+        // Every event's end was queued after its runs' records, so writing
+        // the batch's records before its ends keeps that order.
+        let records: Vec<&RunRecords> = batch.iter().map(|(r, _)| r).collect();
+        let updates: Vec<&EventUpdate> = ends.iter().map(|(u, _)| u).collect();
+        match write_until_reachable(&pool, &records, &updates).await {
+            Ok(applied) => {
+                for ((_, done), applied) in ends.into_iter().zip(applied) {
+                    let _ = done.send(Ok(applied));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, runs = records.len(), events = updates.len(), "a batch of run records failed; writing them one by one");
                 for one in records {
-                    if let Err(e) = write_until_reachable(&pool, &[one]).await {
+                    if let Err(e) = write_until_reachable(&pool, &[one], &[]).await {
                         tracing::error!(error = %e, "could not record a run's records");
                     }
+                }
+                for (update, done) in ends {
+                    let applied = write_until_reachable(&pool, &[], &[&update]).await;
+                    if let Err(e) = &applied {
+                        tracing::error!(error = %e, event = %update.id, "could not record an event's end");
+                    }
+                    let _ = done.send(applied.map(|one| one.first() == Some(&true)));
                 }
             }
         }
@@ -58,16 +79,27 @@ pub(super) async fn record_writer(pool: Pool, mut queue: mpsc::UnboundedReceiver
     }
 }
 
-/// [`write_batch`] in a transaction of its own, tried again for as long as
-/// the database is unavailable.
-async fn write_until_reachable(pool: &Pool, batch: &[&RunRecords]) -> Result<(), StoreError> {
+/// [`write_batch`] and the events' ends in a transaction of their own,
+/// tried again for as long as the database is unavailable; answers, for
+/// each end in order, whether it applied (its claim was still held).
+async fn write_until_reachable(
+    pool: &Pool,
+    batch: &[&RunRecords],
+    ends: &[&EventUpdate],
+) -> Result<Vec<bool>, StoreError> {
     let mut attempt = 1;
     loop {
         let written = async {
             let mut client = pool.get().await.map_err(pool_error)?;
             let tx = client.transaction().await.map_err(db_error)?;
             write_batch(&tx, batch).await?;
-            tx.commit().await.map_err(db_error)
+            let mut applied = Vec::with_capacity(ends.len());
+            for group in without_repeats(ends) {
+                let changed = events::update_many(&tx, &group).await?;
+                applied.extend(group.iter().map(|end| changed.contains(&end.id)));
+            }
+            tx.commit().await.map_err(db_error)?;
+            Ok::<_, StoreError>(applied)
         };
         match written.await {
             Err(e) if e.is_transient() => {
@@ -80,6 +112,26 @@ async fn write_until_reachable(pool: &Pool, batch: &[&RunRecords]) -> Result<(),
             done => return done,
         }
     }
+}
+
+/// `ends` in order, split where an event comes again (one statement may
+/// change an event's row once), so that a later end of an event is applied
+/// after its earlier one.
+fn without_repeats<'a>(ends: &[&'a EventUpdate]) -> Vec<Vec<&'a EventUpdate>> {
+    let mut groups: Vec<Vec<&EventUpdate>> = Vec::new();
+    let mut seen = HashSet::new();
+    for end in ends {
+        if !seen.insert(end.id.as_str()) || groups.is_empty() {
+            seen.clear();
+            seen.insert(end.id.as_str());
+            groups.push(Vec::new());
+        }
+        groups
+            .last_mut()
+            .expect("a group was just pushed")
+            .push(end);
+    }
+    groups
 }
 
 /// The columns of the runs a batch starts, one vector per column.

@@ -488,7 +488,50 @@ async fn an_event_s_end_commits_after_the_runs_handed_over_before_it(store: Test
     assert!(runs.iter().all(|r| r.status == RunStatus::Succeeded));
 }
 
+/// Many events' ends at once, as the inbox writes them when a batch of
+/// events finishes together (on PostgreSQL they share one statement): each
+/// applies as it would alone, two changes of one event apply in the order
+/// they were made, and a change whose holder lost the claim is refused
+/// while the others apply.
+async fn many_events_ends_at_once_apply_each_as_alone(store: TestStore) {
+    let ids: Vec<String> = (0..40).map(|n| format!("evt_many_{n:02}")).collect();
+    receive(
+        &store,
+        ids.iter()
+            .enumerate()
+            .map(|(n, id)| event(id, &format!("in_{n}"), "2026-11-23T10:00:00.000Z")),
+    )
+    .await;
+    let mut changes = Vec::new();
+    for id in &ids {
+        changes.push(event_update(id, EventState::Done, 1, 0));
+    }
+    // The first event changes twice: the later change is what stays.
+    changes.push(event_update(&ids[0], EventState::Failed, 2, 0));
+    // A change on behalf of an instance that holds no claim is refused.
+    let mut stale = event_update(&ids[1], EventState::Pending, 9, 0);
+    stale.holder = Some("instance-without-the-claim".into());
+    changes.push(stale);
+    let answers =
+        futures_util::future::join_all(changes.into_iter().map(|c| store.event_update(c))).await;
+    let applied: Vec<bool> = answers.into_iter().map(Result::unwrap).collect();
+    assert!(
+        applied[..41].iter().all(|a| *a),
+        "{}: {applied:?}",
+        store.backend
+    );
+    assert!(!applied[41], "{}: the stale change applied", store.backend);
+    assert_eq!(stored(&store, &ids[0]).await.state, EventState::Failed);
+    assert_eq!(stored(&store, &ids[0]).await.attempts, 2);
+    let second = stored(&store, &ids[1]).await;
+    assert_eq!((second.state, second.attempts), (EventState::Done, 1));
+    for id in &ids[2..] {
+        assert_eq!(stored(&store, id).await.state, EventState::Done, "{id}");
+    }
+}
+
 on_both_backends!(
+    many_events_ends_at_once_apply_each_as_alone,
     an_event_s_end_commits_after_the_runs_handed_over_before_it,
     a_received_event_reads_back_as_it_came,
     a_duplicate_delivery_returns_false_and_changes_nothing,
