@@ -124,6 +124,7 @@ pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         Err(e @ StoreError::SandboxHeld(_)) => return refuse(sandbox_refused(&e)),
         Err(e) => return refuse(format!("cannot start on {db}: {e}")),
     };
+    let shutdown = super::serve::shutdown_signal();
     print_banner(
         &listening,
         &base,
@@ -135,7 +136,7 @@ pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         listener,
         sandbox,
         crate::http::ConnectionLimits::default(),
-        super::serve::shutdown_signal(),
+        shutdown,
     )
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -199,12 +199,13 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let shutdown = shutdown_signal();
     print_banner(&app, &args, &base, &connections);
     let watcher = match args.watch {
         true => Some(crate::app::watch(app.clone(), Duration::from_millis(500)).await),
         false => None,
     };
-    crate::http::run(listener, app, shutdown_signal()).await?;
+    crate::http::run(listener, app, shutdown).await?;
     if let Some(watcher) = watcher {
         watcher.abort();
     }
@@ -262,24 +263,42 @@ fn print_banner(app: &Arc<App>, args: &ServeArgs, base: &str, connections: &conf
 }
 
 /// Ends when the process is asked to stop (Ctrl-C, or SIGTERM on Unix).
-pub(super) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+///
+/// The handlers are installed when this is called, not when the future is
+/// first polled: a caller takes it before it says it listens, so that a
+/// SIGTERM sent as soon as the address is printed stops the server
+/// gracefully instead of killing it.
+pub(super) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let stop = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            let interrupt = async {
+                match interrupt {
+                    Ok(mut s) => _ = s.recv().await,
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            let terminate = async {
+                match terminate {
+                    Ok(mut s) => _ = s.recv().await,
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupt => {},
+                _ = terminate => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    async move {
+        stop.await;
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::common::TestStore;
 use paywire_store::{
-    EventClaim, EventState, EventUpdate, Heartbeat, NewEvent, OnConflict, RunKind, RunRecord,
-    RunRecords, RunStatus, StepCommit, Store, StoreError, TableOp,
+    EventClaim, EventState, EventUpdate, Heartbeat, NewEvent, OnConflict, RunRecord, RunRecords,
+    RunStatus, StepCommit, Store, StoreError, TableOp,
 };
 
 const LEASE: i64 = 10_000;
@@ -48,6 +48,15 @@ fn done(id: &str, holder: &str) -> EventUpdate {
         finished_at: Some("2026-12-03T10:00:01.000Z".into()),
         holder: Some(holder.into()),
     }
+}
+
+/// Run `id` of event `event`, running on `instance`.
+fn running(id: &str, event: &str, instance: &str) -> RunRecord {
+    let mut run = crate::runs::run(id, "on_paid", "2026-12-03T10:00:00.000Z");
+    run.trigger_event = Some(event.into());
+    run.input = json!({});
+    run.instance = Some(instance.into());
+    run
 }
 
 async fn claimed_ids(store: &dyn Store, instance: &str, now: i64, limit: u32) -> Vec<String> {
@@ -176,22 +185,7 @@ async fn a_stopped_instance_s_claims_and_runs_are_taken_back(store: TestStore) {
         .unwrap();
     assert_eq!(claimed_ids(&*store, "a", 1_000, 10).await, ["evt_1"]);
     store.record(RunRecords {
-        start: Some(RunRecord {
-            id: "run_a".into(),
-            retry_of: None,
-            trigger_event: Some("evt_1".into()),
-            kind: RunKind::Workflow,
-            name: "on_paid".into(),
-            status: RunStatus::Running,
-            input: json!({}),
-            error: None,
-            response_status: None,
-            started_at: "2026-12-03T10:00:00.000Z".into(),
-            finished_at: None,
-            duration_ms: None,
-            retrying: false,
-            instance: Some("a".into()),
-        }),
+        start: Some(running("run_a", "evt_1", "a")),
         ..RunRecords::default()
     });
     store.flush().await.unwrap();
@@ -375,22 +369,7 @@ async fn an_instance_that_leaves_gives_back_its_work_and_its_deployment_at_once(
     }
     assert_eq!(claimed_ids(&*store, "a", 1_000, 1).await, ["evt_1"]);
     store.record(RunRecords {
-        start: Some(RunRecord {
-            id: "run_a".into(),
-            retry_of: None,
-            trigger_event: Some("evt_1".into()),
-            kind: RunKind::Workflow,
-            name: "on_paid".into(),
-            status: RunStatus::Running,
-            input: json!({}),
-            error: None,
-            response_status: None,
-            started_at: "2026-12-03T10:00:00.000Z".into(),
-            finished_at: None,
-            duration_ms: None,
-            retrying: false,
-            instance: Some("a".into()),
-        }),
+        start: Some(running("run_a", "evt_1", "a")),
         ..RunRecords::default()
     });
     store.flush().await.unwrap();
