@@ -199,9 +199,9 @@ impl Store for PostgresStore {
             let tx = client.transaction().await.map_err(db_error)?;
             // Statements that do not wait for one another's answers are
             // sent together (tokio-postgres pipelines the requests of
-            // futures polled at once, in the order they are first polled),
-            // so that a step's commit costs four round trips, not eight.
-            // What must follow a statement's answer still waits for it.
+            // futures polled at once, in the order they are first polled):
+            // the claim's fence, the records made before the step and the
+            // operation go in one round trip, the step's record in a second.
             runs::prepare_step_insert(&tx).await?;
             let hold = async {
                 match step.as_ref().and_then(|s| s.claim.as_ref()) {
@@ -215,48 +215,44 @@ impl Store for PostgresStore {
                     None => Ok(()),
                 }
             };
-            tokio::try_join!(hold, earlier)?;
-            // The operation and its step's record are undone together when
-            // the operation fails; the earlier records are kept either way.
-            let savepoint = async {
-                tx.batch_execute("SAVEPOINT operation")
-                    .await
-                    .map_err(db_error)
-            };
-            let (saved, output) = tokio::join!(savepoint, tables::execute(&tx, &op));
-            saved?;
+            let (held, written, output) = tokio::join!(hold, earlier, tables::execute(&tx, &op));
+            // A lost claim or a record that cannot be written is the answer,
+            // whatever the operation did: nothing is committed.
+            held?;
+            written?;
             let outcome = match (output, &step) {
                 (Ok(output), Some(step)) => {
                     let mut record = step.step.clone();
                     record.output = output.clone();
                     record.duration_ms = step.started.elapsed().as_secs_f64() * 1000.0;
-                    let release = async {
-                        tx.batch_execute("RELEASE SAVEPOINT operation")
-                            .await
-                            .map_err(db_error)
-                    };
-                    // The insert's statement is prepared above, so it is
-                    // sent before the release.
-                    tokio::try_join!(
-                        runs::insert_steps(&tx, std::slice::from_ref(&record)),
-                        release
-                    )
-                    .map(|_| output)
+                    runs::insert_steps(&tx, std::slice::from_ref(&record))
+                        .await
+                        .map(|_| output)
                 }
-                (Ok(output), None) => tx
-                    .batch_execute("RELEASE SAVEPOINT operation")
-                    .await
-                    .map(|_| output)
-                    .map_err(db_error),
-                (Err(e), _) => Err(e),
+                (outcome, _) => outcome,
             };
-            if outcome.is_err() {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT operation")
-                    .await
-                    .map_err(db_error)?;
+            let error = match outcome {
+                Ok(output) => {
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(output);
+                }
+                Err(e) => e,
+            };
+            // The operation and its step's record are undone together; the
+            // records made before them are kept, so they are written again
+            // on their own (under the claim, as they would have been). A
+            // savepoint would keep them in one transaction, at the cost of
+            // two more statements on every write that succeeds.
+            tx.rollback().await.map_err(db_error)?;
+            if let Some(step) = step.as_ref().filter(|s| !s.earlier.is_empty()) {
+                let tx = client.transaction().await.map_err(db_error)?;
+                if let Some(claim) = &step.claim {
+                    cluster::hold_claim(&tx, claim).await?;
+                }
+                runs::write_records(&tx, &step.earlier).await?;
+                tx.commit().await.map_err(db_error)?;
             }
-            tx.commit().await.map_err(db_error)?;
-            outcome
+            Err(error)
         })
     }
 
