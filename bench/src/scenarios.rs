@@ -170,31 +170,55 @@ pub(crate) async fn api_scenario(cx: &Bench, baseline: Option<&Value>) -> anyhow
     Ok(figure)
 }
 
+/// Drives `make` in a closed loop against a fresh cluster of `project`,
+/// then checks that `stored` (a count in the database) holds every 2xx:
+/// each was answered after its commit. `what` names the answers in a
+/// failure; `stored_as` is the count's name in the figure.
+#[allow(clippy::too_many_arguments)]
+async fn answered_then_stored(
+    cx: &Bench,
+    name: &str,
+    project: &str,
+    setup: Setup,
+    make: MakeRequest,
+    unit: &'static str,
+    (stored, stored_as): (&str, &str),
+    what: &str,
+) -> anyhow::Result<Figure> {
+    let mut cluster = Cluster::start(cx, name, &one_file(project), setup).await?;
+    let cpu_before = cluster.cpu();
+    let outcome = load::drive(&cluster.addrs(), &closed_loop(cx), make, None).await;
+    let mut figure = Figure::from_outcome(&outcome, unit, cluster.peak_rss_mb());
+    cluster.cpu_per_request(&mut figure, cpu_before, outcome.ok_total);
+    describe(&mut figure, setup);
+    cluster.check_alive()?;
+    let db = cluster.stop().await;
+    let count = db.count(stored).await?;
+    db.drop().await?;
+    figure.extra.insert(stored_as.into(), json!(count));
+    if count < outcome.ok_total {
+        bail!("{} {what} but only {count} are stored", outcome.ok_total);
+    }
+    Ok(figure)
+}
+
 pub(crate) async fn api_insert_scenario(
     cx: &Bench,
     name: &str,
     setup: Setup,
 ) -> anyhow::Result<Figure> {
-    let mut cluster = Cluster::start(cx, name, &one_file(projects::API_INSERT), setup).await?;
-    let addrs = cluster.addrs();
     let make = fixed("POST", "/payments", projects::INSERT_REQUEST);
-    let cpu_before = cluster.cpu();
-    let outcome = load::drive(&addrs, &closed_loop(cx), make, None).await;
-    let mut figure = Figure::from_outcome(&outcome, "req/s", cluster.peak_rss_mb());
-    cluster.cpu_per_request(&mut figure, cpu_before, outcome.ok_total);
-    describe(&mut figure, setup);
-    cluster.check_alive()?;
-    let db = cluster.stop().await;
-    // Every 201 was answered after its row's commit.
-    let rows = db.count("SELECT count(*) FROM payments").await?;
-    db.drop().await?;
-    figure.extra.insert("rows".into(), json!(rows));
-    if rows < outcome.ok_total {
-        bail!(
-            "{} inserts were answered 201 but only {rows} rows are stored",
-            outcome.ok_total
-        );
-    }
+    let mut figure = answered_then_stored(
+        cx,
+        name,
+        projects::API_INSERT,
+        setup,
+        make,
+        "req/s",
+        ("SELECT count(*) FROM payments", "rows"),
+        "inserts were answered 201",
+    )
+    .await?;
     if setup == Setup::SQLITE {
         let t = figure.throughput;
         figure.target("≥ 5,000 req/s", t >= 5_000.0);
@@ -223,24 +247,18 @@ pub(crate) async fn ingest_scenario(
     name: &str,
     setup: Setup,
 ) -> anyhow::Result<Figure> {
-    let mut cluster = Cluster::start(cx, name, &one_file(projects::INGEST), setup).await?;
     let make = signed_events(format!("{}{name}", cx.tag), Arc::default());
-    let cpu_before = cluster.cpu();
-    let outcome = load::drive(&cluster.addrs(), &closed_loop(cx), make, None).await;
-    let mut figure = Figure::from_outcome(&outcome, "events/s", cluster.peak_rss_mb());
-    cluster.cpu_per_request(&mut figure, cpu_before, outcome.ok_total);
-    describe(&mut figure, setup);
-    cluster.check_alive()?;
-    let db = cluster.stop().await;
-    let stored = db.count("SELECT count(*) FROM _paywire_events").await?;
-    db.drop().await?;
-    figure.extra.insert("stored".into(), json!(stored));
-    if stored < outcome.ok_total {
-        bail!(
-            "{} events were acknowledged but only {stored} are stored",
-            outcome.ok_total
-        );
-    }
+    let mut figure = answered_then_stored(
+        cx,
+        name,
+        projects::INGEST,
+        setup,
+        make,
+        "events/s",
+        ("SELECT count(*) FROM _paywire_events", "stored"),
+        "events were acknowledged",
+    )
+    .await?;
     if setup == Setup::SQLITE {
         let (t, p99) = (figure.throughput, figure.p99_ms);
         figure.target("≥ 10,000 events/s", t >= 10_000.0);

@@ -102,6 +102,19 @@ async fn get_customer(client: &reqwest::Client, server: &Paywire, id: &str) -> V
     reply.json().await.unwrap()
 }
 
+/// A Stripe object read straight from the sandbox, as a Stripe client would.
+async fn stripe_get(client: &reqwest::Client, url: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits until the workflow has seen `customers`' creation, then checks
 /// that each event ran once.
 async fn wait_seen(schema: &Schema, customers: &[&str]) {
@@ -391,15 +404,11 @@ async fn on_sqlite_the_sandbox_answers_at_its_root_and_under_stripe() {
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap();
-    let read: Value = client
-        .get(format!("{}/_stripe/v1/customers/{id}", sandbox.base))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = stripe_get(
+        &client,
+        &format!("{}/_stripe/v1/customers/{id}", sandbox.base),
+    )
+    .await;
     assert_eq!(read["email"], "root@example.com");
 
     // `serve` with a test key reaches it through STRIPE_API_BASE, on a
@@ -414,15 +423,7 @@ async fn on_sqlite_the_sandbox_answers_at_its_root_and_under_stripe() {
     );
     serve.ready(&client).await;
     let made = create_customer(&client, &serve, "serve@example.com").await;
-    let read: Value = client
-        .get(format!("{}/v1/customers/{made}", sandbox.base))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = stripe_get(&client, &format!("{}/v1/customers/{made}", sandbox.base)).await;
     assert_eq!(read["email"], "serve@example.com");
     let said = refused(keyless_serve(dir.path(), db)).await;
     assert!(

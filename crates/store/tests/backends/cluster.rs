@@ -50,6 +50,17 @@ fn done(id: &str, holder: &str) -> EventUpdate {
     }
 }
 
+/// The names of the instances sharing the store, as it lists them.
+async fn instance_ids(store: &TestStore) -> Vec<String> {
+    store
+        .list_instances()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect()
+}
+
 /// Run `id` of event `event`, running on `instance`.
 fn running(id: &str, event: &str, instance: &str) -> RunRecord {
     let mut run = crate::runs::run(id, "on_paid", "2026-12-03T10:00:00.000Z");
@@ -214,13 +225,7 @@ async fn a_stopped_instance_s_claims_and_runs_are_taken_back(store: TestStore) {
     // a, only slow, reports the event's end: nothing changes.
     assert!(!store.event_update(done("evt_1", "a")).await.unwrap());
     assert!(store.event_update(done("evt_1", "b")).await.unwrap());
-    let instances: Vec<String> = store
-        .list_instances()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let instances = instance_ids(&store).await;
     assert_eq!(instances, ["b"]);
 }
 
@@ -345,13 +350,7 @@ async fn a_restart_under_the_same_name_takes_back_what_its_namesake_left(store: 
         store.backend
     );
     assert_eq!(claimed_ids(&*store, "a", 1_500, 10).await, ["evt_1"]);
-    let instances: Vec<String> = store
-        .list_instances()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let instances = instance_ids(&store).await;
     assert_eq!(instances, ["a"], "{}", store.backend);
 }
 
@@ -389,13 +388,7 @@ async fn an_instance_that_leaves_gives_back_its_work_and_its_deployment_at_once(
         claimed_ids(&*store, "b", 1_001, 10).await,
         ["evt_1", "evt_2"]
     );
-    let instances: Vec<String> = store
-        .list_instances()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let instances = instance_ids(&store).await;
     assert_eq!(instances, ["b"], "{}", store.backend);
     store.heartbeat(beat("a2", 1_001, true)).await.unwrap();
     assert!(
