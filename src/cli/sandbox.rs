@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::config::{self, Secret};
-use paywire_sandbox::{DELIVERY_RETRY, Sandbox, SandboxConfig};
+use paywire_sandbox::{DELIVERY_RETRY, Dunning, Sandbox, SandboxConfig};
 use paywire_store::StoreError;
 
 #[derive(Args, Debug)]
@@ -39,6 +39,33 @@ pub struct SandboxArgs {
     /// kept (GET /v1/events) but not sent.
     #[arg(long, env = "PAYWIRE_SANDBOX_WEBHOOK_URL", value_name = "URL")]
     pub webhook_url: Option<String>,
+    #[command(flatten)]
+    pub dunning: DunningArgs,
+}
+
+/// How the sandbox retries a failed invoice payment (Stripe's retry
+/// schedule and what follows it, which a Stripe account sets in its
+/// dashboard).
+#[derive(Args, Debug)]
+pub struct DunningArgs {
+    /// The sandbox's retries of a failed invoice payment: the wait before
+    /// each, comma separated, in days, hours, minutes or seconds (`3d,7d,11d`,
+    /// Stripe's default of four attempts over three weeks), or `none`.
+    #[arg(long, env = "PAYWIRE_SANDBOX_RETRIES", value_name = "WAITS")]
+    pub sandbox_retries: Option<String>,
+    /// What becomes of a subscription when the sandbox's last retry of its
+    /// invoice failed: cancel (the default), unpaid or past_due.
+    #[arg(long, env = "PAYWIRE_SANDBOX_AFTER_RETRIES", value_name = "WHAT")]
+    pub sandbox_after_retries: Option<String>,
+}
+
+impl DunningArgs {
+    pub fn dunning(&self) -> Result<Dunning, String> {
+        Dunning::parse(
+            self.sandbox_retries.as_deref(),
+            self.sandbox_after_retries.as_deref(),
+        )
+    }
 }
 
 /// Why a database has one sandbox, for a refusal.
@@ -91,6 +118,10 @@ pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
                 .to_string(),
         );
     }
+    let dunning = match args.dunning.dunning() {
+        Ok(dunning) => dunning,
+        Err(why) => return refuse(why),
+    };
     let public_url = match args.public_url.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(url) => match http_url(url) {
@@ -118,6 +149,7 @@ pub(super) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
             .map(|s| s.expose().to_string())
             .unwrap_or_default(),
         retry: DELIVERY_RETRY,
+        dunning,
     };
     let sandbox = match Sandbox::start(config, store).await {
         Ok(sandbox) => sandbox,

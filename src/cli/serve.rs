@@ -77,6 +77,8 @@ pub struct ServeArgs {
     /// endpoint by default).
     #[arg(long, env = "PAYWIRE_SANDBOX_WEBHOOK_URL")]
     pub sandbox_webhook_url: Option<String>,
+    #[command(flatten)]
+    pub dunning: super::sandbox::DunningArgs,
     /// How old a webhook signature may be, in seconds.
     #[arg(long, env = "PAYWIRE_WEBHOOK_TOLERANCE", default_value_t = 300)]
     pub webhook_tolerance: i64,
@@ -178,6 +180,13 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .map(|s| s.expose().to_string())
                 .unwrap_or_else(|| format!("whsec_{}", uuid::Uuid::new_v4().simple())),
             retry: paywire_sandbox::DELIVERY_RETRY,
+            dunning: match args.dunning.dunning() {
+                Ok(dunning) => dunning,
+                Err(why) => {
+                    eprintln!("paywire will not start: {why}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            },
         }),
     };
     let app = match App::start(settings).await {

@@ -519,6 +519,7 @@ async fn events_lists_the_inbox_and_replay_queues_a_failed_event_again() {
                 webhook_url: None,
                 webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
                 retry: paywire_sandbox::DELIVERY_RETRY,
+                dunning: Default::default(),
             });
     settings.event_retry.attempts = 1;
     settings.admin_open_without_token = true;

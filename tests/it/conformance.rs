@@ -184,6 +184,11 @@ fn check_value(text: &str, value: &Value, ctx: Ctx) -> Result<(), String> {
         "line_item" => {
             typed::<stripe_shared::InvoiceLineItem>(text, object, "stripe_shared::InvoiceLineItem")
         }
+        "test_helpers.test_clock" => typed::<stripe_shared::TestHelpersTestClock>(
+            text,
+            object,
+            "stripe_shared::TestHelpersTestClock",
+        ),
         other => Err(format!(
             "object type \"{other}\" is not covered by the conformance checks (add it to \
              check_value in tests/it/conformance.rs)"
@@ -215,6 +220,11 @@ fn check_deleted(text: &str, object: &str) -> Result<(), String> {
             text,
             object,
             "stripe_shared::DeletedSubscriptionItem",
+        ),
+        "test_helpers.test_clock" => typed::<stripe_shared::DeletedTestHelpersTestClock>(
+            text,
+            object,
+            "stripe_shared::DeletedTestHelpersTestClock",
         ),
         "price" => Err(
             "deleted price: async-stripe has no DeletedPrice type (Stripe's API cannot \

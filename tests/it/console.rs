@@ -582,6 +582,7 @@ async fn customers_server(retry: paywire_support::Backoff) -> TestServer {
             webhook_url: None,
             webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
             retry: paywire_sandbox::DELIVERY_RETRY,
+            dunning: Default::default(),
         });
     settings.event_retry = retry;
     settings.admin_open_without_token = true;

@@ -461,6 +461,7 @@ async fn the_catalogue_is_made_once() {
                     webhook_url: None,
                     webhook_secret: crate::common::SANDBOX_WEBHOOK_SECRET.into(),
                     retry: paywire_sandbox::DELIVERY_RETRY,
+                    dunning: Default::default(),
                 });
         let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), settings).await;
         // The startup run must be over before the next start.

@@ -21,6 +21,7 @@ mod reload;
 mod sandbox;
 mod sandbox_cluster;
 mod sandbox_conformance;
+mod sandbox_time;
 mod stripe_actions;
 mod stripe_tools;
 mod tables;

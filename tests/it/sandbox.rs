@@ -89,6 +89,7 @@ async fn serve_sandbox(
         webhook_url,
         webhook_secret: SECRET.into(),
         retry,
+        dunning: Default::default(),
     };
     let sandbox = Sandbox::start(config, store).await.unwrap();
     let limits = paywire::http::ConnectionLimits::default();
@@ -98,7 +99,7 @@ async fn serve_sandbox(
     (base, server)
 }
 
-async fn post(base: &str, path: &str, form: &str) -> (u16, Value) {
+pub async fn post(base: &str, path: &str, form: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{base}{path}"))
         .bearer_auth(KEY)
@@ -317,6 +318,7 @@ async fn paywire_serves_the_sandbox_beside_the_apis_when_configured() {
         webhook_url: None,
         webhook_secret: SECRET.into(),
         retry: DELIVERY_RETRY,
+        dunning: Default::default(),
     });
     let server = crate::common::TestServer::start_with(dir, settings).await;
     let (status, customer) = post(
@@ -337,7 +339,7 @@ async fn paywire_serves_the_sandbox_beside_the_apis_when_configured() {
     server.stop().await;
 }
 
-async fn get(base: &str, path: &str) -> Value {
+pub async fn get(base: &str, path: &str) -> Value {
     reqwest::Client::new()
         .get(format!("{base}{path}"))
         .bearer_auth(KEY)
@@ -657,7 +659,7 @@ async fn deliveries_are_retried_until_the_endpoint_accepts() {
 }
 
 /// Waits (up to ten seconds) for `done`.
-async fn wait_until(done: impl Fn() -> bool) {
+pub async fn wait_until(done: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !done() {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting");
@@ -685,6 +687,7 @@ apis:
         webhook_url: None,
         webhook_secret: SECRET.into(),
         retry: DELIVERY_RETRY,
+        dunning: Default::default(),
     });
     let server = crate::common::TestServer::start_with(dir, settings).await;
     let (status, customer) = post(&server.base, "/v1/customers", "email=root@example.com").await;

@@ -51,6 +51,11 @@ const SCRIPTED: &[&str] = &[
     "product.deleted",
     "payment_method.attached",
     "payment_method.detached",
+    "customer.subscription.trial_will_end",
+    "test_helpers.test_clock.created",
+    "test_helpers.test_clock.advancing",
+    "test_helpers.test_clock.ready",
+    "test_helpers.test_clock.deleted",
 ];
 
 /// The events triggered with Stripe's CLI itself.
@@ -64,6 +69,11 @@ const CLI_TRIGGERED: &[&str] = &[
     "customer.subscription.deleted",
     "invoice.paid",
     "charge.refunded",
+    "customer.subscription.trial_will_end",
+    "test_helpers.test_clock.created",
+    "test_helpers.test_clock.advancing",
+    "test_helpers.test_clock.ready",
+    "test_helpers.test_clock.deleted",
 ];
 
 /// How long an event may take to reach the receiver.
@@ -477,6 +487,7 @@ async fn paywire_with_sandbox(webhook_url: String) -> (String, TestServer) {
         webhook_url: Some(webhook_url),
         webhook_secret: SECRET.into(),
         retry: DELIVERY_RETRY,
+        dunning: Default::default(),
     });
     let server = TestServer::start_with(dir, settings).await;
     (format!("{}/_stripe", server.base), server)

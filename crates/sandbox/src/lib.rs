@@ -43,6 +43,7 @@ use paywire_store::{
 use paywire_support::Secret;
 use paywire_support::backoff::Backoff;
 use resources::Verb;
+pub use resources::{AfterRetries, Dunning};
 use state::{State as SandboxState, Tx};
 
 /// The Stripe API version the sandbox speaks: the one async-stripe pins.
@@ -61,6 +62,8 @@ pub struct SandboxConfig {
     /// The secret events are signed with (`whsec_…`).
     pub webhook_secret: String,
     pub retry: Backoff,
+    /// How failed invoice payments are retried, and what then.
+    pub dunning: Dunning,
 }
 
 pub struct Sandbox {
@@ -68,6 +71,8 @@ pub struct Sandbox {
     state: Mutex<SandboxState>,
     store: Arc<dyn Store>,
     deliveries: delivery::Deliverer,
+    /// Wakes the clock worker when a test clock starts advancing.
+    clock_worker: Arc<tokio::sync::Notify>,
     /// This sandbox's ownership of the state in the store, given up when it
     /// is dropped.
     _claim: SandboxClaim,
@@ -106,8 +111,10 @@ impl Sandbox {
             state: Mutex::new(state),
             store,
             deliveries,
+            clock_worker: Arc::new(tokio::sync::Notify::new()),
             _claim: claim,
         });
+        sandbox.spawn_clock_worker();
         if sandbox.config.webhook_url.is_some() {
             for (id, attempts) in undelivered {
                 if let Some(body) = sandbox.event_body(&id) {
@@ -151,6 +158,7 @@ impl Sandbox {
                 self.config.webhook_url.is_some(),
                 self.config.base_url.clone(),
             );
+            tx.dunning = self.config.dunning.clone();
             let result = work(&mut tx);
             if !keeps_changes(&result) {
                 tx.roll_back();
@@ -195,6 +203,61 @@ impl Sandbox {
             }
         }
         Ok(result)
+    }
+}
+
+/// How often the clock worker looks for what real time has made due.
+const REAL_TIME_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Sandbox {
+    /// Starts the task that moves time: test clocks being advanced, as soon
+    /// as they are, and every second what real time has made due for the
+    /// objects of no test clock (a renewal while paywire runs). It stops with
+    /// the sandbox.
+    fn spawn_clock_worker(self: &Arc<Sandbox>) {
+        let sandbox = Arc::downgrade(self);
+        let wake = self.clock_worker.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = tokio::time::timeout(REAL_TIME_TICK, wake.notified()).await;
+                let Some(sandbox) = sandbox.upgrade() else {
+                    return;
+                };
+                if let Err(e) = sandbox.move_time().await {
+                    tracing::error!(error = %e, "the sandbox could not store what time made happen");
+                }
+            }
+        });
+    }
+
+    async fn move_time(&self) -> Result<(), StoreError> {
+        let advancing = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            resources::advancing_clocks(&state)
+        };
+        // Each clock in a transaction of its own: its objects are its own.
+        for clock in advancing {
+            self.transact(
+                None,
+                None,
+                |tx| resources::advance_test_clock(tx, &clock),
+                |_| true,
+                |_| None,
+            )
+            .await?;
+        }
+        self.transact(
+            None,
+            None,
+            |tx| {
+                let now = tx.now;
+                resources::run_until(tx, None, now);
+            },
+            |_| true,
+            |_| None,
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -437,6 +500,10 @@ async fn serve_api(
             StripeError::new(500, "api_error", "The sandbox could not store the change.")
         })?;
     let (status, body) = answer;
+    if status == 200 && body["object"] == "test_helpers.test_clock" && body["status"] == "advancing"
+    {
+        sandbox.clock_worker.notify_one();
+    }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok((status, axum::Json(body)).into_response())
 }

@@ -91,6 +91,8 @@ pub struct Tx<'s> {
     webhooks: bool,
     /// The URL the sandbox is reached at, for hosted pages.
     pub base_url: String,
+    /// How failed invoice payments are retried.
+    pub dunning: crate::resources::Dunning,
 }
 
 impl<'s> Tx<'s> {
@@ -111,6 +113,7 @@ impl<'s> Tx<'s> {
             request: json!({ "id": request_id, "idempotency_key": idempotency_key }),
             webhooks,
             base_url,
+            dunning: crate::resources::Dunning::default(),
         }
     }
 
@@ -136,11 +139,20 @@ impl<'s> Tx<'s> {
         self.state
     }
 
-    /// Stores an object, new or changed.
-    pub fn put(&mut self, object: Value) {
+    /// Stores an object, new or changed. A new object of a customer on a
+    /// test clock is on that clock too, as at Stripe.
+    pub fn put(&mut self, mut object: Value) {
         let id = object["id"].as_str().unwrap_or_default().to_string();
         let kind = object["object"].as_str().unwrap_or_default().to_string();
         if !self.state.seq.contains_key(&id) {
+            if object.get("test_clock").is_some_and(Value::is_null)
+                && let Some(clock) = object["customer"]
+                    .as_str()
+                    .and_then(|c| self.state.get(c))
+                    .map(|c| c["test_clock"].clone())
+            {
+                object["test_clock"] = clock;
+            }
             let seq = self.state.next_seq;
             self.state.next_seq += 1;
             self.state.seq.insert(id.clone(), seq);

@@ -171,6 +171,7 @@ impl TestServer {
                 webhook_url: deliver_to_self.then(|| format!("http://{address}/webhooks/stripe")),
                 webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
                 retry: DELIVERY_RETRY,
+                dunning: Default::default(),
             });
         let mut settings = settings;
         edit(&mut settings);
@@ -205,6 +206,7 @@ impl TestServer {
                     webhook_url,
                     webhook_secret: SANDBOX_WEBHOOK_SECRET.into(),
                     retry: DELIVERY_RETRY,
+                    dunning: Default::default(),
                 });
         edit(&mut settings);
         TestServer::start_on(listener, dir, settings).await

@@ -1,6 +1,9 @@
 //! A subscription's billing cycle: where its periods end, starting it (its
 //! first invoice paid at once, or free during a trial), the invoice of each
-//! period, and ending a trial early, which bills the first paid period.
+//! period, and what happens to it when time passes: a trial's warning and
+//! end, a renewal, a cancellation that was asked for, collection paused and
+//! resumed. `schedule.rs` says when each is due; dunning (a renewal's
+//! failed payment and its retries) is in `dunning.rs`.
 
 use chrono::{DateTime, Months, Utc};
 use serde_json::{Map, Value, json};
@@ -13,7 +16,7 @@ use crate::objects;
 use crate::state::{Tx, random_id};
 
 /// The end of a billing period that starts at `start`.
-fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
+pub fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
     let count = count.max(1);
     let months = match interval {
         "day" => return start + 86_400 * count,
@@ -45,6 +48,38 @@ pub struct SubscriptionOptions {
     pub metadata: Value,
     pub default_payment_method: Option<String>,
     pub description: Value,
+    /// `trial_settings` as given (checked here).
+    pub trial_settings: Option<Value>,
+}
+
+/// How long after a renewal's draft invoice is created Stripe finalizes it
+/// and attempts its payment.
+pub const FINALIZE_AFTER: i64 = 3_600;
+
+/// How long before a trial ends Stripe warns with
+/// `customer.subscription.trial_will_end`.
+pub const TRIAL_WARNING: i64 = 3 * 86_400;
+
+/// What happens at a trial's end to a subscription whose customer has no
+/// payment method.
+fn missing_payment_method(subscription: &Value) -> &str {
+    subscription["trial_settings"]["end_behavior"]["missing_payment_method"]
+        .as_str()
+        .unwrap_or("create_invoice")
+}
+
+/// Checks `trial_settings` as Stripe does.
+pub fn trial_settings(given: &Value) -> Result<Value, StripeError> {
+    let behavior = &given["end_behavior"]["missing_payment_method"];
+    match behavior.as_str() {
+        Some("cancel" | "create_invoice" | "pause") => Ok(json!({
+            "end_behavior": { "missing_payment_method": behavior }
+        })),
+        _ => Err(StripeError::invalid(
+            "trial_settings[end_behavior][missing_payment_method]",
+            "Invalid trial_settings[end_behavior][missing_payment_method]: must be one of cancel, create_invoice, or pause",
+        )),
+    }
 }
 
 /// Starts a subscription: its first invoice is paid at once, or is free
@@ -118,10 +153,17 @@ pub fn start_subscription(
         subscription["trial_start"] = json!(now);
         subscription["trial_end"] = json!(end);
     }
+    if let Some(given) = &options.trial_settings {
+        subscription["trial_settings"] = trial_settings(given)?;
+    }
     let invoice_id = random_id("in_", 24);
     subscription["latest_invoice"] = json!(invoice_id);
     tx.put(subscription.clone());
     tx.emit("customer.subscription.created", &subscription, None);
+    if trial_end.is_some_and(|end| end - now <= TRIAL_WARNING) {
+        // A trial shorter than the warning is warned of at once.
+        warn_trial_ending(tx, &id);
+    }
 
     let mut invoice = bill_subscription(
         tx,
@@ -161,6 +203,29 @@ fn bill_subscription(
     billing_reason: &str,
     free: bool,
 ) -> Result<Value, StripeError> {
+    let draft = draft_invoice(
+        tx,
+        invoice_id,
+        subscription,
+        period,
+        billing_reason,
+        free,
+        None,
+    )?;
+    Ok(finalize(tx, &draft))
+}
+
+/// Creates the draft invoice for one period of a subscription's items and
+/// emits `invoice.created`.
+fn draft_invoice(
+    tx: &mut Tx<'_>,
+    invoice_id: &str,
+    subscription: &Value,
+    period: (i64, i64),
+    billing_reason: &str,
+    free: bool,
+    finalizes_at: Option<i64>,
+) -> Result<Value, StripeError> {
     let id = &subscription["id"];
     let currency = &subscription["currency"];
     let customer = tx.find(
@@ -179,6 +244,7 @@ fn bill_subscription(
     });
     invoice["period_start"] = json!(period.0);
     invoice["period_end"] = json!(period.0);
+    invoice["automatically_finalizes_at"] = json!(finalizes_at);
     let items = subscription["items"]["data"]
         .as_array()
         .cloned()
@@ -223,49 +289,234 @@ fn bill_subscription(
     }
     tx.put(invoice.clone());
     tx.emit("invoice.created", &invoice, None);
-    Ok(finalize(tx, &invoice))
+    Ok(invoice)
 }
 
-/// Ends a trial now: the subscription is billed and becomes active (or
-/// past_due when the payment fails).
-pub fn end_trial(tx: &mut Tx<'_>, subscription: &mut Value) -> Result<(), StripeError> {
-    let customer = subscription["customer"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let now = tx.now;
-    let period = (
-        now,
-        period_end(&subscription["items"]["data"][0]["price"], now),
-    );
-    let invoice_id = random_id("in_", 24);
-    let invoice = bill_subscription(
-        tx,
-        &invoice_id,
-        subscription,
-        period,
-        "subscription_update",
-        false,
-    )?;
-    let pm = default_payment_method(
-        tx,
-        &customer,
-        subscription["default_payment_method"].as_str(),
-    );
-    let paid = match pm {
-        Some(pm) => pay(tx, &invoice, &pm).is_ok(),
-        None => false,
+/// Sends `customer.subscription.trial_will_end`, once per trial end.
+pub fn warn_trial_ending(tx: &mut Tx<'_>, id: &str) {
+    let Some(mut subscription) = tx.get(id).cloned() else {
+        return;
     };
-    subscription["status"] = json!(if paid { "active" } else { "past_due" });
-    subscription["trial_end"] = json!(now);
-    subscription["latest_invoice"] = json!(invoice_id);
-    if let Some(data) = subscription["items"]["data"].as_array_mut() {
-        for item in data {
-            item["current_period_start"] = json!(period.0);
-            item["current_period_end"] = json!(period.1);
+    subscription["x_trial_warned_for"] = subscription["trial_end"].clone();
+    tx.put(subscription.clone());
+    tx.emit("customer.subscription.trial_will_end", &subscription, None);
+}
+
+/// Ends a trial at `tx.now`, early (`trial_end=now`, billed at once) or when
+/// its time comes (billed as a renewal is). A customer with no payment
+/// method meets the subscription's `trial_settings`: paused, canceled, or
+/// invoiced anyway (the default, whose payment then fails).
+pub fn end_trial(tx: &mut Tx<'_>, id: &str, early: bool) -> Result<(), StripeError> {
+    let before = tx.find("subscription", id, "id")?;
+    let customer = before["customer"].as_str().unwrap_or_default();
+    let has_payment_method =
+        default_payment_method(tx, customer, before["default_payment_method"].as_str()).is_some();
+    let mut after = before.clone();
+    after["trial_end"] = json!(tx.now);
+    if !has_payment_method {
+        match missing_payment_method(&before) {
+            "pause" => {
+                after["status"] = json!("paused");
+                tx.update(
+                    &before,
+                    after.clone(),
+                    Some("customer.subscription.updated"),
+                );
+                tx.emit("customer.subscription.paused", &after, None);
+                return Ok(());
+            }
+            "cancel" => {
+                tx.put(after.clone());
+                cancel(
+                    tx,
+                    &after,
+                    "cancellation_requested",
+                    Value::Null,
+                    Value::Null,
+                );
+                return Ok(());
+            }
+            _ => {}
         }
     }
+    after["status"] = json!("active");
+    let reason = if early {
+        "subscription_update"
+    } else {
+        "subscription_cycle"
+    };
+    next_period(tx, &before, after, reason, early)
+}
+
+/// What the end of a period does: the subscription renews, or ends when
+/// it was set to cancel at the period's end.
+pub fn end_period(tx: &mut Tx<'_>, id: &str) -> Result<(), StripeError> {
+    let before = tx.find("subscription", id, "id")?;
+    if before["cancel_at_period_end"] == true {
+        cancel(
+            tx,
+            &before,
+            "cancellation_requested",
+            Value::Null,
+            Value::Null,
+        );
+        return Ok(());
+    }
+    next_period(tx, &before, before.clone(), "subscription_cycle", false)
+}
+
+/// Starts a subscription's next period at `tx.now`: its items' periods move
+/// (`customer.subscription.updated` says so, with the old ones), and the
+/// period's draft invoice is created, to be finalized and paid an hour later
+/// as Stripe does, or at once when `collect_now`. Its invoice stays a draft
+/// while collection is paused with `keep_as_draft`, and for an `unpaid`
+/// subscription.
+fn next_period(
+    tx: &mut Tx<'_>,
+    before: &Value,
+    mut after: Value,
+    billing_reason: &str,
+    collect_now: bool,
+) -> Result<(), StripeError> {
+    let start = tx.now;
+    let end = period_end(&after["items"]["data"][0]["price"], start);
+    if let Some(items) = after["items"]["data"].as_array_mut() {
+        for item in items {
+            item["current_period_start"] = json!(start);
+            item["current_period_end"] = json!(end);
+        }
+    }
+    let invoice_id = random_id("in_", 24);
+    after["latest_invoice"] = json!(invoice_id);
+    let keep_as_draft =
+        after["pause_collection"]["behavior"] == "keep_as_draft" || after["status"] == "unpaid";
+    let finalizes_at = (!collect_now && !keep_as_draft).then_some(start + FINALIZE_AFTER);
+    let mut draft = draft_invoice(
+        tx,
+        &invoice_id,
+        &after,
+        (start, end),
+        billing_reason,
+        false,
+        finalizes_at,
+    )?;
+    tx.update(before, after, Some("customer.subscription.updated"));
+    if keep_as_draft {
+        draft["auto_advance"] = json!(false);
+        tx.put(draft);
+    } else if collect_now {
+        collect(tx, &invoice_id)?;
+    }
     Ok(())
+}
+
+/// Finalizes a subscription's draft invoice and collects it: charged to
+/// the payment method on file (a failure starts dunning), or closed at once
+/// while the subscription's collection is paused that way.
+pub fn collect(tx: &mut Tx<'_>, invoice_id: &str) -> Result<(), StripeError> {
+    let draft = tx.find("invoice", invoice_id, "id")?;
+    if draft["status"] != "draft" {
+        return Ok(());
+    }
+    let open = finalize(tx, &draft);
+    let pause = tx
+        .get(subscription_of(&open).unwrap_or_default())
+        .map(|s| s["pause_collection"]["behavior"].clone())
+        .unwrap_or(Value::Null);
+    match pause.as_str() {
+        Some("mark_uncollectible") => {
+            close(tx, &open, "uncollectible");
+            return Ok(());
+        }
+        Some("void") => {
+            close(tx, &open, "void");
+            return Ok(());
+        }
+        _ => {}
+    }
+    if open["collection_method"] == "send_invoice" {
+        return Ok(());
+    }
+    if open["amount_due"] == 0 {
+        pay_nothing(tx, &open);
+        return Ok(());
+    }
+    super::dunning::attempt(tx, &open);
+    Ok(())
+}
+
+/// The subscription an invoice bills, if any.
+pub fn subscription_of(invoice: &Value) -> Option<&str> {
+    invoice["parent"]["subscription_details"]["subscription"].as_str()
+}
+
+/// Closes an open invoice without payment, as paused collection does:
+/// `uncollectible` or `void`, with Stripe's event for each.
+fn close(tx: &mut Tx<'_>, open: &Value, status: &str) {
+    let (transition, event) = match status {
+        "void" => ("voided_at", "invoice.voided"),
+        _ => ("marked_uncollectible_at", "invoice.marked_uncollectible"),
+    };
+    let mut closed = open.clone();
+    closed["status"] = json!(status);
+    closed["auto_advance"] = json!(false);
+    closed["next_payment_attempt"] = Value::Null;
+    closed["status_transitions"][transition] = json!(tx.now);
+    if status == "void" {
+        closed["amount_remaining"] = json!(0);
+    }
+    tx.put(closed.clone());
+    tx.emit(event, &closed, None);
+}
+
+/// Ends a subscription now: `customer.subscription.deleted`.
+pub fn cancel(
+    tx: &mut Tx<'_>,
+    subscription: &Value,
+    reason: &str,
+    comment: Value,
+    feedback: Value,
+) -> Value {
+    let mut ended = subscription.clone();
+    ended["status"] = json!("canceled");
+    ended["canceled_at"] = json!(tx.now);
+    ended["ended_at"] = json!(tx.now);
+    ended["cancellation_details"] = json!({
+        "comment": comment,
+        "feedback": feedback,
+        "reason": reason,
+    });
+    tx.put(ended.clone());
+    tx.emit("customer.subscription.deleted", &ended, None);
+    ended
+}
+
+/// Collection paused until `resumes_at` starts again then.
+pub fn resume_collection(tx: &mut Tx<'_>, id: &str) -> Result<(), StripeError> {
+    let before = tx.find("subscription", id, "id")?;
+    let mut after = before.clone();
+    after["pause_collection"] = Value::Null;
+    tx.update(&before, after, Some("customer.subscription.updated"));
+    Ok(())
+}
+
+/// Resumes a paused subscription (`POST /v1/subscriptions/{id}/resume`): a
+/// new period starts now, billed at once.
+pub fn resume(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> {
+    let before = tx.find("subscription", id, "id")?;
+    if before["status"] != "paused" {
+        return Err(StripeError::request(format!(
+            "Only a paused subscription can be resumed; {id} is {}.",
+            before["status"].as_str().unwrap_or_default()
+        )));
+    }
+    let mut after = before.clone();
+    after["status"] = json!("active");
+    after["billing_cycle_anchor"] = json!(tx.now);
+    next_period(tx, &before, after, "subscription_update", true)?;
+    let resumed = tx.find("subscription", id, "id")?;
+    tx.emit("customer.subscription.resumed", &resumed, None);
+    Ok(resumed)
 }
 
 #[cfg(test)]

@@ -366,8 +366,12 @@ static CUSTOMER_FIELDS: &[Param] = &[
 
 pub fn create_customer(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
     let params = check(CUSTOMER_FIELDS, raw)?;
+    let clock = super::test_clocks::clock_of_new_customer(tx, &params)?;
     let id = random_id("cus_", 14);
     let mut customer = objects::customer(id.clone(), &params, tx.now);
+    if let Some(clock) = clock {
+        customer["test_clock"] = clock["id"].clone();
+    }
     // The customer exists before its payment method is attached to it.
     tx.put(customer.clone());
     if let Some(pm) = text(&params, "payment_method") {
@@ -408,6 +412,12 @@ pub fn update_customer(
 ) -> Result<Value, StripeError> {
     let params = check(CUSTOMER_FIELDS, raw)?;
     let before = tx.find("customer", id, "id")?;
+    if params.contains_key("test_clock") {
+        return Err(StripeError::invalid(
+            "test_clock",
+            "A customer's test clock cannot change: a customer joins a test clock when it is created.",
+        ));
+    }
     let mut after = before.clone();
     apply_fields(
         &mut after,
@@ -452,6 +462,22 @@ pub fn update_customer(
 
 pub fn delete_customer(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> {
     let customer = tx.find("customer", id, "id")?;
+    // Stripe cancels a deleted customer's subscriptions first.
+    let subscriptions: Vec<Value> = tx
+        .state()
+        .newest_first("subscription")
+        .filter(|s| s["customer"] == id && s["status"] != "canceled")
+        .cloned()
+        .collect();
+    for subscription in subscriptions {
+        super::billing_cycle::cancel(
+            tx,
+            &subscription,
+            "cancellation_requested",
+            Value::Null,
+            Value::Null,
+        );
+    }
     let gone = objects::deleted(id, "customer");
     tx.put(gone.clone());
     tx.emit("customer.deleted", &customer, None);
@@ -469,7 +495,13 @@ pub fn list_customers(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
         EXPAND,
     ];
     let params = check(SPEC, raw)?;
-    list_where(tx, "customer", &params, &["email"], "/v1/customers")
+    list_where(
+        tx,
+        "customer",
+        &params,
+        &["email", "test_clock"],
+        "/v1/customers",
+    )
 }
 
 static PAYMENT_METHOD_CREATE: &[Param] = &[

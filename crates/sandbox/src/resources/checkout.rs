@@ -577,6 +577,7 @@ pub fn complete_session(
                     metadata: objects::metadata(data.get("metadata")),
                     default_payment_method: attached["id"].as_str().map(str::to_string),
                     description: data.get("description").cloned().unwrap_or(Value::Null),
+                    trial_settings: data.get("trial_settings").cloned(),
                 },
             )?;
             let paid_nothing = tx

@@ -116,11 +116,14 @@ fn mark_paid(tx: &mut Tx<'_>, open: &Value, amount: i64) -> Value {
     paid["amount_paid"] = json!(amount);
     paid["amount_remaining"] = json!(0);
     paid["attempted"] = json!(true);
-    paid["attempt_count"] = json!(if amount > 0 { 1 } else { 0 });
+    paid["attempt_count"] =
+        json!(open["attempt_count"].as_i64().unwrap_or(0) + i64::from(amount > 0));
+    paid["next_payment_attempt"] = Value::Null;
     paid["status_transitions"]["paid_at"] = json!(tx.now);
     tx.put(paid.clone());
     tx.emit("invoice.paid", &paid, None);
     tx.emit("invoice.payment_succeeded", &paid, None);
+    super::dunning::invoice_paid(tx, &paid);
     paid
 }
 
@@ -154,11 +157,7 @@ pub fn pay(tx: &mut Tx<'_>, open: &Value, payment_method: &str) -> Result<Value,
     match confirm(tx, &intent_id, Some(payment_method)) {
         Ok(_) => Ok(mark_paid(tx, open, amount)),
         Err(error) => {
-            let mut failed = open.clone();
-            failed["attempted"] = json!(true);
-            failed["attempt_count"] = json!(failed["attempt_count"].as_i64().unwrap_or(0) + 1);
-            tx.put(failed.clone());
-            tx.emit("invoice.payment_failed", &failed, None);
+            super::dunning::payment_failed(tx, open);
             Err(error)
         }
     }
@@ -363,18 +362,13 @@ pub fn pay_invoice(
         let amount = invoice["amount_remaining"].as_i64().unwrap_or(0);
         return Ok(mark_paid(tx, &invoice, amount));
     }
-    let customer = invoice["customer"].as_str().unwrap_or_default().to_string();
-    let pm = default_payment_method(
-        tx,
-        &customer,
-        text(&params, "payment_method").or(invoice["default_payment_method"].as_str()),
-    )
-    .ok_or_else(|| {
-        StripeError::request(
-            "This customer has no attached payment source or default payment method.",
-        )
-        .with_code("invoice_no_customer_line_items")
-    })?;
+    let pm = super::dunning::payment_method_for(tx, &invoice, text(&params, "payment_method"))
+        .ok_or_else(|| {
+            StripeError::request(
+                "This customer has no attached payment source or default payment method.",
+            )
+            .with_code("invoice_no_customer_line_items")
+        })?;
     pay(tx, &invoice, &pm)
 }
 

@@ -5,10 +5,13 @@
 mod billing_cycle;
 mod catalog;
 mod checkout;
+mod dunning;
 mod invoice_items;
 mod invoices;
 mod payments;
+mod schedule;
 mod subscriptions;
+mod test_clocks;
 
 use serde_json::{Map, Value, json};
 
@@ -19,6 +22,8 @@ use super::objects;
 use super::state::{Tx, random_id};
 
 pub use checkout::{complete_session, session_page_view};
+pub use dunning::{AfterRetries, Dunning};
+pub use schedule::{advance_test_clock, advancing_clocks, run_until};
 
 /// The HTTP methods the sandbox's API answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +41,16 @@ pub fn dispatch(
     raw: Map<String, Value>,
 ) -> Result<Value, StripeError> {
     use Verb::*;
+    if let Some(clock) = clock_of_request(tx, segments, &raw) {
+        if verb != Get && clock["status"] != "ready" {
+            return Err(StripeError::request(format!(
+                "The test clock {} is advancing: its objects cannot change until it is ready.",
+                clock["id"].as_str().unwrap_or_default()
+            ))
+            .with_code("test_clock_not_ready"));
+        }
+        tx.now = clock["frozen_time"].as_i64().unwrap_or(tx.now);
+    }
     match (verb, segments) {
         (Get, ["products"]) => catalog::list_products(tx, &raw),
         (Post, ["products"]) => catalog::create_product(tx, &raw),
@@ -102,6 +117,7 @@ pub fn dispatch(
         (Get, ["subscriptions", id]) => retrieve(tx, "subscription", id, &raw),
         (Post, ["subscriptions", id]) => subscriptions::update_subscription(tx, id, &raw),
         (Delete, ["subscriptions", id]) => subscriptions::cancel_subscription(tx, id, &raw),
+        (Post, ["subscriptions", id, "resume"]) => subscriptions::resume_subscription(tx, id, &raw),
 
         (Get, ["invoices"]) => invoices::list_invoices(tx, &raw),
         (Post, ["invoices"]) => invoices::create_invoice(tx, &raw),
@@ -116,6 +132,16 @@ pub fn dispatch(
         (Post, ["invoiceitems"]) => invoice_items::create_invoice_item(tx, &raw),
         (Get, ["invoiceitems", id]) => retrieve(tx, "invoiceitem", id, &raw),
 
+        (Get, ["test_helpers", "test_clocks"]) => test_clocks::list_clocks(tx, &raw),
+        (Post, ["test_helpers", "test_clocks"]) => test_clocks::create_clock(tx, &raw),
+        (Get, ["test_helpers", "test_clocks", id]) => {
+            retrieve(tx, test_clocks::TEST_CLOCK, id, &raw)
+        }
+        (Delete, ["test_helpers", "test_clocks", id]) => test_clocks::delete_clock(tx, id),
+        (Post, ["test_helpers", "test_clocks", id, "advance"]) => {
+            test_clocks::advance_clock(tx, id, &raw)
+        }
+
         (Get, ["events"]) => list_events(tx, &raw),
         (Get, ["events", id]) => retrieve(tx, "event", id, &raw),
 
@@ -124,7 +150,7 @@ pub fn dispatch(
             "invalid_request_error",
             format!(
                 "Unrecognized request URL ({} /v1/{}). The paywire sandbox serves products, prices, customers, payment methods, \
-                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items and events.",
+                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, events and test clocks.",
                 match verb {
                     Get => "GET",
                     Post => "POST",
@@ -134,6 +160,42 @@ pub fn dispatch(
             ),
         )),
     }
+}
+
+/// The test clock a request's objects live on, whose time the request
+/// happens at: the clock of the customer it names (`customer`), of the
+/// object in its path, or the one a new customer joins (`test_clock`).
+/// Requests about the clocks themselves happen at the real time.
+fn clock_of_request(tx: &Tx<'_>, segments: &[&str], raw: &Map<String, Value>) -> Option<Value> {
+    if segments.first() == Some(&"test_helpers") {
+        return None;
+    }
+    let clock_id = |object: &Value| -> Option<String> {
+        let own = object["test_clock"].as_str();
+        let of_customer = || {
+            let customer = tx.get(object["customer"].as_str()?)?;
+            customer["test_clock"].as_str()
+        };
+        own.or_else(of_customer).map(str::to_string)
+    };
+    let named = raw
+        .get("test_clock")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            let customer = tx.get(raw.get("customer")?.as_str()?)?;
+            clock_id(customer)
+        })
+        .or_else(|| {
+            segments
+                .iter()
+                .skip(1)
+                .find_map(|segment| tx.get(segment))
+                .and_then(clock_id)
+        })?;
+    tx.get(&named)
+        .filter(|c| c["object"] == test_clocks::TEST_CLOCK && c.get("deleted").is_none())
+        .cloned()
 }
 
 /// Parameters many endpoints share.

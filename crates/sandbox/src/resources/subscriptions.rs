@@ -4,7 +4,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::billing_cycle::{SubscriptionOptions, end_trial, start_subscription};
+use super::billing_cycle::{
+    SubscriptionOptions, TRIAL_WARNING, cancel, end_trial, start_subscription, trial_settings,
+    warn_trial_ending,
+};
 use super::invoices::default_payment_method;
 use super::{
     COLLECTION_METHOD, CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields,
@@ -131,13 +134,17 @@ pub fn create_subscription(
             metadata: objects::metadata(params.get("metadata")),
             default_payment_method: text(&params, "default_payment_method").map(str::to_string),
             description: params.get("description").cloned().unwrap_or(Value::Null),
+            trial_settings: params.get("trial_settings").cloned(),
         },
     )?;
     let mut subscription = subscription;
     if params.get("cancel_at_period_end") == Some(&json!(true)) {
         subscription["cancel_at_period_end"] = json!(true);
-        tx.put(subscription.clone());
     }
+    if let Some(at) = params.get("cancel_at").and_then(Value::as_i64) {
+        subscription["cancel_at"] = json!(cancel_at(tx, at)?);
+    }
+    tx.put(subscription.clone());
     Ok(subscription)
 }
 
@@ -203,16 +210,17 @@ pub fn update_subscription(
         resolve_payment_method(tx, pm, "default_payment_method")?;
         after["default_payment_method"] = json!(pm);
     }
-    if let Some(cancel_at) = params.get("cancel_at") {
-        after["cancel_at"] = if *cancel_at == "" {
-            Value::Null
-        } else {
-            json!(
-                cancel_at
-                    .as_i64()
-                    .or_else(|| cancel_at.as_str().and_then(|s| s.parse().ok()))
-            )
+    if let Some(given) = params.get("cancel_at") {
+        after["cancel_at"] = match timestamp_or_unset("cancel_at", given)? {
+            Some(at) => json!(cancel_at(tx, at)?),
+            None => Value::Null,
         };
+    }
+    if let Some(given) = params.get("pause_collection") {
+        after["pause_collection"] = pause_collection(tx, given)?;
+    }
+    if let Some(given) = params.get("trial_settings") {
+        after["trial_settings"] = trial_settings(given)?;
     }
     if let Some(items) = params.get("items").and_then(Value::as_array) {
         let mut current: Vec<Value> = after["items"]["data"]
@@ -266,11 +274,15 @@ pub fn update_subscription(
         }
         after["items"]["data"] = json!(current);
     }
+    let mut trial_ends_now = false;
     if let Some(trial_end) = trial_end_param(tx, params.get("trial_end"))? {
         if trial_end <= tx.now {
-            end_trial(tx, &mut after)?;
+            trial_ends_now = after["status"] == "trialing";
         } else {
             after["trial_end"] = json!(trial_end);
+            if after["status"] == "trialing" && after["x_trial_warned_for"] != trial_end {
+                after["x_trial_warned_for"] = Value::Null;
+            }
         }
     }
     tx.update(
@@ -278,7 +290,17 @@ pub fn update_subscription(
         after.clone(),
         Some("customer.subscription.updated"),
     );
-    Ok(after)
+    if trial_ends_now {
+        end_trial(tx, id, true)?;
+    } else if after["status"] == "trialing"
+        && after["x_trial_warned_for"].is_null()
+        && after["trial_end"]
+            .as_i64()
+            .is_some_and(|end| end - tx.now <= TRIAL_WARNING)
+    {
+        warn_trial_ending(tx, id);
+    }
+    Ok(tx.get(id).cloned().unwrap_or(after))
 }
 
 pub fn cancel_subscription(
@@ -299,18 +321,20 @@ pub fn cancel_subscription(
             "No such subscription: '{id}' can be canceled: it is already canceled."
         )));
     }
-    let mut after = before.clone();
-    after["status"] = json!("canceled");
-    after["canceled_at"] = json!(tx.now);
-    after["ended_at"] = json!(tx.now);
-    after["cancellation_details"] = json!({
-        "comment": params.get("cancellation_details").and_then(|d| d.get("comment")).cloned().unwrap_or(Value::Null),
-        "feedback": params.get("cancellation_details").and_then(|d| d.get("feedback")).cloned().unwrap_or(Value::Null),
-        "reason": "cancellation_requested",
-    });
-    tx.put(after.clone());
-    tx.emit("customer.subscription.deleted", &after, None);
-    Ok(after)
+    let details = params.get("cancellation_details");
+    let field = |name: &str| {
+        details
+            .and_then(|d| d.get(name))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    Ok(cancel(
+        tx,
+        &before,
+        "cancellation_requested",
+        field("comment"),
+        field("feedback"),
+    ))
 }
 
 pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
@@ -330,6 +354,7 @@ pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
     ];
     let params = check(SPEC, raw)?;
     let customer = text(&params, "customer");
+    let clock = text(&params, "test_clock");
     let price = text(&params, "price");
     // Stripe lists every status but canceled unless asked.
     let status = text(&params, "status").unwrap_or("not_canceled");
@@ -337,6 +362,7 @@ pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
         .state()
         .newest_first("subscription")
         .filter(|s| customer.is_none_or(|c| s["customer"] == c))
+        .filter(|s| clock.is_none_or(|c| s["test_clock"] == c))
         .filter(|s| {
             price.is_none_or(|p| {
                 s["items"]["data"]
@@ -352,4 +378,81 @@ pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
         .cloned()
         .collect();
     list_page(items.iter(), &params, "/v1/subscriptions")
+}
+
+pub fn resume_subscription(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional("billing_cycle_anchor", Kind::Enum(&["now", "unchanged"])),
+        Param::optional("proration_behavior", Kind::String),
+        Param::optional("proration_date", Kind::Timestamp),
+        EXPAND,
+    ];
+    check(SPEC, raw)?;
+    super::billing_cycle::resume(tx, id)
+}
+
+/// A timestamp parameter that `""` unsets.
+fn timestamp_or_unset(param: &str, given: &Value) -> Result<Option<i64>, StripeError> {
+    if *given == "" {
+        return Ok(None);
+    }
+    given
+        .as_i64()
+        .or_else(|| given.as_str().and_then(|s| s.parse().ok()))
+        .map(Some)
+        .ok_or_else(|| {
+            StripeError::invalid(
+                param,
+                format!("Invalid timestamp: {param} must be an integer Unix timestamp, or \"\" to unset it."),
+            )
+        })
+}
+
+/// `cancel_at` must be in the future, on the subscription's clock.
+fn cancel_at(tx: &Tx<'_>, at: i64) -> Result<i64, StripeError> {
+    if at <= tx.now {
+        return Err(StripeError::invalid(
+            "cancel_at",
+            format!(
+                "Invalid cancel_at: must be in the future (it is {at}, and now is {}).",
+                tx.now
+            ),
+        ));
+    }
+    Ok(at)
+}
+
+/// `pause_collection`: `behavior` (what becomes of the invoices made while
+/// it lasts) and an optional `resumes_at`; `""` ends the pause.
+fn pause_collection(tx: &Tx<'_>, given: &Value) -> Result<Value, StripeError> {
+    if *given == "" {
+        return Ok(Value::Null);
+    }
+    let behavior = given["behavior"].as_str();
+    if !matches!(
+        behavior,
+        Some("keep_as_draft" | "mark_uncollectible" | "void")
+    ) {
+        return Err(StripeError::invalid(
+            "pause_collection[behavior]",
+            "Invalid pause_collection[behavior]: must be one of keep_as_draft, mark_uncollectible, or void",
+        ));
+    }
+    let resumes_at = match given.get("resumes_at") {
+        None => None,
+        Some(value) => timestamp_or_unset("pause_collection[resumes_at]", value)?,
+    };
+    if let Some(at) = resumes_at
+        && at <= tx.now
+    {
+        return Err(StripeError::invalid(
+            "pause_collection[resumes_at]",
+            "Invalid pause_collection[resumes_at]: must be in the future.",
+        ));
+    }
+    Ok(json!({ "behavior": behavior, "resumes_at": resumes_at }))
 }
