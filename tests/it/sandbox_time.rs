@@ -296,3 +296,97 @@ async fn real_time_ends_trials_and_cancels_what_is_on_no_clock() {
     assert!(kinds.contains(&"customer.subscription.trial_will_end".to_string()));
     assert!(kinds.contains(&"customer.subscription.deleted".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trials_pauses_and_cancellations_on_a_clock_send_events_async_stripe_takes() {
+    let (hook, received) = receiver().await;
+    let (base, _dir) = sandbox(Some(hook)).await;
+    let clock = id(&created(
+        &base,
+        "/v1/test_helpers/test_clocks",
+        &format!("frozen_time={START}"),
+    )
+    .await);
+    let product = id(&created(&base, "/v1/products", "name=Pro").await);
+    let price = id(&created(
+        &base,
+        "/v1/prices",
+        &format!("product={product}&unit_amount=1500&currency=usd&recurring[interval]=month"),
+    )
+    .await);
+    let paying = id(&created(
+        &base,
+        "/v1/customers",
+        &format!(
+            "test_clock={clock}&payment_method=pm_card_visa&invoice_settings[default_payment_method]=pm_card_visa"
+        ),
+    )
+    .await);
+    let without_card = id(&created(&base, "/v1/customers", &format!("test_clock={clock}")).await);
+    let subscribe =
+        |customer: &str, extra: &str| format!("customer={customer}&items[0][price]={price}{extra}");
+    let trial = id(&created(
+        &base,
+        "/v1/subscriptions",
+        &subscribe(
+            &without_card,
+            "&trial_period_days=7&trial_settings[end_behavior][missing_payment_method]=pause",
+        ),
+    )
+    .await);
+    let ending = id(&created(
+        &base,
+        "/v1/subscriptions",
+        &subscribe(&paying, "&cancel_at_period_end=true"),
+    )
+    .await);
+    let paused = id(&created(&base, "/v1/subscriptions", &subscribe(&paying, "")).await);
+    created(
+        &base,
+        &format!("/v1/subscriptions/{paused}"),
+        "pause_collection[behavior]=mark_uncollectible",
+    )
+    .await;
+
+    advance(&base, &clock, FEB_1 + 2 * HOUR).await;
+    let status = |sub: Value| sub["status"].as_str().unwrap().to_string();
+    assert_eq!(
+        status(get(&base, &format!("/v1/subscriptions/{trial}")).await),
+        "paused"
+    );
+    assert_eq!(
+        status(get(&base, &format!("/v1/subscriptions/{ending}")).await),
+        "canceled"
+    );
+    let kept = get(&base, &format!("/v1/subscriptions/{paused}")).await;
+    assert_eq!(kept["status"], "active");
+    let uncollectible = get(
+        &base,
+        &format!("/v1/invoices/{}", kept["latest_invoice"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(uncollectible["status"], "uncollectible");
+    let resumed = created(&base, &format!("/v1/subscriptions/{trial}/resume"), "").await;
+    assert_eq!(resumed["status"], "past_due");
+
+    let events = all_events(&base).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for expected in [
+        "customer.subscription.trial_will_end",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "customer.subscription.deleted",
+        "invoice.marked_uncollectible",
+    ] {
+        assert!(kinds.contains(&expected), "{expected}: {kinds:?}");
+    }
+    wait_until(|| received.lock().unwrap().len() >= events.len()).await;
+    let deliveries = received.lock().unwrap().clone();
+    let mut problems = Vec::new();
+    for (body, signature) in &deliveries {
+        if let Err(problem) = verify_and_parse_event(body, signature.as_deref().unwrap(), SECRET) {
+            problems.push(problem);
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

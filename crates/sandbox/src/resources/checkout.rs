@@ -337,6 +337,18 @@ pub fn create_session(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
         tx.now,
     );
     session["line_items"] = json!({ "object": "list", "data": lines, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") });
+    // Checked now, as Stripe does, rather than when the session completes.
+    if let Some(given) = params
+        .get("subscription_data")
+        .and_then(|d| d.get("trial_settings"))
+    {
+        super::billing_cycle::trial_settings(given).map_err(|e| StripeError {
+            param: Some(
+                "subscription_data[trial_settings][end_behavior][missing_payment_method]".into(),
+            ),
+            ..e
+        })?;
+    }
     // Kept for completion; Stripe does not show these on the session.
     session["x_payment_intent_data"] = params
         .get("payment_intent_data")

@@ -650,3 +650,46 @@ fn deleting_a_clock_deletes_its_customers() {
     assert_eq!(world.get(&customer)["deleted"], true);
     assert_eq!(world.get(&id)["status"], "canceled");
 }
+
+#[test]
+fn trial_settings_are_checked_when_given() {
+    let mut world = World::new();
+    let (_, customer, price) = world.customer_on_clock("pm_card_visa");
+    let bad = "&trial_period_days=7&trial_settings[end_behavior][missing_payment_method]=sleep";
+    let refused = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!("customer={customer}&items[0][price]={price}{bad}"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused.param.as_deref(),
+        Some("trial_settings[end_behavior][missing_payment_method]")
+    );
+    let session = world
+        .call(
+            Verb::Post,
+            "checkout/sessions",
+            &format!(
+                "mode=subscription&line_items[0][price]={price}&line_items[0][quantity]=1&success_url=http://x/&subscription_data[trial_settings][end_behavior][missing_payment_method]=sleep"
+            ),
+        )
+        .unwrap_err();
+    assert_eq!(
+        session.param.as_deref(),
+        Some("subscription_data[trial_settings][end_behavior][missing_payment_method]")
+    );
+    let id = subscribe(&mut world, &customer, &price, "")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paused = world
+        .call(
+            Verb::Post,
+            &format!("subscriptions/{id}"),
+            "pause_collection[behavior]=nap",
+        )
+        .unwrap_err();
+    assert_eq!(paused.param.as_deref(), Some("pause_collection[behavior]"));
+}
