@@ -17,17 +17,19 @@ use crate::state::{Tx, random_id};
 
 /// The end of a billing period that starts at `start`.
 pub fn add_interval(start: i64, interval: &str, count: i64) -> i64 {
-    let count = count.max(1);
+    // Saturating: a time past what chrono represents stays the far future
+    // rather than wrapping into the past.
+    let count = count.clamp(1, i64::from(u32::MAX) / 12);
     let months = match interval {
-        "day" => return start + 86_400 * count,
-        "week" => return start + 7 * 86_400 * count,
+        "day" => return start.saturating_add(86_400 * count),
+        "week" => return start.saturating_add(7 * 86_400 * count),
         "year" => 12 * count,
         _ => count,
     };
     DateTime::<Utc>::from_timestamp(start, 0)
         .and_then(|t| t.checked_add_months(Months::new(months as u32)))
         .map(|t| t.timestamp())
-        .unwrap_or(start + 30 * 86_400 * count)
+        .unwrap_or(start.saturating_add(31 * 86_400 * count))
 }
 
 /// The end of the period of a recurring `price` that starts at `start`
@@ -51,6 +53,9 @@ pub struct SubscriptionOptions {
     /// `trial_settings` as given (checked here).
     pub trial_settings: Option<Value>,
 }
+
+/// Stripe's longest trial.
+const MAX_TRIAL_DAYS: i64 = 730;
 
 /// How long after a renewal's draft invoice is created Stripe finalizes it
 /// and attempts its payment.
@@ -111,6 +116,21 @@ pub fn start_subscription(
         }
     }
     let now = tx.now;
+    if options.trial_days.is_some_and(|days| days > MAX_TRIAL_DAYS) {
+        return Err(StripeError::invalid(
+            "trial_period_days",
+            format!("Invalid trial_period_days: a trial lasts at most {MAX_TRIAL_DAYS} days."),
+        ));
+    }
+    if options
+        .trial_end
+        .is_some_and(|end| end > now.saturating_add(MAX_TRIAL_DAYS * 86_400))
+    {
+        return Err(StripeError::invalid(
+            "trial_end",
+            format!("Invalid trial_end: a trial lasts at most {MAX_TRIAL_DAYS} days."),
+        ));
+    }
     let trial_end = options.trial_end.or(options
         .trial_days
         .filter(|d| *d > 0)
@@ -390,7 +410,8 @@ fn next_period(
     after["latest_invoice"] = json!(invoice_id);
     let keep_as_draft =
         after["pause_collection"]["behavior"] == "keep_as_draft" || after["status"] == "unpaid";
-    let finalizes_at = (!collect_now && !keep_as_draft).then_some(start + FINALIZE_AFTER);
+    let finalizes_at =
+        (!collect_now && !keep_as_draft).then_some(start.saturating_add(FINALIZE_AFTER));
     let mut draft = draft_invoice(
         tx,
         &invoice_id,

@@ -254,15 +254,27 @@ pub fn new_price(
     }
     params.insert("unit_amount".into(), json!(amount));
     if let Some(recurring) = params.get("recurring").and_then(Value::as_object)
-        && recurring
-            .get("interval_count")
-            .and_then(Value::as_i64)
-            .is_some_and(|n| n < 1)
+        && let Some(count) = recurring.get("interval_count").and_then(Value::as_i64)
     {
-        return Err(StripeError::invalid(
-            "recurring[interval_count]",
-            "Invalid positive integer",
-        ));
+        if count < 1 {
+            return Err(StripeError::invalid(
+                "recurring[interval_count]",
+                "Invalid positive integer",
+            ));
+        }
+        // Stripe's longest billing period is three years.
+        let most = match recurring.get("interval").and_then(Value::as_str) {
+            Some("day") => 1_095,
+            Some("week") => 156,
+            Some("year") => 3,
+            _ => 36,
+        };
+        if count > most {
+            return Err(StripeError::invalid(
+                "recurring[interval_count]",
+                "Invalid recurring[interval_count]: the maximum billing period is three years.",
+            ));
+        }
     }
     let price = objects::price(random_id("price_", 24), product, &params, tx.now);
     tx.put(price.clone());

@@ -150,7 +150,7 @@ pub fn payment_failed(tx: &mut Tx<'_>, open: &Value) -> Value {
     let next = retried
         .then(|| tx.dunning.retry_after.get(attempts as usize - 1).copied())
         .flatten()
-        .map(|wait| tx.now + wait.as_secs() as i64);
+        .map(|wait| tx.now.saturating_add(wait.as_secs() as i64));
     failed["next_payment_attempt"] = json!(next);
     tx.put(failed.clone());
     tx.emit("invoice.payment_failed", &failed, None);

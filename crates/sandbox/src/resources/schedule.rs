@@ -60,7 +60,7 @@ fn subscription_dues(subscription: &Value, out: &mut Vec<(i64, Work)>) {
         "trialing" => {
             if let Some(end) = subscription["trial_end"].as_i64() {
                 if subscription["x_trial_warned_for"] != end {
-                    out.push((end - TRIAL_WARNING, Work::TrialWarning));
+                    out.push((end.saturating_sub(TRIAL_WARNING), Work::TrialWarning));
                 }
                 out.push((end, Work::TrialEnd));
             }

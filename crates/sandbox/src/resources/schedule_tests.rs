@@ -693,3 +693,71 @@ fn trial_settings_are_checked_when_given() {
         .unwrap_err();
     assert_eq!(paused.param.as_deref(), Some("pause_collection[behavior]"));
 }
+
+#[test]
+fn times_out_of_range_are_refused_not_overflowed() {
+    let mut world = World::new();
+    let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
+    for time in ["-1", "253402300800", "9223372036854775807"] {
+        let refused = world
+            .call(
+                Verb::Post,
+                "test_helpers/test_clocks",
+                &format!("frozen_time={time}"),
+            )
+            .unwrap_err();
+        assert_eq!(refused.param.as_deref(), Some("frozen_time"), "{time}");
+    }
+    let far = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!(
+                "customer={customer}&items[0][price]={price}&trial_period_days=9223372036854775807"
+            ),
+        )
+        .unwrap_err();
+    assert_eq!(far.param.as_deref(), Some("trial_period_days"));
+    let far = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!("customer={customer}&items[0][price]={price}&trial_end=9223372036854775807"),
+        )
+        .unwrap_err();
+    assert_eq!(far.param.as_deref(), Some("trial_end"));
+    let product = world.post("products", "name=Long")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (interval, count) in [
+        ("day", "1096"),
+        ("year", "4"),
+        ("month", "9223372036854775807"),
+    ] {
+        let long = world
+            .call(
+                Verb::Post,
+                "prices",
+                &format!("product={product}&unit_amount=1&currency=usd&recurring[interval]={interval}&recurring[interval_count]={count}"),
+            )
+            .unwrap_err();
+        assert_eq!(
+            long.param.as_deref(),
+            Some("recurring[interval_count]"),
+            "{}",
+            long.message
+        );
+    }
+    // A clock with nothing on it goes as far as a clock can.
+    world
+        .call(
+            Verb::Delete,
+            &format!("test_helpers/test_clocks/{clock}"),
+            "",
+        )
+        .unwrap();
+    let empty = world.post("test_helpers/test_clocks", &format!("frozen_time={START}"));
+    let empty = empty["id"].as_str().unwrap().to_string();
+    world.advance(&empty, 253_402_300_799);
+}

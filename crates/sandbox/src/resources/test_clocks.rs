@@ -18,6 +18,24 @@ pub const TEST_CLOCK: &str = "test_helpers.test_clock";
 /// How long Stripe keeps a test clock before deleting it.
 const LIFETIME: i64 = 30 * 86_400;
 
+/// The latest time a clock can show: 9999-12-31T23:59:59Z, the last that
+/// RFC 3339 writes and every client parses.
+const LATEST: i64 = 253_402_300_799;
+
+/// A clock's `frozen_time`, within what a clock can show.
+fn frozen_time(params: &Map<String, Value>) -> Result<i64, StripeError> {
+    let time = params["frozen_time"].as_i64().unwrap_or_default();
+    if !(0..=LATEST).contains(&time) {
+        return Err(StripeError::invalid(
+            "frozen_time",
+            format!(
+                "Invalid frozen_time: it must be a Unix time from 0 to {LATEST} (9999-12-31T23:59:59Z)."
+            ),
+        ));
+    }
+    Ok(time)
+}
+
 pub fn create_clock(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
     static SPEC: &[Param] = &[
         Param::required("frozen_time", Kind::Timestamp),
@@ -25,13 +43,7 @@ pub fn create_clock(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, 
         EXPAND,
     ];
     let params = check(SPEC, raw)?;
-    let frozen_time = params["frozen_time"].as_i64().unwrap_or_default();
-    if frozen_time < 0 {
-        return Err(StripeError::invalid(
-            "frozen_time",
-            "Invalid timestamp: must be a Unix time after 1970-01-01.",
-        ));
-    }
+    let frozen_time = frozen_time(&params)?;
     let clock = json!({
         "id": random_id("clock_", 24),
         "object": TEST_CLOCK,
@@ -95,7 +107,7 @@ pub fn advance_clock(
 ) -> Result<Value, StripeError> {
     static SPEC: &[Param] = &[Param::required("frozen_time", Kind::Timestamp), EXPAND];
     let params = check(SPEC, raw)?;
-    let target = params["frozen_time"].as_i64().unwrap_or_default();
+    let target = frozen_time(&params)?;
     let before = tx.find(TEST_CLOCK, id, "id")?;
     if before["status"] != "ready" {
         return Err(StripeError::request(format!(
