@@ -761,3 +761,49 @@ fn times_out_of_range_are_refused_not_overflowed() {
     let empty = empty["id"].as_str().unwrap().to_string();
     world.advance(&empty, 253_402_300_799);
 }
+
+#[test]
+fn a_retry_that_succeeds_brings_the_subscription_back() {
+    let mut world = World::new();
+    let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
+    let id = subscribe(&mut world, &customer, &price, "")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failing = world.post(
+        "payment_methods/pm_card_chargeCustomerFail/attach",
+        &format!("customer={customer}"),
+    );
+    world.post(
+        &format!("subscriptions/{id}"),
+        &format!("default_payment_method={}", failing["id"].as_str().unwrap()),
+    );
+    world.advance(&clock, FEB_1 + 2 * HOUR);
+    assert_eq!(world.get(&id)["status"], "past_due");
+    // A working card on the subscription before Stripe's retry.
+    let working = world.post(
+        "payment_methods/pm_card_visa/attach",
+        &format!("customer={customer}"),
+    );
+    world.post(
+        &format!("subscriptions/{id}"),
+        &format!("default_payment_method={}", working["id"].as_str().unwrap()),
+    );
+    world.events();
+    let retry_at = FEB_1 + HOUR + 3 * DAY;
+    world.advance(&clock, retry_at + HOUR);
+    let events = world.events();
+    assert_eq!(
+        &types(&events)[events.len() - 3..],
+        [
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "customer.subscription.updated",
+        ]
+    );
+    assert!(events.iter().all(|(_, at)| *at == retry_at), "{events:?}");
+    let invoice = world.get(world.get(&id)["latest_invoice"].as_str().unwrap());
+    assert_eq!(invoice["attempt_count"], 2);
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(world.get(&id)["status"], "active");
+}
