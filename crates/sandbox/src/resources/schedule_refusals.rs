@@ -1,0 +1,165 @@
+//! What the sandbox refuses about time, as Stripe refuses it: clocks that
+//! would go back, skip renewals or leave what a clock can show, changes to a
+//! clock's objects while it advances, and trial and period lengths past
+//! Stripe's limits (which would otherwise overflow the time they add).
+
+use super::super::Verb;
+use super::tests::{DAY, START, World, subscribe};
+
+#[test]
+fn clocks_refuse_what_stripe_refuses() {
+    let mut world = World::new();
+    let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
+    subscribe(&mut world, &customer, &price, "");
+    let path = format!("test_helpers/test_clocks/{clock}/advance");
+    let back = world
+        .call(Verb::Post, &path, &format!("frozen_time={}", START - 1))
+        .unwrap_err();
+    assert_eq!(back.param.as_deref(), Some("frozen_time"));
+    // At most two intervals of the shortest subscription at once.
+    let far = world
+        .call(
+            Verb::Post,
+            &path,
+            &format!("frozen_time={}", START + 70 * DAY),
+        )
+        .unwrap_err();
+    assert!(far.message.contains("two intervals"), "{}", far.message);
+    let moved = world
+        .call(
+            Verb::Post,
+            &format!("customers/{customer}"),
+            &format!("test_clock={clock}"),
+        )
+        .unwrap_err();
+    assert_eq!(moved.param.as_deref(), Some("test_clock"));
+    // While it advances, its objects cannot change; it cannot advance again.
+    world.post(&path, &format!("frozen_time={}", START + DAY));
+    let busy = world
+        .call(Verb::Post, &format!("customers/{customer}"), "name=x")
+        .unwrap_err();
+    assert_eq!(busy.code.as_deref(), Some("test_clock_not_ready"));
+    let again = world
+        .call(
+            Verb::Post,
+            &path,
+            &format!("frozen_time={}", START + 2 * DAY),
+        )
+        .unwrap_err();
+    assert_eq!(again.code.as_deref(), Some("test_clock_not_ready"));
+    let missing = world
+        .call(Verb::Post, "customers", "test_clock=clock_nope")
+        .unwrap_err();
+    assert_eq!(missing.param.as_deref(), Some("test_clock"));
+}
+
+#[test]
+fn trial_settings_are_checked_when_given() {
+    let mut world = World::new();
+    let (_, customer, price) = world.customer_on_clock("pm_card_visa");
+    let bad = "&trial_period_days=7&trial_settings[end_behavior][missing_payment_method]=sleep";
+    let refused = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!("customer={customer}&items[0][price]={price}{bad}"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused.param.as_deref(),
+        Some("trial_settings[end_behavior][missing_payment_method]")
+    );
+    let session = world
+        .call(
+            Verb::Post,
+            "checkout/sessions",
+            &format!(
+                "mode=subscription&line_items[0][price]={price}&line_items[0][quantity]=1&success_url=http://x/&subscription_data[trial_settings][end_behavior][missing_payment_method]=sleep"
+            ),
+        )
+        .unwrap_err();
+    assert_eq!(
+        session.param.as_deref(),
+        Some("subscription_data[trial_settings][end_behavior][missing_payment_method]")
+    );
+    let id = subscribe(&mut world, &customer, &price, "")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paused = world
+        .call(
+            Verb::Post,
+            &format!("subscriptions/{id}"),
+            "pause_collection[behavior]=nap",
+        )
+        .unwrap_err();
+    assert_eq!(paused.param.as_deref(), Some("pause_collection[behavior]"));
+}
+
+#[test]
+fn times_out_of_range_are_refused_not_overflowed() {
+    let mut world = World::new();
+    let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
+    for time in ["-1", "253402300800", "9223372036854775807"] {
+        let refused = world
+            .call(
+                Verb::Post,
+                "test_helpers/test_clocks",
+                &format!("frozen_time={time}"),
+            )
+            .unwrap_err();
+        assert_eq!(refused.param.as_deref(), Some("frozen_time"), "{time}");
+    }
+    let far = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!(
+                "customer={customer}&items[0][price]={price}&trial_period_days=9223372036854775807"
+            ),
+        )
+        .unwrap_err();
+    assert_eq!(far.param.as_deref(), Some("trial_period_days"));
+    let far = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!("customer={customer}&items[0][price]={price}&trial_end=9223372036854775807"),
+        )
+        .unwrap_err();
+    assert_eq!(far.param.as_deref(), Some("trial_end"));
+    let product = world.post("products", "name=Long")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (interval, count) in [
+        ("day", "1096"),
+        ("year", "4"),
+        ("month", "9223372036854775807"),
+    ] {
+        let long = world
+            .call(
+                Verb::Post,
+                "prices",
+                &format!("product={product}&unit_amount=1&currency=usd&recurring[interval]={interval}&recurring[interval_count]={count}"),
+            )
+            .unwrap_err();
+        assert_eq!(
+            long.param.as_deref(),
+            Some("recurring[interval_count]"),
+            "{}",
+            long.message
+        );
+    }
+    // A clock with nothing on it goes as far as a clock can.
+    world
+        .call(
+            Verb::Delete,
+            &format!("test_helpers/test_clocks/{clock}"),
+            "",
+        )
+        .unwrap();
+    let empty = world.post("test_helpers/test_clocks", &format!("frozen_time={START}"));
+    let empty = empty["id"].as_str().unwrap().to_string();
+    world.advance(&empty, 253_402_300_799);
+}
