@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::conformance::verify_and_parse_event;
-use crate::sandbox::{SECRET, get, post, receiver, sandbox, wait_until};
+use crate::sandbox::{Received, SECRET, get, post, receiver, sandbox, wait_until};
 
 /// 2026-01-01T00:00:00Z, then the first of February and of March.
 const START: i64 = 1_767_225_600;
@@ -69,6 +69,31 @@ async fn all_events(base: &str) -> Vec<Value> {
     events
 }
 
+/// Waits for `count` deliveries, then checks that async-stripe's receiver
+/// takes every one: its signature, and the event's typed object.
+async fn all_delivered_and_typed(received: &Received, count: usize) {
+    wait_until(|| received.lock().unwrap().len() >= count).await;
+    let deliveries = received.lock().unwrap().clone();
+    let problems: Vec<String> = deliveries
+        .iter()
+        .filter_map(|(body, signature)| {
+            verify_and_parse_event(body, signature.as_deref().unwrap(), SECRET).err()
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// A monthly price of 15.00 USD.
+async fn monthly_price(base: &str) -> String {
+    let product = id(&created(base, "/v1/products", "name=Pro").await);
+    id(&created(
+        base,
+        "/v1/prices",
+        &format!("product={product}&unit_amount=1500&currency=usd&recurring[interval]=month"),
+    )
+    .await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_on_a_clock_renews_fails_and_recovers_with_every_event_typed() {
     let (hook, received) = receiver().await;
@@ -89,13 +114,7 @@ async fn a_subscription_on_a_clock_renews_fails_and_recovers_with_every_event_ty
     .await;
     assert_eq!(customer["created"], START);
     let customer = id(&customer);
-    let product = id(&created(&base, "/v1/products", "name=Pro").await);
-    let price = id(&created(
-        &base,
-        "/v1/prices",
-        &format!("product={product}&unit_amount=1500&currency=usd&recurring[interval]=month"),
-    )
-    .await);
+    let price = monthly_price(&base).await;
     let subscription = created(
         &base,
         "/v1/subscriptions",
@@ -191,15 +210,7 @@ async fn a_subscription_on_a_clock_renews_fails_and_recovers_with_every_event_ty
     }
 
     // Every one arrives signed, and async-stripe's receiver takes it.
-    wait_until(|| received.lock().unwrap().len() >= events.len()).await;
-    let deliveries = received.lock().unwrap().clone();
-    let mut problems = Vec::new();
-    for (body, signature) in &deliveries {
-        if let Err(problem) = verify_and_parse_event(body, signature.as_deref().unwrap(), SECRET) {
-            problems.push(problem);
-        }
-    }
-    assert!(problems.is_empty(), "{problems:#?}");
+    all_delivered_and_typed(&received, events.len()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,13 +256,7 @@ async fn real_time_ends_trials_and_cancels_what_is_on_no_clock() {
         "payment_method=pm_card_visa&invoice_settings[default_payment_method]=pm_card_visa",
     )
     .await);
-    let product = id(&created(&base, "/v1/products", "name=Pro").await);
-    let price = id(&created(
-        &base,
-        "/v1/prices",
-        &format!("product={product}&unit_amount=1500&currency=usd&recurring[interval]=month"),
-    )
-    .await);
+    let price = monthly_price(&base).await;
     let now = chrono::Utc::now().timestamp();
     let trial = id(&created(
         &base,
@@ -307,13 +312,7 @@ async fn trials_pauses_and_cancellations_on_a_clock_send_events_async_stripe_tak
         &format!("frozen_time={START}"),
     )
     .await);
-    let product = id(&created(&base, "/v1/products", "name=Pro").await);
-    let price = id(&created(
-        &base,
-        "/v1/prices",
-        &format!("product={product}&unit_amount=1500&currency=usd&recurring[interval]=month"),
-    )
-    .await);
+    let price = monthly_price(&base).await;
     let paying = id(&created(
         &base,
         "/v1/customers",
@@ -380,13 +379,5 @@ async fn trials_pauses_and_cancellations_on_a_clock_send_events_async_stripe_tak
     ] {
         assert!(kinds.contains(&expected), "{expected}: {kinds:?}");
     }
-    wait_until(|| received.lock().unwrap().len() >= events.len()).await;
-    let deliveries = received.lock().unwrap().clone();
-    let mut problems = Vec::new();
-    for (body, signature) in &deliveries {
-        if let Err(problem) = verify_and_parse_event(body, signature.as_deref().unwrap(), SECRET) {
-            problems.push(problem);
-        }
-    }
-    assert!(problems.is_empty(), "{problems:#?}");
+    all_delivered_and_typed(&received, events.len()).await;
 }

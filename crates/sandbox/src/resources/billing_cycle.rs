@@ -185,14 +185,17 @@ pub fn start_subscription(
         warn_trial_ending(tx, &id);
     }
 
-    let mut invoice = bill_subscription(
+    // The first invoice is finalized at once, not an hour later.
+    let draft = draft_invoice(
         tx,
         &invoice_id,
         &subscription,
         period,
         "subscription_create",
         trial_end.is_some(),
+        None,
     )?;
+    let mut invoice = finalize(tx, &draft);
     if invoice["default_payment_method"].is_null() {
         invoice["default_payment_method"] = json!(payment_method);
         tx.put(invoice.clone());
@@ -211,28 +214,6 @@ pub fn start_subscription(
         None => {}
     }
     Ok(tx.get(&id).cloned().unwrap_or(subscription))
-}
-
-/// Creates the invoice for one period of a subscription's items (free during
-/// a trial), emits `invoice.created` and finalizes it.
-fn bill_subscription(
-    tx: &mut Tx<'_>,
-    invoice_id: &str,
-    subscription: &Value,
-    period: (i64, i64),
-    billing_reason: &str,
-    free: bool,
-) -> Result<Value, StripeError> {
-    let draft = draft_invoice(
-        tx,
-        invoice_id,
-        subscription,
-        period,
-        billing_reason,
-        free,
-        None,
-    )?;
-    Ok(finalize(tx, &draft))
 }
 
 /// Creates the draft invoice for one period of a subscription's items and
@@ -347,13 +328,7 @@ pub fn end_trial(tx: &mut Tx<'_>, id: &str, early: bool) -> Result<(), StripeErr
             }
             "cancel" => {
                 tx.put(after.clone());
-                cancel(
-                    tx,
-                    &after,
-                    "cancellation_requested",
-                    Value::Null,
-                    Value::Null,
-                );
+                cancel(tx, &after, "cancellation_requested");
                 return Ok(());
             }
             _ => {}
@@ -373,13 +348,7 @@ pub fn end_trial(tx: &mut Tx<'_>, id: &str, early: bool) -> Result<(), StripeErr
 pub fn end_period(tx: &mut Tx<'_>, id: &str) -> Result<(), StripeError> {
     let before = tx.find("subscription", id, "id")?;
     if before["cancel_at_period_end"] == true {
-        cancel(
-            tx,
-            &before,
-            "cancellation_requested",
-            Value::Null,
-            Value::Null,
-        );
+        cancel(tx, &before, "cancellation_requested");
         return Ok(());
     }
     next_period(tx, &before, before.clone(), "subscription_cycle", false)
@@ -490,8 +459,14 @@ fn close(tx: &mut Tx<'_>, open: &Value, status: &str) {
     tx.emit(event, &closed, None);
 }
 
-/// Ends a subscription now: `customer.subscription.deleted`.
-pub fn cancel(
+/// Ends a subscription now, for `reason` (Stripe's
+/// `cancellation_details.reason`): `customer.subscription.deleted`.
+pub fn cancel(tx: &mut Tx<'_>, subscription: &Value, reason: &str) -> Value {
+    cancel_with_details(tx, subscription, reason, Value::Null, Value::Null)
+}
+
+/// [`cancel`], with the customer's `comment` and `feedback` on why.
+pub fn cancel_with_details(
     tx: &mut Tx<'_>,
     subscription: &Value,
     reason: &str,

@@ -482,13 +482,7 @@ pub fn delete_customer(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> 
         .cloned()
         .collect();
     for subscription in subscriptions {
-        super::billing_cycle::cancel(
-            tx,
-            &subscription,
-            "cancellation_requested",
-            Value::Null,
-            Value::Null,
-        );
+        super::billing_cycle::cancel(tx, &subscription, "cancellation_requested");
     }
     let gone = objects::deleted(id, "customer");
     tx.put(gone.clone());

@@ -173,7 +173,7 @@ pub fn payment_failed(tx: &mut Tx<'_>, open: &Value) -> Value {
     if retried && next.is_none() {
         match tx.dunning.after_last {
             AfterRetries::Cancel => {
-                cancel(tx, &current, "payment_failed", Value::Null, Value::Null);
+                cancel(tx, &current, "payment_failed");
             }
             AfterRetries::Unpaid => {
                 let mut unpaid = current.clone();

@@ -136,13 +136,7 @@ fn perform(tx: &mut Tx<'_>, due: &Due) -> Result<(), StripeError> {
         Work::PeriodEnd => end_period(tx, &due.id),
         Work::CancelAt => {
             let subscription = tx.find("subscription", &due.id, "id")?;
-            super::billing_cycle::cancel(
-                tx,
-                &subscription,
-                "cancellation_requested",
-                Value::Null,
-                Value::Null,
-            );
+            super::billing_cycle::cancel(tx, &subscription, "cancellation_requested");
             Ok(())
         }
         Work::CollectionResumes => resume_collection(tx, &due.id),

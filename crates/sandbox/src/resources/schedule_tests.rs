@@ -113,6 +113,22 @@ impl World {
             .unwrap_or_else(|| panic!("no {event_type} event"))
     }
 
+    /// Attaches the test payment method `card` to `customer` and makes it the
+    /// customer's default, as a front end's "update your card" does.
+    pub(super) fn pay_with(&mut self, customer: &str, card: &str) {
+        let attached = self.post(
+            &format!("payment_methods/{card}/attach"),
+            &format!("customer={customer}"),
+        );
+        self.post(
+            &format!("customers/{customer}"),
+            &format!(
+                "invoice_settings[default_payment_method]={}",
+                attached["id"].as_str().unwrap()
+            ),
+        );
+    }
+
     /// A clock at `START`, a customer on it paying with `card`, and a
     /// monthly price of 15.00.
     pub(super) fn customer_on_clock(&mut self, card: &str) -> (String, String, String) {
@@ -147,6 +163,14 @@ impl World {
 
 fn types(events: &[(String, i64)]) -> Vec<&str> {
     events.iter().map(|(t, _)| t.as_str()).collect()
+}
+
+/// A new subscription's id.
+pub(super) fn subscribe_id(world: &mut World, customer: &str, price: &str, extra: &str) -> String {
+    subscribe(world, customer, price, extra)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 pub(super) fn subscribe(world: &mut World, customer: &str, price: &str, extra: &str) -> Value {
@@ -222,10 +246,7 @@ fn a_subscription_renews_at_its_period_end_and_is_paid_an_hour_later() {
 fn a_draft_is_not_finalized_before_its_hour() {
     let mut world = World::new();
     let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
-    let id = subscribe(&mut world, &customer, &price, "")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = subscribe_id(&mut world, &customer, &price, "");
     world.events();
     world.advance(&clock, FEB_1 + 10);
     assert_eq!(
@@ -243,20 +264,9 @@ fn a_draft_is_not_finalized_before_its_hour() {
 fn a_failed_renewal_is_retried_on_schedule_and_recovers_when_paid() {
     let mut world = World::new();
     let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
-    let id = subscribe(&mut world, &customer, &price, "")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = subscribe_id(&mut world, &customer, &price, "");
     // The card on file starts failing.
-    let failing = world.post(
-        "payment_methods/pm_card_chargeCustomerFail/attach",
-        &format!("customer={customer}"),
-    );
-    let failing = failing["id"].as_str().unwrap();
-    world.post(
-        &format!("customers/{customer}"),
-        &format!("invoice_settings[default_payment_method]={failing}"),
-    );
+    world.pay_with(&customer, "pm_card_chargeCustomerFail");
     world.events();
 
     world.advance(&clock, FEB_1 + 2 * HOUR);
@@ -294,17 +304,7 @@ fn a_failed_renewal_is_retried_on_schedule_and_recovers_when_paid() {
     );
 
     // The customer adds a working card as default and pays the open invoice.
-    let working = world.post(
-        "payment_methods/pm_card_visa/attach",
-        &format!("customer={customer}"),
-    );
-    world.post(
-        &format!("customers/{customer}"),
-        &format!(
-            "invoice_settings[default_payment_method]={}",
-            working["id"].as_str().unwrap()
-        ),
-    );
+    world.pay_with(&customer, "pm_card_visa");
     let invoice = failed["id"].as_str().unwrap();
     let paid = world.post(&format!("invoices/{invoice}/pay"), "");
     assert_eq!(paid["status"], "paid");
@@ -351,21 +351,8 @@ fn after_the_last_retry_fails_the_subscription_ends_as_the_settings_say() {
     ] {
         let mut world = World::new();
         let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
-        let id = subscribe(&mut world, &customer, &price, "")["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let failing = world.post(
-            "payment_methods/pm_card_chargeCustomerFail/attach",
-            &format!("customer={customer}"),
-        );
-        world.post(
-            &format!("customers/{customer}"),
-            &format!(
-                "invoice_settings[default_payment_method]={}",
-                failing["id"].as_str().unwrap()
-            ),
-        );
+        let id = subscribe_id(&mut world, &customer, &price, "");
+        world.pay_with(&customer, "pm_card_chargeCustomerFail");
         let dunning = Dunning {
             retry_after: vec![std::time::Duration::from_secs(DAY as u64)],
             after_last,
@@ -547,10 +534,7 @@ fn cancellations_happen_when_their_time_comes() {
 fn paused_collection_keeps_invoices_as_drafts_until_it_resumes() {
     let mut world = World::new();
     let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
-    let id = subscribe(&mut world, &customer, &price, "")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = subscribe_id(&mut world, &customer, &price, "");
     let resumes_at = FEB_1 + 5 * DAY;
     world.post(
         &format!("subscriptions/{id}"),
@@ -590,10 +574,7 @@ fn paused_collection_keeps_invoices_as_drafts_until_it_resumes() {
 fn deleting_a_clock_deletes_its_customers() {
     let mut world = World::new();
     let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
-    let id = subscribe(&mut world, &customer, &price, "")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = subscribe_id(&mut world, &customer, &price, "");
     let gone = world
         .call(
             Verb::Delete,
@@ -613,10 +594,7 @@ fn deleting_a_clock_deletes_its_customers() {
 fn a_retry_that_succeeds_brings_the_subscription_back() {
     let mut world = World::new();
     let (clock, customer, price) = world.customer_on_clock("pm_card_visa");
-    let id = subscribe(&mut world, &customer, &price, "")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = subscribe_id(&mut world, &customer, &price, "");
     let failing = world.post(
         "payment_methods/pm_card_chargeCustomerFail/attach",
         &format!("customer={customer}"),

@@ -5,8 +5,8 @@
 use serde_json::{Map, Value, json};
 
 use super::billing_cycle::{
-    SubscriptionOptions, TRIAL_WARNING, cancel, end_trial, start_subscription, trial_settings,
-    warn_trial_ending,
+    SubscriptionOptions, TRIAL_WARNING, cancel_with_details, end_trial, start_subscription,
+    trial_settings, warn_trial_ending,
 };
 use super::invoices::default_payment_method;
 use super::{
@@ -328,7 +328,7 @@ pub fn cancel_subscription(
             .cloned()
             .unwrap_or(Value::Null)
     };
-    Ok(cancel(
+    Ok(cancel_with_details(
         tx,
         &before,
         "cancellation_requested",
