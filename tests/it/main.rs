@@ -21,6 +21,8 @@ mod reload;
 mod sandbox;
 mod sandbox_cluster;
 mod sandbox_conformance;
+mod sandbox_invoice_items;
+mod sandbox_invoices;
 mod stripe_actions;
 mod stripe_tools;
 mod tables;
