@@ -24,6 +24,7 @@ mod sandbox_conformance;
 mod sandbox_invoice_items;
 mod sandbox_invoices;
 mod stripe_actions;
+mod stripe_lifecycle_actions;
 mod stripe_tools;
 mod tables;
 mod tidy;
