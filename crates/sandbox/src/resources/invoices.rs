@@ -387,13 +387,11 @@ pub fn pay_invoice(
     // method plays no part.
     let given = text(&params, "payment_method").filter(|_| !out_of_band);
     let customer = invoice["customer"].as_str().unwrap_or_default().to_string();
-    if let Some(pm) = given {
-        check_payment_method_owner(tx, pm, &customer)?;
-    }
-    // An uncollectible invoice can still be paid, as in Stripe.
-    match status_of(&invoice) {
-        "draft" => invoice = finalize(tx, &invoice),
-        "open" | "uncollectible" => {}
+    // An uncollectible invoice can still be paid, as in Stripe; a draft is
+    // finalized once the request is known to be good.
+    let draft = match status_of(&invoice) {
+        "draft" => true,
+        "open" | "uncollectible" => false,
         "paid" => {
             return Err(
                 StripeError::request("Invoice is already paid").with_code("invoice_already_paid")
@@ -404,6 +402,12 @@ pub fn pay_invoice(
                 "You cannot pay an invoice with a status of {other}"
             )));
         }
+    };
+    if let Some(pm) = given {
+        check_payment_method_owner(tx, pm, &customer)?;
+    }
+    if draft {
+        invoice = finalize(tx, &invoice);
     }
     if out_of_band {
         let amount = invoice["amount_remaining"].as_i64().unwrap_or(0);
