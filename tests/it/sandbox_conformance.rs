@@ -417,6 +417,85 @@ async fn every_answer_and_event_of_the_sandbox_parses_with_async_stripe() {
         .query("/v1/invoices", &format!("customer={customer}&limit=3"))
         .await;
 
+    // An invoice's life past open, and its items changed or deleted.
+    let pending = stripe
+        .create(
+            "/v1/invoiceitems",
+            &format!("customer={customer}&amount=800&currency=usd"),
+        )
+        .await;
+    stripe
+        .post(
+            &format!("/v1/invoiceitems/{pending}"),
+            "amount=900&description=Support",
+        )
+        .await;
+    stripe.delete(&format!("/v1/invoiceitems/{pending}")).await;
+    let voided = stripe
+        .create("/v1/invoices", &format!("customer={customer}"))
+        .await;
+    let dropped = stripe
+        .create(
+            "/v1/invoiceitems",
+            &format!("customer={customer}&invoice={voided}&amount=400&currency=usd&quantity=2"),
+        )
+        .await;
+    stripe
+        .create(
+            "/v1/invoiceitems",
+            &format!("customer={customer}&invoice={voided}&amount=600&currency=usd"),
+        )
+        .await;
+    stripe.delete(&format!("/v1/invoiceitems/{dropped}")).await;
+    stripe
+        .post(&format!("/v1/invoices/{voided}/finalize"), "")
+        .await;
+    stripe
+        .post(&format!("/v1/invoices/{voided}/void"), "")
+        .await;
+    let written_off = stripe
+        .create("/v1/invoices", &format!("customer={customer}"))
+        .await;
+    let kept = stripe
+        .create(
+            "/v1/invoiceitems",
+            &format!("customer={customer}&invoice={written_off}&amount=700&currency=usd"),
+        )
+        .await;
+    stripe
+        .post(&format!("/v1/invoiceitems/{kept}"), "quantity=2")
+        .await;
+    stripe
+        .post(&format!("/v1/invoices/{written_off}/finalize"), "")
+        .await;
+    stripe
+        .post(
+            &format!("/v1/invoices/{written_off}/mark_uncollectible"),
+            "",
+        )
+        .await;
+    stripe
+        .post(
+            &format!("/v1/invoices/{written_off}/pay"),
+            "payment_method=pm_card_mastercard",
+        )
+        .await;
+    let emailed = stripe
+        .create(
+            "/v1/invoices",
+            &format!("customer={customer}&collection_method=send_invoice&days_until_due=14"),
+        )
+        .await;
+    stripe
+        .create(
+            "/v1/invoiceitems",
+            &format!("customer={customer}&invoice={emailed}&amount=2500&currency=usd"),
+        )
+        .await;
+    stripe
+        .post(&format!("/v1/invoices/{emailed}/send"), "")
+        .await;
+
     // Refusals: Stripe's error envelope with codes async-stripe knows.
     use reqwest::Method;
     let declined = stripe
@@ -467,6 +546,38 @@ async fn every_answer_and_event_of_the_sandbox_parses_with_async_stripe() {
         .await;
     stripe
         .refused(400, Method::DELETE, &format!("/v1/invoices/{invoice}"), "")
+        .await;
+    let fresh = stripe
+        .create("/v1/invoices", &format!("customer={customer}"))
+        .await;
+    stripe
+        .refused(400, Method::POST, &format!("/v1/invoices/{fresh}/void"), "")
+        .await;
+    stripe
+        .refused(400, Method::POST, &format!("/v1/invoices/{voided}/pay"), "")
+        .await;
+    stripe
+        .refused(
+            400,
+            Method::POST,
+            &format!("/v1/invoices/{invoice}/mark_uncollectible"),
+            "",
+        )
+        .await;
+    stripe
+        .refused(
+            400,
+            Method::POST,
+            &format!("/v1/invoices/{invoice}/send"),
+            "",
+        )
+        .await;
+    let not_editable = stripe
+        .refused(400, Method::DELETE, &format!("/v1/invoiceitems/{kept}"), "")
+        .await;
+    assert_eq!(not_editable["code"], "invoice_not_editable");
+    stripe
+        .refused(404, Method::DELETE, "/v1/invoiceitems/ii_missing", "")
         .await;
 
     // Events.

@@ -1,6 +1,7 @@
-//! The Stripe actions in workflows, against the sandbox: all 38 of them,
-//! their errors, idempotent retries, the retry of Stripe's 429 and 5xx, and
-//! secrets kept out of answers and records.
+//! The Stripe actions in workflows, against the sandbox: WeWeb's 38 of them
+//! (the ten that move objects on in their life are in
+//! `stripe_lifecycle_actions`), their errors, idempotent retries, the retry
+//! of Stripe's 429 and 5xx, and secrets kept out of answers and records.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -326,7 +327,14 @@ async fn checkout_sessions_and_subscriptions() {
 
 #[test]
 fn every_action_of_the_catalogue_is_used_by_these_tests() {
-    let used = [CATALOG, BILLING, PAYMENTS, CHECKOUT].concat();
+    let used = [
+        CATALOG,
+        BILLING,
+        PAYMENTS,
+        CHECKOUT,
+        crate::stripe_lifecycle_actions::LIFECYCLE,
+    ]
+    .concat();
     let missing: Vec<&str> = paywire_model::catalogue::stripe::ACTIONS
         .iter()
         .map(|a| a.name)

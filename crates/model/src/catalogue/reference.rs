@@ -14,12 +14,17 @@ const STRIPE_API: &str = "https://docs.stripe.com/api";
 
 /// The Stripe families of the reference, in order, each with the objects
 /// that its actions name after their verb (`create_checkout_session`,
-/// `list_checkout_sessions`...). A refund is made by `refund_payment`.
+/// `list_checkout_sessions`...). A refund is made by `refund_payment`, and
+/// an invoice is written off by `mark_invoice_uncollectible`.
 const STRIPE_GROUPS: &[(&str, &[&str])] = &[
     ("Products", &["product", "products"]),
     ("Prices", &["price", "prices"]),
     ("Customers", &["customer", "customers"]),
-    ("Invoices", &["invoice", "invoices"]),
+    ("Payment methods", &["payment_method", "payment_methods"]),
+    (
+        "Invoices",
+        &["invoice", "invoices", "invoice_uncollectible"],
+    ),
     ("Subscriptions", &["subscription", "subscriptions"]),
     ("Payment intents", &["payment_intent", "payment_intents"]),
     ("Refunds", &["payment"]),

@@ -203,3 +203,44 @@ impl FileDecoder<'_> {
         ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::catalogue::tests::{problems, project_around};
+
+    /// The hint a misspelt action name gets.
+    fn hint_for(name: &str) -> String {
+        let found = problems(&project_around(&format!(
+            "- id: step\n  action: {name}\n  with: {{ id: in_1 }}"
+        )));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].contains(&format!("unknown action `{name}`")),
+            "{found:#?}"
+        );
+        found[0]
+            .split_once("hint: ")
+            .map(|(_, hint)| hint.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_misspelt_action_suggests_the_nearest_one() {
+        assert_eq!(
+            hint_for("stripe.pay_invoce"),
+            "did you mean `stripe.pay_invoice`?"
+        );
+        assert_eq!(
+            hint_for("stripe.void_invoic"),
+            "did you mean `stripe.void_invoice`?"
+        );
+        assert_eq!(
+            hint_for("stripe.capture_payment_intnt"),
+            "did you mean `stripe.capture_payment_intent`?"
+        );
+        assert_eq!(
+            hint_for("stripe.updat_invoice"),
+            "did you mean `stripe.update_invoice`?"
+        );
+    }
+}

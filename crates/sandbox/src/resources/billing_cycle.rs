@@ -9,7 +9,9 @@ use chrono::{DateTime, Months, Utc};
 use serde_json::{Map, Value, json};
 
 use super::card_of;
-use super::invoices::{default_payment_method, finalize, pay, pay_nothing, push_line};
+use super::invoices::{
+    default_payment_method, finalize, pay, pay_nothing, push_line, void, write_off,
+};
 use crate::cards::Outcome;
 use crate::error::StripeError;
 use crate::objects;
@@ -415,11 +417,11 @@ pub fn collect(tx: &mut Tx<'_>, invoice_id: &str) -> Result<(), StripeError> {
         .unwrap_or(Value::Null);
     match pause.as_str() {
         Some("mark_uncollectible") => {
-            close(tx, &open, "uncollectible");
+            write_off(tx, &open);
             return Ok(());
         }
         Some("void") => {
-            close(tx, &open, "void");
+            void(tx, &open);
             return Ok(());
         }
         _ => {}
@@ -438,25 +440,6 @@ pub fn collect(tx: &mut Tx<'_>, invoice_id: &str) -> Result<(), StripeError> {
 /// The subscription an invoice bills, if any.
 pub fn subscription_of(invoice: &Value) -> Option<&str> {
     invoice["parent"]["subscription_details"]["subscription"].as_str()
-}
-
-/// Closes an open invoice without payment, as paused collection does:
-/// `uncollectible` or `void`, with Stripe's event for each.
-fn close(tx: &mut Tx<'_>, open: &Value, status: &str) {
-    let (transition, event) = match status {
-        "void" => ("voided_at", "invoice.voided"),
-        _ => ("marked_uncollectible_at", "invoice.marked_uncollectible"),
-    };
-    let mut closed = open.clone();
-    closed["status"] = json!(status);
-    closed["auto_advance"] = json!(false);
-    closed["next_payment_attempt"] = Value::Null;
-    closed["status_transitions"][transition] = json!(tx.now);
-    if status == "void" {
-        closed["amount_remaining"] = json!(0);
-    }
-    tx.put(closed.clone());
-    tx.emit(event, &closed, None);
 }
 
 /// Ends a subscription now, for `reason` (Stripe's

@@ -1,11 +1,13 @@
 //! Invoice items: amounts waiting for a customer's next invoice, or added
-//! to a draft one at once.
+//! to a draft one at once; changed or deleted only while they wait or their
+//! invoice is a draft, when the draft's line and totals follow.
 
 use serde_json::{Map, Value, json};
 
-use super::invoices::add_item_line;
+use super::invoices::{add_item_line, refresh_item_line, remove_item_line};
 use super::{
-    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, check, currency, list_where, text,
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, currency,
+    list_where, text,
 };
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
@@ -55,7 +57,11 @@ pub fn create_invoice_item(
         (None, Some(price)) => {
             let found = tx.find("price", &price, "price")?;
             (
-                found["unit_amount"].as_i64().unwrap_or(0) * quantity,
+                total(
+                    found["unit_amount"].as_i64().unwrap_or(0),
+                    quantity,
+                    "quantity",
+                )?,
                 found["currency"].clone(),
             )
         }
@@ -95,6 +101,16 @@ pub fn create_invoice_item(
     Ok(item)
 }
 
+/// A unit amount times a quantity, refused rather than overflowing.
+fn total(unit: i64, quantity: i64, param: &str) -> Result<i64, StripeError> {
+    unit.checked_mul(quantity).ok_or_else(|| {
+        StripeError::invalid(
+            param,
+            format!("The amount, {unit} times {quantity}, is too large."),
+        )
+    })
+}
+
 pub fn list_invoice_items(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
     static SPEC: &[Param] = &[
         Param::optional("customer", Kind::String),
@@ -119,4 +135,109 @@ pub fn list_invoice_items(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
         items.retain(|i| i["invoice"].is_null() == pending);
     }
     Ok(page)
+}
+
+/// The draft invoice an item is on, or `None` when it is pending; Stripe's
+/// refusal when its invoice is finalized, since a finalized invoice no
+/// longer changes.
+fn editable_invoice(tx: &Tx<'_>, item: &Value, doing: &str) -> Result<Option<Value>, StripeError> {
+    let Some(invoice_id) = item["invoice"].as_str() else {
+        return Ok(None);
+    };
+    let invoice = tx.find("invoice", invoice_id, "invoice")?;
+    if invoice["status"] == "draft" {
+        return Ok(Some(invoice));
+    }
+    Err(StripeError::request(format!(
+        "You cannot {doing} invoice item {} because its invoice {invoice_id} is no longer a draft (its status is {}). Invoice items can only be changed while they are pending or on a draft invoice.",
+        item["id"].as_str().unwrap_or_default(),
+        invoice["status"].as_str().unwrap_or_default()
+    ))
+    .with_code("invoice_not_editable"))
+}
+
+pub fn delete_invoice_item(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    check(&[], raw)?;
+    let item = tx.find("invoiceitem", id, "id")?;
+    let draft = editable_invoice(tx, &item, "delete")?;
+    let gone = objects::deleted(id, "invoiceitem");
+    tx.put(gone.clone());
+    tx.emit("invoiceitem.deleted", &item, None);
+    if let Some(before) = draft {
+        let mut after = before.clone();
+        remove_item_line(&mut after, id);
+        tx.update(&before, after, Some("invoice.updated"));
+    }
+    Ok(gone)
+}
+
+/// Changes an invoice item. Stripe has no event for it (there is no
+/// `invoiceitem.updated`); a draft whose total changes emits
+/// `invoice.updated`.
+pub fn update_invoice_item(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    static SPEC: &[Param] = &[
+        Param::optional("amount", Kind::Integer),
+        Param::optional("description", Kind::String),
+        Param::optional("quantity", Kind::Integer),
+        Param::optional("discountable", Kind::Boolean),
+        Param::optional("discounts", Kind::Any),
+        Param::optional("period", Kind::Any),
+        Param::optional("price_data", Kind::Any),
+        Param::optional("pricing", Kind::Any),
+        Param::optional("tax_behavior", Kind::String),
+        Param::optional("tax_code", Kind::String),
+        Param::optional("tax_rates", Kind::StringList),
+        Param::optional("unit_amount_decimal", Kind::String),
+        METADATA,
+        EXPAND,
+    ];
+    let params = check(SPEC, raw)?;
+    let before = tx.find("invoiceitem", id, "id")?;
+    let only_metadata = params.keys().all(|k| k == "metadata" || k == "expand");
+    let draft = if only_metadata {
+        None
+    } else {
+        editable_invoice(tx, &before, "change")?
+    };
+    let old_quantity = before["quantity"].as_i64().unwrap_or(1);
+    let quantity = match params.get("quantity").and_then(Value::as_i64) {
+        Some(q) if q < 0 => {
+            return Err(StripeError::invalid(
+                "quantity",
+                "This value must be greater than or equal to 0.",
+            ));
+        }
+        Some(q) => q,
+        None => old_quantity,
+    };
+    // A new quantity alone keeps the unit amount; a new amount is the total.
+    let amount = match params.get("amount").and_then(Value::as_i64) {
+        Some(amount) => amount,
+        None => {
+            let unit = before["amount"].as_i64().unwrap_or(0) / old_quantity.max(1);
+            total(unit, quantity, "quantity")?
+        }
+    };
+    let mut after = before.clone();
+    apply_fields(&mut after, &params, &["description", "discountable"]);
+    after["amount"] = json!(amount);
+    after["net_amount"] = json!(amount);
+    after["quantity"] = json!(quantity);
+    after["quantity_decimal"] = json!(quantity.to_string());
+    after["pricing"]["unit_amount_decimal"] = json!((amount / quantity.max(1)).to_string());
+    tx.put(after.clone());
+    if let Some(before_invoice) = draft {
+        let mut invoice = before_invoice.clone();
+        refresh_item_line(&mut invoice, &after);
+        tx.update(&before_invoice, invoice, Some("invoice.updated"));
+    }
+    Ok(after)
 }

@@ -1,13 +1,14 @@
-//! Invoices: the endpoints, and an invoice's life from draft to open to
-//! paid (its lines and totals, its number, charging it), which a
-//! subscription's billing cycle goes through as well.
+//! Invoices: the endpoints, and an invoice's life from draft to open and on
+//! to paid, void or uncollectible (its lines and totals, its number,
+//! charging it, sending it), which a subscription's billing cycle goes
+//! through as well.
 
 use serde_json::{Map, Value, json};
 
 use super::payments::confirm;
 use super::{
     COLLECTION_METHOD, CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields,
-    check, currency, list_where, text,
+    check, currency, list_where, resolve_payment_method, text,
 };
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
@@ -61,11 +62,48 @@ pub fn add_item_line(invoice: &mut Value, item: &Value, now: i64) {
     push_line(invoice, line);
 }
 
+/// Removes the line of invoice item `item` from a draft, if it has one, and
+/// brings the totals up to date.
+pub fn remove_item_line(invoice: &mut Value, item: &str) {
+    if let Some(data) = invoice["lines"]["data"].as_array_mut() {
+        data.retain(|line| !is_line_of(line, item));
+    }
+    recompute(invoice);
+}
+
+/// Makes the line of invoice item `item` show the item's amount, quantity
+/// and description again after the item changed.
+pub fn refresh_item_line(invoice: &mut Value, item: &Value) {
+    let id = item["id"].as_str().unwrap_or_default();
+    if let Some(data) = invoice["lines"]["data"].as_array_mut() {
+        for line in data.iter_mut().filter(|line| is_line_of(line, id)) {
+            let amount = item["amount"].as_i64().unwrap_or(0);
+            let quantity = item["quantity"].as_i64().unwrap_or(1);
+            line["amount"] = json!(amount);
+            line["subtotal"] = json!(amount);
+            line["quantity"] = json!(quantity);
+            line["quantity_decimal"] = json!(quantity.to_string());
+            line["description"] = item["description"].clone();
+            line["pricing"]["unit_amount_decimal"] = json!((amount / quantity.max(1)).to_string());
+        }
+    }
+    recompute(invoice);
+}
+
+/// Whether an invoice's line is the one of invoice item `item`.
+fn is_line_of(line: &Value, item: &str) -> bool {
+    line["parent"]["invoice_item_details"]["invoice_item"] == item
+}
+
 /// Totals from the lines.
 fn recompute(invoice: &mut Value) {
     let subtotal: i64 = invoice["lines"]["data"]
         .as_array()
-        .map(|d| d.iter().filter_map(|l| l["amount"].as_i64()).sum())
+        .map(|d| {
+            d.iter()
+                .filter_map(|l| l["amount"].as_i64())
+                .fold(0, i64::saturating_add)
+        })
         .unwrap_or(0);
     let paid = invoice["amount_paid"].as_i64().unwrap_or(0);
     for field in [
@@ -77,7 +115,7 @@ fn recompute(invoice: &mut Value) {
     ] {
         invoice[field] = json!(subtotal);
     }
-    invoice["amount_remaining"] = json!((subtotal - paid).max(0));
+    invoice["amount_remaining"] = json!(subtotal.saturating_sub(paid).max(0));
 }
 
 /// Draft to open: the invoice gets a number and is due.
@@ -343,33 +381,167 @@ pub fn pay_invoice(
     ];
     let params = check(SPEC, raw)?;
     let mut invoice = tx.find("invoice", id, "id")?;
-    match invoice["status"].as_str() {
-        Some("draft") => invoice = finalize(tx, &invoice),
-        Some("open") => {}
-        Some("paid") => {
+    let out_of_band = params.get("paid_out_of_band") == Some(&json!(true));
+    // An invoice paid outside of Stripe charges nothing, so its payment
+    // method plays no part.
+    let given = text(&params, "payment_method").filter(|_| !out_of_band);
+    let customer = invoice["customer"].as_str().unwrap_or_default().to_string();
+    // An uncollectible invoice can still be paid, as in Stripe; a draft is
+    // finalized once the request is known to be good.
+    let draft = match status_of(&invoice) {
+        "draft" => true,
+        "open" | "uncollectible" => false,
+        "paid" => {
             return Err(
                 StripeError::request("Invoice is already paid").with_code("invoice_already_paid")
             );
         }
         other => {
             return Err(StripeError::request(format!(
-                "You cannot pay an invoice with a status of {}.",
-                other.unwrap_or_default()
+                "You cannot pay an invoice with a status of {other}"
             )));
         }
+    };
+    if let Some(pm) = given {
+        check_payment_method_owner(tx, pm, &customer)?;
     }
-    if params.get("paid_out_of_band") == Some(&json!(true)) {
+    if draft {
+        invoice = finalize(tx, &invoice);
+    }
+    if out_of_band {
         let amount = invoice["amount_remaining"].as_i64().unwrap_or(0);
         return Ok(mark_paid(tx, &invoice, amount));
     }
-    let pm = super::dunning::payment_method_for(tx, &invoice, text(&params, "payment_method"))
-        .ok_or_else(|| {
-            StripeError::request(
-                "This customer has no attached payment source or default payment method.",
-            )
-            .with_code("invoice_no_customer_line_items")
-        })?;
+    // A payment method given with the request comes first, then the
+    // invoice's own, its subscription's, then the customer's default.
+    let pm = super::dunning::payment_method_for(tx, &invoice, given).ok_or_else(|| {
+        StripeError::request(
+            "This customer has no attached payment source or default payment method.",
+        )
+        .with_code("invoice_no_customer_line_items")
+    })?;
     pay(tx, &invoice, &pm)
+}
+
+/// Refuses a payment method of another customer: Stripe charges an invoice
+/// only to a payment method of its own customer (an unattached test
+/// payment method such as `pm_card_visa` is charged as it is).
+fn check_payment_method_owner(
+    tx: &mut Tx<'_>,
+    pm: &str,
+    customer: &str,
+) -> Result<(), StripeError> {
+    let (found, _) = resolve_payment_method(tx, pm, "payment_method")?;
+    match found["customer"].as_str() {
+        Some(owner) if owner != customer => Err(StripeError::invalid(
+            "payment_method",
+            format!(
+                "The PaymentMethod {pm} belongs to another customer ({owner}); an invoice of {customer} is paid with a payment method attached to {customer}."
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An invoice's status, `""` when it has none.
+fn status_of(invoice: &Value) -> &str {
+    invoice["status"].as_str().unwrap_or_default()
+}
+
+/// Stops an invoice's automatic collection and moves it to `status`,
+/// stamping the transition's time.
+fn close(tx: &mut Tx<'_>, open: &Value, status: &str, stamp: &str, event: &str) -> Value {
+    let mut closed = open.clone();
+    closed["status"] = json!(status);
+    closed["status_transitions"][stamp] = json!(tx.now);
+    closed["next_payment_attempt"] = Value::Null;
+    tx.put(closed.clone());
+    tx.emit(event, &closed, None);
+    closed
+}
+
+/// Voids an open or uncollectible invoice: `invoice.voided`.
+pub fn void(tx: &mut Tx<'_>, invoice: &Value) -> Value {
+    close(tx, invoice, "void", "voided_at", "invoice.voided")
+}
+
+/// Marks an open invoice uncollectible: `invoice.marked_uncollectible`.
+pub fn write_off(tx: &mut Tx<'_>, invoice: &Value) -> Value {
+    close(
+        tx,
+        invoice,
+        "uncollectible",
+        "marked_uncollectible_at",
+        "invoice.marked_uncollectible",
+    )
+}
+
+pub fn void_invoice(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    check(&[EXPAND], raw)?;
+    let invoice = tx.find("invoice", id, "id")?;
+    match status_of(&invoice) {
+        "open" | "uncollectible" => Ok(void(tx, &invoice)),
+        status => Err(StripeError::request(format!(
+            "You cannot void an invoice with a status of {status}. Only open or uncollectible invoices can be voided{}.",
+            if status == "draft" {
+                "; delete a draft invoice instead"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+pub fn mark_uncollectible(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    check(&[EXPAND], raw)?;
+    let invoice = tx.find("invoice", id, "id")?;
+    match status_of(&invoice) {
+        "open" => Ok(write_off(tx, &invoice)),
+        status => Err(StripeError::request(format!(
+            "You cannot mark an invoice with a status of {status} as uncollectible. Only open invoices can be marked uncollectible."
+        ))),
+    }
+}
+
+/// Sends an invoice to its customer by email (in test mode no email goes
+/// out, but `invoice.sent` does). A draft is finalized first; a paid
+/// invoice may be sent again, as a receipt of sorts.
+pub fn send_invoice(
+    tx: &mut Tx<'_>,
+    id: &str,
+    raw: &Map<String, Value>,
+) -> Result<Value, StripeError> {
+    check(&[EXPAND], raw)?;
+    let mut invoice = tx.find("invoice", id, "id")?;
+    if invoice["collection_method"] != "send_invoice" {
+        return Err(StripeError::request(
+            "You can only manually send an invoice if its collection method is 'send_invoice'.",
+        ));
+    }
+    match status_of(&invoice) {
+        "draft" => {
+            invoice = finalize(tx, &invoice);
+            if invoice["amount_due"] == 0 {
+                invoice = pay_nothing(tx, &invoice);
+            }
+        }
+        "open" | "paid" | "uncollectible" => {}
+        status => {
+            return Err(StripeError::request(format!(
+                "You cannot send an invoice with a status of {status}."
+            )));
+        }
+    }
+    tx.emit("invoice.sent", &invoice, None);
+    Ok(invoice)
 }
 
 pub fn list_invoice_lines(

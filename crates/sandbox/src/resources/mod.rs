@@ -126,11 +126,18 @@ pub fn dispatch(
         (Delete, ["invoices", id]) => invoices::delete_invoice(tx, id),
         (Post, ["invoices", id, "finalize"]) => invoices::finalize_invoice(tx, id, &raw),
         (Post, ["invoices", id, "pay"]) => invoices::pay_invoice(tx, id, &raw),
+        (Post, ["invoices", id, "void"]) => invoices::void_invoice(tx, id, &raw),
+        (Post, ["invoices", id, "send"]) => invoices::send_invoice(tx, id, &raw),
+        (Post, ["invoices", id, "mark_uncollectible"]) => {
+            invoices::mark_uncollectible(tx, id, &raw)
+        }
         (Get, ["invoices", id, "lines"]) => invoices::list_invoice_lines(tx, id, &raw),
 
         (Get, ["invoiceitems"]) => invoice_items::list_invoice_items(tx, &raw),
         (Post, ["invoiceitems"]) => invoice_items::create_invoice_item(tx, &raw),
         (Get, ["invoiceitems", id]) => retrieve(tx, "invoiceitem", id, &raw),
+        (Post, ["invoiceitems", id]) => invoice_items::update_invoice_item(tx, id, &raw),
+        (Delete, ["invoiceitems", id]) => invoice_items::delete_invoice_item(tx, id, &raw),
 
         (Get, ["test_helpers", "test_clocks"]) => test_clocks::list_clocks(tx, &raw),
         (Post, ["test_helpers", "test_clocks"]) => test_clocks::create_clock(tx, &raw),

@@ -1,4 +1,6 @@
-//! The Stripe actions, as data: WeWeb's 38, each one Stripe API call.
+//! The Stripe actions, as data: WeWeb's 38 and ten more that move invoices,
+//! payment intents and payment methods on in their life, 48 in all, each
+//! one Stripe API call.
 //!
 //! Inputs carry Stripe's parameter names, so Stripe's API reference is their
 //! documentation too; the loader checks the top-level names and the literal
@@ -141,11 +143,16 @@ const fn action(
 const LIST_RESULT: &str = "Stripe's list: `data` (the objects, newest first), `has_more`, `url`.";
 
 mod inputs;
+#[cfg(test)]
+mod tests;
+mod transitions;
 
 use inputs::*;
+use transitions::*;
 
-/// The Stripe actions: products, prices, customers, invoices, subscriptions,
-/// payment intents, refunds, checkout sessions and invoice items.
+/// The Stripe actions: products, prices, customers, payment methods,
+/// invoices, subscriptions, payment intents, refunds, checkout sessions and
+/// invoice items.
 pub static ACTIONS: &[ActionSpec] = &[
     action(
         "stripe.list_products",
@@ -322,6 +329,38 @@ pub static ACTIONS: &[ActionSpec] = &[
   with: { id: "{{ context.parameters.customer_id }}" }"#,
     ),
     action(
+        "stripe.list_payment_methods",
+        "Lists payment methods, newest first: a customer's, or of one type.",
+        get("/payment_methods"),
+        &LIST_PAYMENT_METHODS,
+        LIST_RESULT,
+        r#"- id: cards
+  action: stripe.list_payment_methods
+  with: { customer: "{{ steps.customer.id }}", type: card, limit: 10 }"#,
+    ),
+    action(
+        "stripe.attach_payment_method",
+        "Attaches a payment method to a customer, so that it can be charged again (make it the default with `update_customer`).",
+        post("/payment_methods/{id}/attach"),
+        &ATTACH_PAYMENT_METHOD,
+        "The payment method, with its `customer`.",
+        r#"- id: card
+  action: stripe.attach_payment_method
+  with:
+    id: "{{ context.parameters.payment_method }}"
+    customer: "{{ steps.customer.id }}""#,
+    ),
+    action(
+        "stripe.detach_payment_method",
+        "Detaches a payment method from its customer; it can no longer be charged.",
+        post("/payment_methods/{id}/detach"),
+        &DETACH_PAYMENT_METHOD,
+        "The payment method, with `customer: null`.",
+        r#"- id: removed_card
+  action: stripe.detach_payment_method
+  with: { id: "{{ context.parameters.payment_method }}" }"#,
+    ),
+    action(
         "stripe.list_invoices",
         "Lists invoices, newest first.",
         get("/invoices"),
@@ -377,6 +416,58 @@ pub static ACTIONS: &[ActionSpec] = &[
         r#"- id: deleted
   action: stripe.delete_invoice
   with: { id: "{{ steps.invoice.id }}" }"#,
+    ),
+    action(
+        "stripe.finalize_invoice",
+        "Finalizes a draft invoice: it gets its number and is due (one with nothing to pay is paid at once).",
+        post("/invoices/{id}/finalize"),
+        &FINALIZE_INVOICE,
+        "The invoice, with `status: open` (or `paid`), its `number` and `hosted_invoice_url`.",
+        r#"- id: finalized
+  action: stripe.finalize_invoice
+  with: { id: "{{ steps.invoice.id }}", auto_advance: false }"#,
+    ),
+    action(
+        "stripe.pay_invoice",
+        "Pays an invoice now: charges a payment method, or marks it paid outside of Stripe.",
+        post("/invoices/{id}/pay"),
+        &PAY_INVOICE,
+        "The invoice, with `status: paid`; a declined card fails the step with `StripeCardError`.",
+        r#"- id: paid_invoice
+  action: stripe.pay_invoice
+  with:
+    id: "{{ steps.invoice.id }}"
+    payment_method: "{{ context.parameters.payment_method }}""#,
+    ),
+    action(
+        "stripe.send_invoice",
+        "Emails an invoice whose `collection_method` is `send_invoice` to its customer, finalizing a draft first.",
+        post("/invoices/{id}/send"),
+        &INVOICE_TRANSITION,
+        "The invoice (`status: open`, or `paid`).",
+        r#"- id: sent
+  action: stripe.send_invoice
+  with: { id: "{{ steps.invoice.id }}" }"#,
+    ),
+    action(
+        "stripe.void_invoice",
+        "Voids an open or uncollectible invoice: it stays on record but can no longer be paid (delete a draft instead).",
+        post("/invoices/{id}/void"),
+        &INVOICE_TRANSITION,
+        "The invoice, with `status: void`.",
+        r#"- id: voided
+  action: stripe.void_invoice
+  with: { id: "{{ context.parameters.invoice_id }}" }"#,
+    ),
+    action(
+        "stripe.mark_invoice_uncollectible",
+        "Marks an open invoice as uncollectible, a bad debt; it can still be paid or voided later.",
+        post("/invoices/{id}/mark_uncollectible"),
+        &INVOICE_TRANSITION,
+        "The invoice, with `status: uncollectible`.",
+        r#"- id: written_off
+  action: stripe.mark_invoice_uncollectible
+  with: { id: "{{ context.parameters.invoice_id }}" }"#,
     ),
     action(
         "stripe.list_subscriptions",
@@ -495,6 +586,29 @@ pub static ACTIONS: &[ActionSpec] = &[
   action: stripe.cancel_payment_intent
   with: { id: "{{ steps.payment.id }}", cancellation_reason: abandoned }"#,
     ),
+    action(
+        "stripe.confirm_payment_intent",
+        "Confirms a payment intent: charges its payment method, or the one given.",
+        post("/payment_intents/{id}/confirm"),
+        &CONFIRM_PAYMENT_INTENT,
+        "The payment intent (`status`: succeeded, requires_capture with `capture_method: manual`...); a declined card fails the step with `StripeCardError`.",
+        r#"- id: confirmed
+  action: stripe.confirm_payment_intent
+  with:
+    id: "{{ steps.payment.id }}"
+    payment_method: "{{ context.parameters.payment_method }}"
+    return_url: https://shop.example/orders"#,
+    ),
+    action(
+        "stripe.capture_payment_intent",
+        "Captures the money a payment intent with `capture_method: manual` authorized, wholly or in part.",
+        post("/payment_intents/{id}/capture"),
+        &CAPTURE_PAYMENT_INTENT,
+        "The payment intent, with `status: succeeded` and `amount_received`.",
+        r#"- id: captured
+  action: stripe.capture_payment_intent
+  with: { id: "{{ steps.payment.id }}", amount_to_capture: "{{ steps.order.amount }}" }"#,
+    ),
     ActionSpec {
         requires_one_of: &["payment_intent", "charge"],
         ..action(
@@ -592,36 +706,3 @@ pub static ACTIONS: &[ActionSpec] = &[
     description: Setup fee"#,
     ),
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn there_are_weweb_s_38_actions_with_unique_names_and_inputs() {
-        assert_eq!(ACTIONS.len(), 38);
-        let mut names: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), 38);
-        for action in ACTIONS {
-            assert!(action.name.starts_with("stripe."), "{}", action.name);
-            let endpoint = action.endpoint.expect("a Stripe action calls Stripe");
-            let mut inputs: Vec<&str> = action.inputs.iter().map(|i| i.name).collect();
-            inputs.sort();
-            let count = inputs.len();
-            inputs.dedup();
-            assert_eq!(inputs.len(), count, "{} repeats an input", action.name);
-            // Every `{name}` of the path is a required input.
-            for segment in endpoint.path.split('/') {
-                if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    let input = action.input(name).expect("path inputs are declared");
-                    assert!(input.required, "{}: `{name}` is required", action.name);
-                }
-            }
-            for name in action.requires_one_of {
-                assert!(action.input(name).is_some(), "{}: {name}", action.name);
-            }
-        }
-    }
-}
