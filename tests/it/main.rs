@@ -12,6 +12,7 @@ mod console;
 mod control_flow;
 mod crash;
 mod diagnostics;
+mod flow_dunning;
 mod flows;
 mod hardening;
 mod http_api;

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 
 use super::Sandbox;
-use super::resources::{complete_session, session_page_view};
+use super::resources::{at_clock_of, complete_session, session_page_view};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -66,7 +66,7 @@ fn render(session: &Value, lines: &[Value], error: Option<&str>) -> String {
 pub async fn show(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<String>) -> Response {
     let view = {
         let mut state = sandbox.state.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = super::Tx::new(
+        let mut tx = super::Tx::new(
             &mut state,
             chrono::Utc::now().timestamp(),
             None,
@@ -74,6 +74,7 @@ pub async fn show(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<String>) -
             false,
             sandbox.config.base_url.clone(),
         );
+        at_clock_of(&mut tx, &id);
         session_page_view(&tx, &id)
     };
     match view {
@@ -129,6 +130,7 @@ pub async fn submit(
             None,
             None,
             |tx| {
+                at_clock_of(tx, &id);
                 let pm = super::objects::payment_method(
                     super::state::random_id("pm_", 24),
                     card,

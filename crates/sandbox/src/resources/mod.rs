@@ -169,6 +169,22 @@ pub fn dispatch(
     }
 }
 
+/// The id of the test clock `object` lives on: its own (`test_clock`), or
+/// its customer's.
+fn clock_id_of<'a>(tx: &'a Tx<'_>, object: &'a Value) -> Option<&'a str> {
+    object["test_clock"].as_str().or_else(|| {
+        let customer = tx.get(object["customer"].as_str()?)?;
+        customer["test_clock"].as_str()
+    })
+}
+
+/// The live test clock of that id.
+fn live_clock(tx: &Tx<'_>, id: &str) -> Option<Value> {
+    tx.get(id)
+        .filter(|c| c["object"] == test_clocks::TEST_CLOCK && c.get("deleted").is_none())
+        .cloned()
+}
+
 /// The test clock a request's objects live on, whose time the request
 /// happens at: the clock of the customer it names (`customer`), of the
 /// object in its path, or the one a new customer joins (`test_clock`).
@@ -177,32 +193,32 @@ fn clock_of_request(tx: &Tx<'_>, segments: &[&str], raw: &Map<String, Value>) ->
     if segments.first() == Some(&"test_helpers") {
         return None;
     }
-    let clock_id = |object: &Value| -> Option<String> {
-        let own = object["test_clock"].as_str();
-        let of_customer = || {
-            let customer = tx.get(object["customer"].as_str()?)?;
-            customer["test_clock"].as_str()
-        };
-        own.or_else(of_customer).map(str::to_string)
-    };
     let named = raw
         .get("test_clock")
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| {
-            let customer = tx.get(raw.get("customer")?.as_str()?)?;
-            clock_id(customer)
-        })
+        .or_else(|| clock_id_of(tx, tx.get(raw.get("customer")?.as_str()?)?))
         .or_else(|| {
             segments
                 .iter()
                 .skip(1)
                 .find_map(|segment| tx.get(segment))
-                .and_then(clock_id)
+                .and_then(|object| clock_id_of(tx, object))
         })?;
-    tx.get(&named)
-        .filter(|c| c["object"] == test_clocks::TEST_CLOCK && c.get("deleted").is_none())
-        .cloned()
+    live_clock(tx, named)
+}
+
+/// Moves `tx` to the time of the test clock the object `id` lives on, if
+/// any: what the hosted pages do to an object happens at its clock's time,
+/// as the API's requests about it do.
+pub fn at_clock_of(tx: &mut Tx<'_>, id: &str) {
+    let time = tx
+        .get(id)
+        .and_then(|object| clock_id_of(tx, object))
+        .and_then(|clock| live_clock(tx, clock))
+        .and_then(|clock| clock["frozen_time"].as_i64());
+    if let Some(time) = time {
+        tx.now = time;
+    }
 }
 
 /// Parameters many endpoints share.
