@@ -580,6 +580,53 @@ async fn every_answer_and_event_of_the_sandbox_parses_with_async_stripe() {
         .refused(404, Method::DELETE, "/v1/invoiceitems/ii_missing", "")
         .await;
 
+    // Test clocks, and a paused subscription resumed.
+    let clock = stripe
+        .create(
+            "/v1/test_helpers/test_clocks",
+            "frozen_time=1767225600&name=conformance",
+        )
+        .await;
+    stripe
+        .get(&format!("/v1/test_helpers/test_clocks/{clock}"))
+        .await;
+    stripe.get("/v1/test_helpers/test_clocks").await;
+    let on_clock = stripe
+        .create("/v1/customers", &format!("test_clock={clock}"))
+        .await;
+    let paused = stripe
+        .create(
+            "/v1/subscriptions",
+            &format!(
+                "customer={on_clock}&items[0][price]={monthly}&trial_period_days=1&trial_settings[end_behavior][missing_payment_method]=pause"
+            ),
+        )
+        .await;
+    stripe
+        .post(
+            &format!("/v1/test_helpers/test_clocks/{clock}/advance"),
+            "frozen_time=1767398400",
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stripe
+        .get(&format!("/v1/test_helpers/test_clocks/{clock}"))
+        .await["status"]
+        != "ready"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the clock stays advancing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stripe
+        .post(&format!("/v1/subscriptions/{paused}/resume"), "")
+        .await;
+    stripe
+        .delete(&format!("/v1/test_helpers/test_clocks/{clock}"))
+        .await;
+
     // Events.
     let events = stripe.query("/v1/events", "limit=100").await;
     let first = id(&events["data"][0]);
