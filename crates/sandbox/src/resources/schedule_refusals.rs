@@ -163,3 +163,37 @@ fn times_out_of_range_are_refused_not_overflowed() {
     let empty = empty["id"].as_str().unwrap().to_string();
     world.advance(&empty, 253_402_300_799);
 }
+
+#[test]
+fn what_the_sandbox_does_not_implement_is_refused_by_name() {
+    let mut world = World::new();
+    let (_, customer, price) = world.customer_on_clock("pm_card_visa");
+    let refused = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!("customer={customer}&items[0][price]={price}&billing_cycle_anchor={START}"),
+        )
+        .unwrap_err();
+    assert_eq!(refused.param.as_deref(), Some("billing_cycle_anchor"));
+    assert_eq!(refused.code.as_deref(), Some("parameter_unknown"));
+    assert!(
+        refused.message.contains("does not implement"),
+        "{}",
+        refused.message
+    );
+    let id = subscribe(&mut world, &customer, &price, "")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Unset asks for nothing, and is accepted.
+    world.post(&format!("subscriptions/{id}"), "billing_cycle_anchor=");
+    let refused = world
+        .call(
+            Verb::Post,
+            &format!("subscriptions/{id}"),
+            "billing_cycle_anchor=now",
+        )
+        .unwrap_err();
+    assert_eq!(refused.param.as_deref(), Some("billing_cycle_anchor"));
+}

@@ -58,7 +58,8 @@ static SUBSCRIPTION_CREATE: &[Param] = &[
     Param::optional("promotion_code", Kind::String),
     Param::optional("default_tax_rates", Kind::StringList),
     Param::optional("trial_settings", Kind::Any),
-    Param::optional("billing_cycle_anchor", Kind::Timestamp),
+    // Periods start when the subscription does.
+    Param::optional("billing_cycle_anchor", Kind::Unsupported),
     METADATA,
     EXPAND,
 ];
@@ -184,7 +185,7 @@ pub fn update_subscription(
         Param::optional("discounts", Kind::Any),
         Param::optional("default_tax_rates", Kind::Any),
         Param::optional("trial_settings", Kind::Any),
-        Param::optional("billing_cycle_anchor", Kind::Any),
+        Param::optional("billing_cycle_anchor", Kind::Unsupported),
         METADATA,
         EXPAND,
     ];
@@ -386,9 +387,12 @@ pub fn resume_subscription(
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
     static SPEC: &[Param] = &[
-        Param::optional("billing_cycle_anchor", Kind::Enum(&["now", "unchanged"])),
-        Param::optional("proration_behavior", Kind::String),
-        Param::optional("proration_date", Kind::Timestamp),
+        // A resumed subscription's period starts now (Stripe's default);
+        // keeping the old cycle would need prorations, which the sandbox
+        // does not make.
+        Param::optional("billing_cycle_anchor", Kind::Enum(&["now"])),
+        Param::optional("proration_behavior", Kind::Unsupported),
+        Param::optional("proration_date", Kind::Unsupported),
         EXPAND,
     ];
     check(SPEC, raw)?;
