@@ -38,12 +38,13 @@ static CONFIGURE_ALLOCATOR: extern "C" fn() = configure_allocator;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = paywire::cli::Cli::parse();
-    // `trigger` is a client whose output is its steps: the Stripe client's
-    // warnings about the declines a recipe expects would only be noise.
+    // `trigger` and `clock` are clients whose output is what they did: the
+    // Stripe client's warnings about the declines a recipe expects, or
+    // about the refusals they report themselves, would only be noise.
     // `migrate` prints its own report; PostgreSQL's notices about the
     // tables it finds made already would bury it.
     let default_filter = match cli.command {
-        paywire::cli::Command::Trigger(_) => "error",
+        paywire::cli::Command::Trigger(_) | paywire::cli::Command::Clock(_) => "error",
         paywire::cli::Command::Migrate(_) => "warn",
         _ => "info",
     };

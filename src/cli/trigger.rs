@@ -10,10 +10,9 @@ use std::time::Duration;
 use clap::{ArgGroup, Args};
 use serde_json::Value;
 
+use super::StripeArgs;
 use crate::config;
-use paywire_stripe::client::{CallError, StripeClient};
-use paywire_stripe::recipes::{self, RecipeError, Target};
-use paywire_support::backoff::Backoff;
+use paywire_stripe::recipes::{self, RecipeError};
 
 #[derive(Args, Debug)]
 #[command(
@@ -21,7 +20,8 @@ use paywire_support::backoff::Backoff;
     group(ArgGroup::new("what").required(true).args(["event", "payload"]))
 )]
 pub struct TriggerArgs {
-    /// The event type to make happen (`checkout.session.completed`).
+    /// The event type to make happen (`checkout.session.completed`), or a
+    /// chain of them (`renewal`; listed below).
     #[arg(value_name = "EVENT_TYPE")]
     pub event: Option<String>,
     /// Send the event in FILE (JSON) to the webhook endpoint
@@ -29,33 +29,13 @@ pub struct TriggerArgs {
     /// STRIPE_WEBHOOK_SECRET.
     #[arg(long, value_name = "FILE")]
     pub payload: Option<PathBuf>,
-    /// The running paywire server.
-    #[arg(long, env = "PAYWIRE_SERVER", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// The environment whose Stripe connection to use, as for `serve`:
-    /// without a key, the server's sandbox; with a test key, Stripe's test
-    /// mode. Live keys are refused.
-    #[arg(long = "env", env = "PAYWIRE_ENV", default_value = "development")]
-    pub environment: String,
-    /// The config file with each environment's Stripe keys, as for `serve`.
-    #[arg(long, env = "PAYWIRE_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub stripe: StripeArgs,
 }
-
-/// The key `paywire trigger` gives the sandbox (it takes any test key).
-pub const TRIGGER_SANDBOX_KEY: &str = "sk_test_paywire_trigger";
-
-/// How `paywire trigger` retries its calls: fewer and shorter waits than the
-/// server's, since someone is watching the terminal.
-const TRIGGER_RETRY: Backoff = Backoff {
-    attempts: 3,
-    first_delay: Duration::from_millis(250),
-    max_delay: Duration::from_secs(2),
-};
 
 /// Makes `args.event` happen through its recipe, or sends `--payload`.
 pub(super) async fn trigger(args: TriggerArgs) -> anyhow::Result<ExitCode> {
-    let server = args.url.trim_end_matches('/');
+    let server = args.stripe.server();
     if let Some(file) = &args.payload {
         return send_payload(file, server).await;
     }
@@ -67,94 +47,57 @@ pub(super) async fn trigger(args: TriggerArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let live_refused = |what: String| {
-        eprintln!(
-            "paywire trigger will not run: {what}. Triggering fake events against live money is never right; use a test key (sk_test_…), or no key to use the sandbox of a running `paywire serve`."
-        );
-        Ok(ExitCode::FAILURE)
-    };
-    let environment = match args.environment.parse::<config::Environment>() {
-        Ok(config::Environment::Production) => {
-            return live_refused("PAYWIRE_ENV is production, whose key is live".into());
-        }
-        Ok(environment) => environment,
-        Err(e) => {
-            eprintln!("paywire trigger will not run: {e}");
+    let stripe = match args.stripe.target("paywire trigger") {
+        Ok(stripe) => stripe,
+        Err(refusal) => {
+            eprintln!("{refusal}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    let connections = match config::resolve(
-        environment,
-        &|name| std::env::var(name).ok(),
-        args.config.as_deref(),
-    ) {
-        Ok(connections) => connections,
-        Err(config::ConfigError::LiveKeyOutsideProduction { origin, kind, .. }) => {
-            return live_refused(format!("{origin} is a live key ({kind}…)"));
-        }
-        Err(e) => {
-            eprintln!("paywire trigger will not run: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let (key, api_base, target) = match connections.stripe {
-        Some(stripe) if stripe.mode == config::KeyMode::Live => {
-            return live_refused(format!(
-                "{} is a live key ({}…)",
-                stripe.key_source,
-                stripe.secret_key.kind()
-            ));
-        }
-        Some(stripe) => {
-            println!(
-                "triggering {} on Stripe's test mode at {} (key {} from {})",
-                recipe.event, stripe.api_base, stripe.secret_key, stripe.key_source
-            );
-            (stripe.secret_key, stripe.api_base, Target::Stripe)
-        }
-        None => {
-            let base = format!("{server}/_stripe");
-            println!("triggering {} on paywire's sandbox at {base}", recipe.event);
-            (
-                config::Secret::new(TRIGGER_SANDBOX_KEY),
-                base,
-                Target::Sandbox,
-            )
-        }
-    };
-    let client = StripeClient::new(&key, &api_base, TRIGGER_RETRY).map_err(anyhow::Error::msg)?;
+    println!("triggering {} on {}", recipe.event, stripe.described);
     let key_prefix = format!("paywire-trigger-{}", uuid::Uuid::new_v4().simple());
-    let outcome = recipes::run(&client, recipe, target, &key_prefix, |done| {
+    let outcome = recipes::run(&stripe.client, recipe, stripe.target, &key_prefix, |done| {
         println!("  {}", format_step(done))
     })
     .await;
     match outcome {
+        Ok(_) if recipe.chain.is_some() => {
+            println!(
+                "the {} chain's events follow ({}); see `paywire events`",
+                recipe.event,
+                recipe.events().join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(_) => {
             println!("the {} event follows; see `paywire events`", recipe.event);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("paywire trigger {}: {e}", recipe.event);
-            let not_found = matches!(
-                &e,
-                RecipeError::Call {
-                    source: CallError::Stripe { status: 404, .. },
-                    ..
-                }
-            );
-            if target == Target::Sandbox && (e.unreachable() || not_found) {
-                eprintln!(
-                    "Is `paywire serve` running at {server} without STRIPE_SECRET_KEY, so that it serves its sandbox under /_stripe? Name another server with --url or PAYWIRE_SERVER."
-                );
+            if let RecipeError::Call { source, .. } = &e
+                && let Some(hint) = stripe.hint(source)
+            {
+                eprintln!("{hint}");
             }
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-/// `POST /v1/customers ... cus_123`, or the expected error of a step.
+/// `POST /v1/customers ... cus_123`, the expected error of a step, or what
+/// a polled step waited for (`... clock_123 status ready`).
 fn format_step(done: &recipes::Done) -> String {
     let method = recipes::method_name(done.method);
+    if let Some(until) = &done.waited_for {
+        return format!(
+            "{method} {} ... {} {} {}",
+            done.path,
+            done.object_id().unwrap_or("ok"),
+            until.field,
+            until.equals
+        );
+    }
     match done.expected_error {
         Some(status) => format!(
             "{method} {} ... {status} {} (expected): {}{}",

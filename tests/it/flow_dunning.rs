@@ -6,6 +6,7 @@
 //! what GET /access answers) checked after each step. A second user's
 //! payment never recovers: after the last retry, access is revoked.
 
+use std::process::Output;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,61 +22,34 @@ const APR_1: i64 = MAR_1 + 31 * DAY;
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 
-/// Makes a test clock at `START` (until `paywire clock` lands, through the
-/// sandbox's API, as it does).
-async fn create_clock(server: &TestServer) -> String {
-    let v: Value = server
-        .client
-        .post(format!(
-            "{}/_stripe/v1/test_helpers/test_clocks",
-            server.base
-        ))
-        .bearer_auth("sk_test_xxxxxxxxxx")
-        .form(&[("frozen_time", START.to_string())])
-        .send()
-        .await
-        .unwrap()
-        .json()
+/// Runs `paywire clock …` against the server, as a builder would.
+async fn paywire_clock(server: &TestServer, args: &[&str]) -> String {
+    let output: Output = tokio::process::Command::new(env!("CARGO_BIN_EXE_paywire"))
+        .arg("clock")
+        .args(args)
+        .env("PAYWIRE_SERVER", &server.base)
+        .env_remove("STRIPE_SECRET_KEY")
+        .output()
         .await
         .unwrap();
-    v["id"].as_str().unwrap().to_string()
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "paywire clock {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
+async fn create_clock(server: &TestServer) -> String {
+    let printed = paywire_clock(server, &["create", "--frozen-time", &START.to_string()]).await;
+    printed.lines().next().unwrap().trim().to_string()
+}
+
+/// Moves the clock, then waits until paywire has run what its events
+/// started (every event the sandbox made is handled).
 async fn advance(server: &TestServer, clock: &str, to: i64) {
-    let v: Value = server
-        .client
-        .post(format!(
-            "{}/_stripe/v1/test_helpers/test_clocks/{clock}/advance",
-            server.base
-        ))
-        .bearer_auth("sk_test_xxxxxxxxxx")
-        .form(&[("frozen_time", to.to_string())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(v["status"], "advancing", "{v}");
-    loop {
-        let v: Value = server
-            .client
-            .get(format!(
-                "{}/_stripe/v1/test_helpers/test_clocks/{clock}",
-                server.base
-            ))
-            .bearer_auth("sk_test_xxxxxxxxxx")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if v["status"] == "ready" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    paywire_clock(server, &["advance", clock, "--to", &to.to_string()]).await;
     settle(server).await;
 }
 
@@ -185,9 +159,8 @@ async fn subscribed(server: &TestServer, user: &str) -> String {
         .send()
         .await
         .unwrap();
-    let code = page.status();
-    let text = page.text().await.unwrap();
-    assert_eq!(code, 303, "{text}");
+    let status = page.status();
+    assert_eq!(status, 303, "{}", page.text().await.unwrap());
     settle(server).await;
     let granted = access(server, user).await;
     assert_eq!(granted["status"], "active", "{granted}");

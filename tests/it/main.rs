@@ -4,6 +4,7 @@
 mod api_fuzz;
 mod browser;
 mod cli;
+mod clock_cli;
 mod cluster;
 mod common;
 mod conformance;

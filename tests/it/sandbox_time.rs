@@ -53,7 +53,7 @@ async fn advance(base: &str, clock: &str, to: i64) {
 }
 
 /// Every event the sandbox made, oldest first.
-async fn all_events(base: &str) -> Vec<Value> {
+pub async fn all_events(base: &str) -> Vec<Value> {
     let mut events = Vec::new();
     let mut after = String::new();
     loop {

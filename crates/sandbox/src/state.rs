@@ -145,14 +145,7 @@ impl<'s> Tx<'s> {
         let id = object["id"].as_str().unwrap_or_default().to_string();
         let kind = object["object"].as_str().unwrap_or_default().to_string();
         if !self.state.seq.contains_key(&id) {
-            if object.get("test_clock").is_some_and(Value::is_null)
-                && let Some(clock) = object["customer"]
-                    .as_str()
-                    .and_then(|c| self.state.get(c))
-                    .map(|c| c["test_clock"].clone())
-            {
-                object["test_clock"] = clock;
-            }
+            self.inherit_clock(&mut object);
             let seq = self.state.next_seq;
             self.state.next_seq += 1;
             self.state.seq.insert(id.clone(), seq);
@@ -165,11 +158,28 @@ impl<'s> Tx<'s> {
         }
     }
 
+    /// Puts an object that has a `test_clock` field, and none yet, on its
+    /// customer's clock.
+    fn inherit_clock(&self, object: &mut Value) {
+        if object.get("test_clock").is_some_and(Value::is_null)
+            && let Some(clock) = object["customer"]
+                .as_str()
+                .and_then(|c| self.state.get(c))
+                .map(|c| c["test_clock"].clone())
+        {
+            object["test_clock"] = clock;
+        }
+    }
+
     /// Emits an event about `object`: `previous` holds the old values of the
     /// fields an update changed.
     pub fn emit(&mut self, event_type: &str, object: &Value, previous: Option<Value>) {
+        let mut shown = public_view(object);
+        // The object as stored, which a new one's `put` may have put on its
+        // customer's clock after the caller took its copy.
+        self.inherit_clock(&mut shown);
         let mut data = Map::new();
-        data.insert("object".into(), public_view(object));
+        data.insert("object".into(), shown);
         if let Some(previous) = previous {
             data.insert("previous_attributes".into(), previous);
         }

@@ -191,6 +191,8 @@ fn a_subscription_renews_at_its_period_end_and_is_paid_an_hour_later() {
     let id = subscription["id"].as_str().unwrap().to_string();
     assert_eq!(subscription["status"], "active");
     assert_eq!(subscription["test_clock"], clock.as_str());
+    let created = world.last_event("customer.subscription.created");
+    assert_eq!(created["data"]["object"]["test_clock"], clock.as_str());
     assert_eq!(subscription["created"], START);
     assert_eq!(
         subscription["items"]["data"][0]["current_period_end"],

@@ -1,5 +1,8 @@
 //! The references of a recipe's steps, `${name:json.path}`: the field of
-//! an earlier step's answer that a later step's path or parameter takes.
+//! an earlier step's answer that a later step's path or parameter takes,
+//! a number moved by seconds when it ends in `+N` or `-N`
+//! (`${subscription:items.data.0.current_period_end+7200}`), which is how a
+//! recipe names a moment relative to one Stripe gave it.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
@@ -38,7 +41,9 @@ pub fn resolve(value: &Value, answers: &[Done]) -> Result<Value, String> {
 
 /// Replaces each `${name:json.path}` in `text` with that field of the answer
 /// of the earlier step `name`: `${customer:id}`, `${session:payment_intent}`,
-/// `${invoice:lines.data.0.id}` (a number indexes a list).
+/// `${invoice:lines.data.0.id}` (a number indexes a list); with `+N` or `-N`
+/// after the path, the field is a whole number and N is added to it or
+/// taken from it (`${clock:frozen_time+3600}`).
 pub fn substitute(text: &str, answers: &[Done]) -> Result<String, String> {
     substitute_with(text, answers, str::to_string)
 }
@@ -56,15 +61,28 @@ fn substitute_with(
             return Err(format!("`{}` has a `${{` without its `}}`", text));
         };
         let reference = &rest[start + 2..start + len];
-        let (name, path) = parse_reference(reference)?;
+        let Reference { step, path, offset } = parse_reference(reference)?;
         let answer = answers
             .iter()
             .rev()
-            .find(|done| done.name == name)
+            .find(|done| done.name == step)
             .ok_or_else(|| format!("`${{{reference}}}` names no earlier step"))?;
         let value = lookup(&answer.answer, path).ok_or_else(|| {
-            format!("`${{{reference}}}`: the answer of step {name} has no `{path}`")
+            format!("`${{{reference}}}`: the answer of step {step} has no `{path}`")
         })?;
+        let value = match offset {
+            None => value,
+            Some(offset) => value
+                .parse::<i64>()
+                .ok()
+                .and_then(|number| number.checked_add(offset))
+                .map(|number| number.to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "`${{{reference}}}`: `{path}` of step {step} is `{value}`, not a whole number to move by {offset}"
+                    )
+                })?,
+        };
         out.push_str(&escape(&value));
         rest = &rest[start + len + 1..];
     }
@@ -72,16 +90,44 @@ fn substitute_with(
     Ok(out)
 }
 
-/// `name:json.path`, both parts non-empty.
-fn parse_reference(reference: &str) -> Result<(&str, &str), String> {
-    match reference.split_once(':') {
-        Some((name, path)) if !name.trim().is_empty() && !path.trim().is_empty() => {
-            Ok((name.trim(), path.trim()))
+/// What one reference names.
+struct Reference<'a> {
+    step: &'a str,
+    path: &'a str,
+    /// Seconds to add to the field, when the reference ends in `+N` or `-N`.
+    offset: Option<i64>,
+}
+
+/// `name:json.path`, both parts non-empty, then `+N` or `-N` if any.
+fn parse_reference(reference: &str) -> Result<Reference<'_>, String> {
+    let not_one = || {
+        format!(
+            "`${{{reference}}}` is not a reference; write `${{step:json.path}}`, as `${{customer:id}}`, or `${{step:json.path+SECONDS}}`, as `${{clock:frozen_time+3600}}`"
+        )
+    };
+    let Some((step, path)) = reference.split_once(':') else {
+        return Err(not_one());
+    };
+    let (step, mut path) = (step.trim(), path.trim());
+    let mut offset = None;
+    // Stripe's field names have no `+` or `-`, so a sign followed by digits
+    // alone ends the path and starts the offset.
+    if let Some(at) = path.rfind(['+', '-']) {
+        let digits = &path[at + 1..];
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            let seconds = digits.parse::<i64>().map_err(|_| not_one())?;
+            offset = Some(if path[at..].starts_with('-') {
+                -seconds
+            } else {
+                seconds
+            });
+            path = path[..at].trim_end();
         }
-        _ => Err(format!(
-            "`${{{reference}}}` is not a reference; write `${{step:json.path}}`, as `${{customer:id}}`"
-        )),
     }
+    if step.is_empty() || path.is_empty() {
+        return Err(not_one());
+    }
+    Ok(Reference { step, path, offset })
 }
 
 /// The references in `text`, as `(step, path)`.
@@ -92,8 +138,8 @@ pub fn references(text: &str) -> Vec<(String, String)> {
         let Some(len) = rest[start..].find('}') else {
             break;
         };
-        if let Ok((name, path)) = parse_reference(&rest[start + 2..start + len]) {
-            found.push((name.to_string(), path.to_string()));
+        if let Ok(Reference { step, path, .. }) = parse_reference(&rest[start + 2..start + len]) {
+            found.push((step.to_string(), path.to_string()));
         }
         rest = &rest[start + len + 1..];
     }
@@ -102,7 +148,7 @@ pub fn references(text: &str) -> Vec<(String, String)> {
 
 /// A field by its dotted path, as text; nothing for null, an empty string,
 /// an object or a list.
-fn lookup(value: &Value, path: &str) -> Option<String> {
+pub(super) fn lookup(value: &Value, path: &str) -> Option<String> {
     let mut at = value;
     for part in path.split('.') {
         at = match at {
@@ -130,6 +176,7 @@ mod tests {
             path: String::new(),
             answer,
             expected_error: None,
+            waited_for: None,
         }
     }
 
@@ -201,6 +248,50 @@ mod tests {
             let e = substitute(text, &answers).unwrap_err();
             assert!(e.contains(problem), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn numbers_move_by_seconds() {
+        let answers = vec![done(
+            "subscription",
+            json!({"trial_end": 1_000_000, "items": {"data": [{"current_period_end": 2_000_000}]},
+                   "status": "trialing"}),
+        )];
+        assert_eq!(
+            substitute("${subscription:trial_end-172800}", &answers).unwrap(),
+            "827200"
+        );
+        assert_eq!(
+            substitute(
+                "${subscription:items.data.0.current_period_end+7200}",
+                &answers
+            )
+            .unwrap(),
+            "2007200"
+        );
+        assert_eq!(
+            substitute("${subscription:trial_end+0}", &answers).unwrap(),
+            "1000000"
+        );
+        for (text, problem) in [
+            (
+                "${subscription:status+60}",
+                "`status` of step subscription is `trialing`, not a whole number to move by 60",
+            ),
+            ("${subscription:+60}", "is not a reference"),
+            (
+                "${subscription:trial_end+99999999999999999999}",
+                "is not a reference",
+            ),
+            ("${subscription:trial_end-x}", "has no `trial_end-x`"),
+        ] {
+            let e = substitute(text, &answers).unwrap_err();
+            assert!(e.contains(problem), "{text}: {e}");
+        }
+        assert_eq!(
+            references("${subscription:trial_end-172800}"),
+            vec![("subscription".to_string(), "trial_end".to_string())]
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Running a recipe: its steps in order through the Stripe client, each
-//! with its references filled in from the answers before it.
+//! with its references filled in from the answers before it, a polled GET
+//! asked again until its answer says so.
 
 use serde_json::{Map, Value};
 
+use super::poll::{PollError, poll_until};
 use super::references::{resolve, substitute_path};
 use super::{Done, Recipe};
 use crate::client::{Call, CallError, StripeClient};
@@ -34,6 +36,16 @@ pub enum RecipeError {
         source: CallError,
     },
     #[error(
+        "step {step} ({method} {path}): {source}; Stripe may still be working on it (see the object at that path), or try again"
+    )]
+    Waited {
+        step: &'static str,
+        method: &'static str,
+        path: String,
+        #[source]
+        source: PollError,
+    },
+    #[error(
         "step {step} ({method} {path}) was to fail with a {expected} ({status}), which is what makes the event happen, but Stripe accepted it"
     )]
     NotDeclined {
@@ -43,19 +55,6 @@ pub enum RecipeError {
         expected: &'static str,
         status: u16,
     },
-}
-
-impl RecipeError {
-    /// Whether Stripe was never reached (no server, or no sandbox there).
-    pub fn unreachable(&self) -> bool {
-        matches!(
-            self,
-            RecipeError::Call {
-                source: CallError::Unreachable(_) | CallError::BadAnswer(_),
-                ..
-            }
-        )
-    }
 }
 
 /// Runs `recipe`'s steps in order through `client`, calling `on_step` as
@@ -97,30 +96,51 @@ pub async fn run(
             params,
             idempotency_key: Some(format!("{key_prefix}:{}", step.name)),
         };
-        let (answer, expected_error) = match (client.call(&call).await, step.expects) {
-            (Ok(answer), None) => (answer, None),
-            (Err(CallError::Stripe { status, error }), Some(expected))
-                if error["type"] == expected.error_type =>
-            {
-                (error, Some(status))
+        let (answer, expected_error) = match &step.until {
+            Some(until) => {
+                let answer = poll_until(client, &call, until)
+                    .await
+                    .map_err(|e| match e {
+                        PollError::Call(source) => RecipeError::Call {
+                            step: step.name,
+                            method: step.method_name(),
+                            path: path.clone(),
+                            source,
+                        },
+                        source => RecipeError::Waited {
+                            step: step.name,
+                            method: step.method_name(),
+                            path: path.clone(),
+                            source,
+                        },
+                    })?;
+                (answer, None)
             }
-            (Ok(_), Some(expected)) => {
-                return Err(RecipeError::NotDeclined {
-                    step: step.name,
-                    method: step.method_name(),
-                    path,
-                    expected: expected.error_type,
-                    status: expected.status,
-                });
-            }
-            (Err(source), _) => {
-                return Err(RecipeError::Call {
-                    step: step.name,
-                    method: step.method_name(),
-                    path,
-                    source,
-                });
-            }
+            None => match (client.call(&call).await, step.expects) {
+                (Ok(answer), None) => (answer, None),
+                (Err(CallError::Stripe { status, error }), Some(expected))
+                    if error["type"] == expected.error_type =>
+                {
+                    (error, Some(status))
+                }
+                (Ok(_), Some(expected)) => {
+                    return Err(RecipeError::NotDeclined {
+                        step: step.name,
+                        method: step.method_name(),
+                        path,
+                        expected: expected.error_type,
+                        status: expected.status,
+                    });
+                }
+                (Err(source), _) => {
+                    return Err(RecipeError::Call {
+                        step: step.name,
+                        method: step.method_name(),
+                        path,
+                        source,
+                    });
+                }
+            },
         };
         let done = Done {
             name: step.name,
@@ -128,6 +148,7 @@ pub async fn run(
             path,
             answer,
             expected_error,
+            waited_for: step.until,
         };
         on_step(&done);
         answers.push(done);

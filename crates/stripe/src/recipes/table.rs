@@ -1,7 +1,10 @@
 //! Every recipe of `paywire trigger`, as data: the steps that several
-//! recipes share, then one recipe per event type.
+//! recipes share, then one recipe per event type, then the chains that
+//! move a test clock.
 
-use super::{Expected, Recipe, Step};
+use std::time::Duration;
+
+use super::{Chain, Expected, Recipe, Step, Until};
 use crate::client::Method;
 
 const fn step(
@@ -17,6 +20,7 @@ const fn step(
         params,
         expects: None,
         sandbox_only: false,
+        until: None,
     }
 }
 
@@ -27,6 +31,26 @@ const fn post(name: &'static str, path: &'static str, params: &'static str) -> S
 const fn delete(name: &'static str, path: &'static str) -> Step {
     step(name, Method::Delete, path, "{}")
 }
+
+/// A GET asked again until `field` of its answer is `equals`.
+const fn get_until(
+    name: &'static str,
+    path: &'static str,
+    field: &'static str,
+    equals: &'static str,
+) -> Step {
+    let mut polled = step(name, Method::Get, path, "{}");
+    polled.until = Some(Until {
+        field,
+        equals,
+        timeout: POLL_TIMEOUT,
+    });
+    polled
+}
+
+/// How long a recipe waits for what a polled GET waits for. The sandbox
+/// moves a clock in milliseconds; Stripe takes seconds, sometimes minutes.
+const POLL_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Step {
     const fn declined(mut self) -> Step {
@@ -146,8 +170,103 @@ const PAY_INVOICE: Step = post(
     r#"{"payment_method": "${payment_method:id}"}"#,
 );
 
+// The steps of the chains, which live on a test clock of their own.
+
+/// A new clock starts at Stripe's own now: the time it stamped the product
+/// with (every chain makes its product first), so that the machine's clock
+/// plays no part.
+const CLOCK: Step = post(
+    "clock",
+    "/v1/test_helpers/test_clocks",
+    r#"{"frozen_time": "${product:created}", "name": "paywire trigger"}"#,
+);
+/// A customer on the clock whose card works; the subscription's first
+/// invoice is paid at once.
+const CUSTOMER_ON_CLOCK: Step = post(
+    "customer",
+    "/v1/customers",
+    r#"{"name": "Jenny Rosen", "email": "jenny.rosen@example.com", "description": "(created by paywire trigger)",
+        "test_clock": "${clock:id}",
+        "payment_method": "pm_card_visa", "invoice_settings": {"default_payment_method": "pm_card_visa"}}"#,
+);
+const TRIAL_SUBSCRIPTION: Step = post(
+    "subscription",
+    "/v1/subscriptions",
+    r#"{"customer": "${customer:id}", "items": [{"price": "${price:id}"}], "trial_period_days": 7}"#,
+);
+/// A card that attaches but declines every charge, made the customer's
+/// default, so that the next renewal fails.
+const FAILING_CARD: Step = post(
+    "failing_card",
+    "/v1/payment_methods/pm_card_chargeCustomerFail/attach",
+    r#"{"customer": "${customer:id}"}"#,
+);
+const FAILING_CARD_DEFAULT: Step = post(
+    "customer_updated",
+    "/v1/customers/${customer:id}",
+    r#"{"invoice_settings": {"default_payment_method": "${failing_card:id}"}}"#,
+);
+/// Past the end of the first period (when the renewal's draft invoice is
+/// made) and the hour after it (when Stripe finalizes the invoice and
+/// charges it): two hours, 7,200 seconds.
+const ADVANCE_PAST_RENEWAL: Step = post(
+    "advance",
+    "/v1/test_helpers/test_clocks/${clock:id}/advance",
+    r#"{"frozen_time": "${subscription:items.data.0.current_period_end+7200}"}"#,
+);
+/// Two days (172,800 seconds) before the trial's end: a day past the
+/// warning Stripe sends three days before it, and well before the end.
+const ADVANCE_INTO_TRIAL: Step = post(
+    "advance",
+    "/v1/test_helpers/test_clocks/${clock:id}/advance",
+    r#"{"frozen_time": "${subscription:trial_end-172800}"}"#,
+);
+/// An advance is answered at once with the clock `advancing`; what was due
+/// has happened only once it is `ready`.
+const CLOCK_READY: Step = get_until(
+    "clock_ready",
+    "/v1/test_helpers/test_clocks/${clock:id}",
+    "status",
+    "ready",
+);
+/// The renewal's payment failed: the subscription is past due, with the
+/// renewal's invoice open as its latest.
+const PAST_DUE: Step = get_until(
+    "past_due",
+    "/v1/subscriptions/${subscription:id}",
+    "status",
+    "past_due",
+);
+const WORKING_CARD: Step = post(
+    "working_card",
+    "/v1/payment_methods/pm_card_visa/attach",
+    r#"{"customer": "${customer:id}"}"#,
+);
+const PAY_OPEN_INVOICE: Step = post(
+    "invoice_paid",
+    "/v1/invoices/${past_due:latest_invoice}/pay",
+    r#"{"payment_method": "${working_card:id}"}"#,
+);
+
 const fn recipe(event: &'static str, steps: &'static [Step]) -> Recipe {
-    Recipe { event, steps }
+    Recipe {
+        event,
+        steps,
+        chain: None,
+    }
+}
+
+const fn chain(
+    name: &'static str,
+    about: &'static str,
+    events: &'static [&'static str],
+    steps: &'static [Step],
+) -> Recipe {
+    Recipe {
+        event: name,
+        steps,
+        chain: Some(Chain { about, events }),
+    }
 }
 
 /// Every recipe, by event type.
@@ -342,6 +461,86 @@ pub static RECIPES: &[Recipe] = &[
             ),
         ],
     ),
+    chain(
+        "renewal",
+        "a monthly subscription on a new test clock renews a month later, paid",
+        &[
+            "invoice.created",
+            "customer.subscription.updated",
+            "invoice.finalized",
+            "invoice.paid",
+        ],
+        &[
+            PRODUCT,
+            MONTHLY_PRICE,
+            CLOCK,
+            CUSTOMER_ON_CLOCK,
+            SUBSCRIPTION,
+            ADVANCE_PAST_RENEWAL,
+            CLOCK_READY,
+        ],
+    ),
+    chain(
+        "failed-renewal",
+        "the same renewal with a card that declines: the subscription is past due",
+        &[
+            "invoice.created",
+            "customer.subscription.updated",
+            "invoice.finalized",
+            "invoice.payment_failed",
+            "customer.subscription.updated",
+        ],
+        &[
+            PRODUCT,
+            MONTHLY_PRICE,
+            CLOCK,
+            CUSTOMER_ON_CLOCK,
+            SUBSCRIPTION,
+            FAILING_CARD,
+            FAILING_CARD_DEFAULT,
+            ADVANCE_PAST_RENEWAL,
+            CLOCK_READY,
+            PAST_DUE,
+        ],
+    ),
+    chain(
+        "trial-will-end",
+        "a 7-day trial on a new test clock, advanced past the warning three days before its end",
+        &["customer.subscription.trial_will_end"],
+        &[
+            PRODUCT,
+            MONTHLY_PRICE,
+            CLOCK,
+            CUSTOMER_ON_CLOCK,
+            TRIAL_SUBSCRIPTION,
+            ADVANCE_INTO_TRIAL,
+            CLOCK_READY,
+        ],
+    ),
+    chain(
+        "past-due-recovered",
+        "a failed renewal, then a working card pays the open invoice: active again",
+        &[
+            "invoice.payment_failed",
+            "customer.subscription.updated",
+            "invoice.paid",
+            "customer.subscription.updated",
+        ],
+        &[
+            PRODUCT,
+            MONTHLY_PRICE,
+            CLOCK,
+            CUSTOMER_ON_CLOCK,
+            SUBSCRIPTION,
+            FAILING_CARD,
+            FAILING_CARD_DEFAULT,
+            ADVANCE_PAST_RENEWAL,
+            CLOCK_READY,
+            PAST_DUE,
+            WORKING_CARD,
+            PAY_OPEN_INVOICE,
+        ],
+    ),
 ];
 
 #[cfg(test)]
@@ -384,8 +583,42 @@ mod tests {
                 if step.method != Method::Post {
                     assert!(step.expects.is_none(), "{at}: only POSTs decline");
                 }
+                if let Some(until) = step.until {
+                    assert_eq!(step.method, Method::Get, "{at}: only GETs are asked again");
+                    assert!(!until.field.is_empty() && !until.equals.is_empty(), "{at}");
+                    assert!(until.timeout >= Duration::from_secs(1), "{at}");
+                }
                 earlier.push(step.name);
             }
+            match recipe.chain {
+                Some(chain) => {
+                    assert!(!chain.events.is_empty(), "{event}: a chain of no events");
+                    assert!(!chain.about.contains('\n'), "{event}: one line");
+                    assert!(
+                        !event.contains('.')
+                            && event.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                        "{event}: a chain is named in words, never like an event type"
+                    );
+                    // Every chain makes its own clock, advances it and
+                    // waits until it is ready.
+                    let names: Vec<&str> = recipe.steps.iter().map(|s| s.name).collect();
+                    for needed in ["clock", "advance", "clock_ready"] {
+                        assert!(names.contains(&needed), "{event}: no step {needed}");
+                    }
+                }
+                None => assert!(event.contains('.'), "{event} is not an event type"),
+            }
+        }
+        for chain in [
+            "renewal",
+            "failed-renewal",
+            "trial-will-end",
+            "past-due-recovered",
+        ] {
+            assert!(
+                find(chain).is_ok_and(|r| r.chain.is_some()),
+                "no chain {chain}"
+            );
         }
         for required in [
             "checkout.session.completed",
