@@ -26,7 +26,7 @@ fn check_accepts_the_examples() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(": ok (16 APIs, 5 workflows, 2 functions, 5 tables)"),
+        stdout.contains(": ok (19 APIs, 7 workflows, 4 functions, 6 tables)"),
         "{stdout}"
     );
 }

@@ -213,7 +213,7 @@ async fn unknown_routes_and_methods_get_404_and_405() {
 
     let health = server.get("/_paywire/health").await;
     assert_eq!(health.status, 200);
-    assert_eq!(health.body["apis"], 16);
+    assert_eq!(health.body["apis"], 19);
     server.stop().await;
 }
 
