@@ -381,3 +381,44 @@ async fn trials_pauses_and_cancellations_on_a_clock_send_events_async_stripe_tak
     }
     all_delivered_and_typed(&received, events.len()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filter_by_creation_time_on_the_clock_s_time_too() {
+    let (base, _dir) = sandbox(None).await;
+    let clock = id(&created(
+        &base,
+        "/v1/test_helpers/test_clocks",
+        &format!("frozen_time={START}"),
+    )
+    .await);
+    let on_clock = id(&created(&base, "/v1/customers", &format!("test_clock={clock}")).await);
+    let now = id(&created(&base, "/v1/customers", "name=now").await);
+    let ids =
+        |page: Value| -> Vec<String> { page["data"].as_array().unwrap().iter().map(id).collect() };
+    assert_eq!(
+        ids(get(&base, &format!("/v1/customers?created[lte]={START}")).await),
+        [on_clock.clone()]
+    );
+    assert_eq!(
+        ids(get(&base, &format!("/v1/customers?created[gt]={START}")).await),
+        [now]
+    );
+    assert_eq!(
+        ids(get(&base, &format!("/v1/customers?created={START}")).await),
+        [on_clock]
+    );
+    let (status, body) = {
+        let response = reqwest::Client::new()
+            .get(format!("{base}/v1/customers?created[since]=1"))
+            .bearer_auth(crate::sandbox::KEY)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "created[since]");
+}

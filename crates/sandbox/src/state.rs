@@ -301,7 +301,10 @@ pub fn list_page<'a>(
             n as usize
         }
     };
-    let items: Vec<&Value> = items.collect();
+    let created = CreatedRange::from_params(params)?;
+    let items: Vec<&Value> = items
+        .filter(|v| created.contains(v["created"].as_i64()))
+        .collect();
     let cursor = |name: &str| {
         params
             .get(name)
@@ -331,6 +334,89 @@ pub fn list_page<'a>(
         "has_more": has_more,
         "url": url,
     }))
+}
+
+/// A list's `created` filter: a Unix time (`created=…`), or bounds
+/// (`created[gt]`, `created[gte]`, `created[lt]`, `created[lte]`).
+#[derive(Default)]
+struct CreatedRange {
+    /// Inclusive bounds.
+    from: Option<i64>,
+    to: Option<i64>,
+    /// A bound no time can meet (`created[gt]` at the last second there is).
+    empty: bool,
+}
+
+impl CreatedRange {
+    fn from_params(params: &Map<String, Value>) -> Result<CreatedRange, StripeError> {
+        let time = |param: &str, value: &Value| {
+            value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| {
+                    StripeError::invalid(
+                        param,
+                        format!("Invalid integer: {param} must be a Unix time."),
+                    )
+                })
+        };
+        let mut range = CreatedRange::default();
+        match params.get("created") {
+            None => {}
+            Some(Value::String(s)) if s.is_empty() => {}
+            Some(Value::Object(bounds)) => {
+                for (key, value) in bounds {
+                    let param = format!("created[{key}]");
+                    let at = time(&param, value)?;
+                    match key.as_str() {
+                        "gt" => range.starting(at.checked_add(1)),
+                        "gte" => range.starting(Some(at)),
+                        "lt" => range.ending(at.checked_sub(1)),
+                        "lte" => range.ending(Some(at)),
+                        _ => {
+                            return Err(StripeError::invalid(
+                                &param,
+                                format!("Received unknown parameter: {param}. created takes gt, gte, lt and lte."),
+                            )
+                            .with_code("parameter_unknown"));
+                        }
+                    }
+                }
+            }
+            Some(value) => {
+                let at = time("created", value)?;
+                range.starting(Some(at));
+                range.ending(Some(at));
+            }
+        }
+        Ok(range)
+    }
+
+    fn starting(&mut self, from: Option<i64>) {
+        match from {
+            Some(from) => self.from = Some(self.from.map_or(from, |f| f.max(from))),
+            None => self.empty = true,
+        }
+    }
+
+    fn ending(&mut self, to: Option<i64>) {
+        match to {
+            Some(to) => self.to = Some(self.to.map_or(to, |t| t.min(to))),
+            None => self.empty = true,
+        }
+    }
+
+    fn contains(&self, created: Option<i64>) -> bool {
+        let unbounded = self.from.is_none() && self.to.is_none() && !self.empty;
+        match created {
+            None => unbounded,
+            Some(at) => {
+                !self.empty
+                    && self.from.is_none_or(|from| at >= from)
+                    && self.to.is_none_or(|to| at <= to)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -374,5 +460,52 @@ mod tests {
         assert_eq!(back["has_more"], false);
         params.insert("limit".into(), json!(0));
         assert!(list_page(items.iter(), &params, "/v1/x").is_err());
+    }
+
+    #[test]
+    fn lists_filter_by_creation_time() {
+        let items: Vec<Value> = (0..5)
+            .map(|i| json!({"id": format!("x{i}"), "created": 100 + i}))
+            .collect();
+        let ids = |created: Value| {
+            let mut params = Map::new();
+            params.insert("created".into(), created);
+            list_page(items.iter(), &params, "/v1/x").map(|page| {
+                page["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["id"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(ids(json!("102")).unwrap(), ["x2"]);
+        assert_eq!(
+            ids(json!({"gte": "102", "lt": "104"})).unwrap(),
+            ["x2", "x3"]
+        );
+        assert_eq!(ids(json!({"gt": "102", "lte": "103"})).unwrap(), ["x3"]);
+        assert_eq!(
+            ids(json!({"gt": "102", "gte": "100"})).unwrap(),
+            ["x3", "x4"]
+        );
+        assert!(ids(json!({"gt": i64::MAX.to_string()})).unwrap().is_empty());
+        assert!(ids(json!({"lt": i64::MIN.to_string()})).unwrap().is_empty());
+        assert_eq!(ids(json!("")).unwrap().len(), 5);
+        for bad in [
+            json!("soon"),
+            json!({"after": "1"}),
+            json!({"gte": "x"}),
+            json!([1]),
+        ] {
+            let error = ids(bad.clone()).unwrap_err();
+            assert!(
+                error
+                    .param
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with("created")),
+                "{bad}"
+            );
+        }
     }
 }
