@@ -97,6 +97,10 @@ pub enum Kind {
     /// and ignored, so that no test passes against what Stripe would do
     /// differently. `""` (unset) is accepted: it asks for nothing.
     Unsupported,
+    /// A boolean whose `true` asks for what the sandbox does not implement
+    /// yet (`automatic_tax[enabled]`): `false` is taken, `true` refused as
+    /// [`Kind::Unsupported`] is.
+    FalseOnly,
 }
 
 /// The first problem [`check`] found, in the terms of Stripe's error object.
@@ -297,6 +301,11 @@ fn check_value(param: &Param, value: &Value, path: &str) -> Result<Value, ParamE
         }),
         Kind::Any => Ok(value.clone()),
         Kind::Unsupported => Err(ParamError::unsupported(path)),
+        Kind::FalseOnly => match boolean(value) {
+            Some(false) => Ok(Value::Bool(false)),
+            Some(true) => Err(ParamError::unsupported(path)),
+            None => Err(ParamError::invalid_boolean(path, value)),
+        },
     }
 }
 

@@ -7,8 +7,8 @@ use super::billing_cycle::{SubscriptionOptions, start_subscription};
 use super::catalog::{attach, new_price};
 use super::payments::confirm;
 use super::{
-    METADATA, apply_fields, check, decline_error, list_where, public_view, resolve_payment_method,
-    text,
+    AUTOMATIC_TAX, DISCOUNTS, METADATA, apply_fields, check, decline_error, list_where,
+    public_view, resolve_payment_method, text,
 };
 use crate::cards::Outcome;
 use crate::error::StripeError;
@@ -84,7 +84,7 @@ static SESSION_CREATE: &[Param] = &[
         "billing_address_collection",
         Kind::Enum(&["auto", "required"]),
     ),
-    Param::optional("allow_promotion_codes", Kind::Boolean),
+    Param::optional("allow_promotion_codes", Kind::FalseOnly),
     // The names of API 2026-09-30; the older names are read as their new ones.
     Param::optional(
         "ui_mode",
@@ -138,12 +138,12 @@ static SESSION_CREATE: &[Param] = &[
             METADATA,
         ]),
     ),
-    Param::optional("automatic_tax", Kind::Any),
+    AUTOMATIC_TAX,
     Param::optional("consent_collection", Kind::Any),
     Param::optional("custom_fields", Kind::Any),
     Param::optional("custom_text", Kind::Any),
     Param::optional("customer_update", Kind::Any),
-    Param::optional("discounts", Kind::Any),
+    DISCOUNTS,
     Param::optional("invoice_creation", Kind::Any),
     Param::optional("payment_method_options", Kind::Any),
     Param::optional("phone_number_collection", Kind::Any),

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::invoices::{add_item_line, refresh_item_line, remove_item_line};
 use super::{
-    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, currency,
-    list_where, text,
+    CREATED, DISCOUNTS, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check,
+    currency, list_where, text,
 };
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
@@ -27,7 +27,7 @@ static INVOICE_ITEM_CREATE: &[Param] = &[
     Param::optional("invoice", Kind::String),
     Param::optional("subscription", Kind::String),
     Param::optional("discountable", Kind::Boolean),
-    Param::optional("discounts", Kind::Any),
+    DISCOUNTS,
     Param::optional("period", Kind::Any),
     Param::optional("tax_rates", Kind::StringList),
     Param::optional("tax_behavior", Kind::String),
@@ -188,7 +188,7 @@ pub fn update_invoice_item(
         Param::optional("description", Kind::String),
         Param::optional("quantity", Kind::Integer),
         Param::optional("discountable", Kind::Boolean),
-        Param::optional("discounts", Kind::Any),
+        DISCOUNTS,
         Param::optional("period", Kind::Any),
         Param::optional("price_data", Kind::Any),
         Param::optional("pricing", Kind::Any),

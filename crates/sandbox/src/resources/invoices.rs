@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use super::payments::confirm;
 use super::{
-    COLLECTION_METHOD, CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields,
-    check, currency, list_where, resolve_payment_method, text,
+    AUTOMATIC_TAX, COLLECTION_METHOD, CREATED, DISCOUNTS, ENDING_BEFORE, LIMIT, METADATA,
+    STARTING_AFTER, apply_fields, check, currency, list_where, resolve_payment_method, text,
 };
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
@@ -217,9 +217,9 @@ static INVOICE_CREATE: &[Param] = &[
     ),
     Param::optional("subscription", Kind::String),
     Param::optional("statement_descriptor", Kind::String),
-    Param::optional("automatic_tax", Kind::Any),
+    AUTOMATIC_TAX,
     Param::optional("custom_fields", Kind::Any),
-    Param::optional("discounts", Kind::Any),
+    DISCOUNTS,
     Param::optional("payment_settings", Kind::Any),
     Param::optional("rendering", Kind::Any),
     Param::optional("shipping_cost", Kind::Any),

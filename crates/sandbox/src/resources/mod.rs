@@ -227,6 +227,18 @@ pub const LIMIT: Param = Param::optional("limit", form::Kind::Integer);
 pub const STARTING_AFTER: Param = Param::optional("starting_after", form::Kind::String);
 pub const ENDING_BEFORE: Param = Param::optional("ending_before", form::Kind::String);
 pub const CREATED: Param = Param::optional("created", form::Kind::Any);
+/// The sandbox computes no tax: `automatic_tax[enabled]=false` is taken,
+/// `true` refused by name.
+pub const AUTOMATIC_TAX: Param = Param::optional(
+    "automatic_tax",
+    form::Kind::Object(&[
+        Param::required("enabled", form::Kind::FalseOnly),
+        Param::optional("liability", form::Kind::Unsupported),
+    ]),
+);
+/// Discounts need coupons, which the sandbox does not have yet: refused by
+/// name rather than charged in full.
+pub const DISCOUNTS: Param = Param::optional("discounts", form::Kind::Unsupported);
 pub const COLLECTION_METHOD: Param = Param::optional(
     "collection_method",
     form::Kind::Enum(&["charge_automatically", "send_invoice"]),
@@ -591,3 +603,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "refusal_tests.rs"]
+mod refusal_tests;

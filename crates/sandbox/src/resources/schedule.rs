@@ -215,8 +215,4 @@ pub fn advancing_clocks(state: &State) -> Vec<String> {
 
 #[cfg(test)]
 #[path = "schedule_tests.rs"]
-mod tests;
-
-#[cfg(test)]
-#[path = "schedule_refusals.rs"]
-mod refusals;
+pub(crate) mod tests;

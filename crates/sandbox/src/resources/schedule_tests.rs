@@ -11,12 +11,12 @@ use crate::form;
 use crate::state::{State, Tx};
 
 /// 2026-01-01T00:00:00Z.
-pub(super) const START: i64 = 1_767_225_600;
+pub(crate) const START: i64 = 1_767_225_600;
 const HOUR: i64 = 3_600;
-pub(super) const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
-pub(super) struct World {
-    state: State,
+pub(crate) struct World {
+    pub(crate) state: State,
     /// Events already looked at.
     seen: usize,
     /// The real time of the calls, which the clock's own events carry.
@@ -24,7 +24,7 @@ pub(super) struct World {
 }
 
 impl World {
-    pub(super) fn new() -> World {
+    pub(crate) fn new() -> World {
         World {
             state: State::default(),
             seen: 0,
@@ -32,7 +32,7 @@ impl World {
         }
     }
 
-    pub(super) fn call(
+    pub(crate) fn call(
         &mut self,
         verb: Verb,
         path: &str,
@@ -55,17 +55,17 @@ impl World {
         result
     }
 
-    pub(super) fn post(&mut self, path: &str, body: &str) -> Value {
+    pub(crate) fn post(&mut self, path: &str, body: &str) -> Value {
         self.call(Verb::Post, path, body)
             .unwrap_or_else(|e| panic!("POST {path} {body}: {}", e.message))
     }
 
-    pub(super) fn get(&self, id: &str) -> Value {
+    pub(crate) fn get(&self, id: &str) -> Value {
         self.state.get(id).cloned().expect("the object exists")
     }
 
     /// Advances a clock as a client and the clock worker do together.
-    pub(super) fn advance(&mut self, clock: &str, to: i64) {
+    pub(crate) fn advance(&mut self, clock: &str, to: i64) {
         let advancing = self.post(
             &format!("test_helpers/test_clocks/{clock}/advance"),
             &format!("frozen_time={to}"),
@@ -115,7 +115,7 @@ impl World {
 
     /// Attaches the test payment method `card` to `customer` and makes it the
     /// customer's default, as a front end's "update your card" does.
-    pub(super) fn pay_with(&mut self, customer: &str, card: &str) {
+    pub(crate) fn pay_with(&mut self, customer: &str, card: &str) {
         let attached = self.post(
             &format!("payment_methods/{card}/attach"),
             &format!("customer={customer}"),
@@ -131,7 +131,7 @@ impl World {
 
     /// A clock at `START`, a customer on it paying with `card`, and a
     /// monthly price of 15.00.
-    pub(super) fn customer_on_clock(&mut self, card: &str) -> (String, String, String) {
+    pub(crate) fn customer_on_clock(&mut self, card: &str) -> (String, String, String) {
         let clock = self.post(
             "test_helpers/test_clocks",
             &format!("frozen_time={START}&name=tests"),
@@ -166,14 +166,14 @@ fn types(events: &[(String, i64)]) -> Vec<&str> {
 }
 
 /// A new subscription's id.
-pub(super) fn subscribe_id(world: &mut World, customer: &str, price: &str, extra: &str) -> String {
+pub(crate) fn subscribe_id(world: &mut World, customer: &str, price: &str, extra: &str) -> String {
     subscribe(world, customer, price, extra)["id"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
-pub(super) fn subscribe(world: &mut World, customer: &str, price: &str, extra: &str) -> Value {
+pub(crate) fn subscribe(world: &mut World, customer: &str, price: &str, extra: &str) -> Value {
     world.post(
         "subscriptions",
         &format!("customer={customer}&items[0][price]={price}{extra}"),

@@ -10,8 +10,8 @@ use super::billing_cycle::{
 };
 use super::invoices::default_payment_method;
 use super::{
-    COLLECTION_METHOD, CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields,
-    check, resolve_payment_method, text,
+    AUTOMATIC_TAX, COLLECTION_METHOD, CREATED, DISCOUNTS, ENDING_BEFORE, LIMIT, METADATA,
+    STARTING_AFTER, apply_fields, check, resolve_payment_method, text,
 };
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
@@ -27,7 +27,7 @@ static SUBSCRIPTION_CREATE: &[Param] = &[
             Param::optional("quantity", Kind::Integer),
             Param::optional("price_data", Kind::Any),
             Param::optional("tax_rates", Kind::StringList),
-            Param::optional("discounts", Kind::Any),
+            DISCOUNTS,
             METADATA,
         ]),
     ),
@@ -52,10 +52,10 @@ static SUBSCRIPTION_CREATE: &[Param] = &[
     Param::optional("cancel_at", Kind::Timestamp),
     Param::optional("off_session", Kind::Boolean),
     Param::optional("payment_settings", Kind::Any),
-    Param::optional("automatic_tax", Kind::Any),
-    Param::optional("discounts", Kind::Any),
-    Param::optional("coupon", Kind::String),
-    Param::optional("promotion_code", Kind::String),
+    AUTOMATIC_TAX,
+    DISCOUNTS,
+    Param::optional("coupon", Kind::Unsupported),
+    Param::optional("promotion_code", Kind::Unsupported),
     Param::optional("default_tax_rates", Kind::StringList),
     Param::optional("trial_settings", Kind::Any),
     // Periods start when the subscription does.
@@ -114,7 +114,8 @@ pub fn create_subscription(
         }
     }
     let trial_end = trial_end_param(tx, params.get("trial_end"))?;
-    if params.get("payment_behavior") == Some(&json!("error_if_incomplete")) {
+    let error_if_incomplete = params.get("payment_behavior") == Some(&json!("error_if_incomplete"));
+    if error_if_incomplete {
         let pm = default_payment_method(tx, &customer, text(&params, "default_payment_method"));
         if pm.is_none() && trial_end.is_none() && params.get("trial_period_days").is_none() {
             return Err(StripeError::new(
@@ -138,6 +139,22 @@ pub fn create_subscription(
             trial_settings: params.get("trial_settings").cloned(),
         },
     )?;
+    if error_if_incomplete && subscription["status"] == "incomplete" {
+        // Stripe creates nothing when the first payment fails this way: the
+        // whole request is undone, and the decline is the answer.
+        let card = default_payment_method(tx, &customer, text(&params, "default_payment_method"))
+            .and_then(|pm| {
+                tx.get(&pm)
+                    .and_then(super::card_of)
+                    .or_else(|| crate::cards::by_test_name(&pm))
+            });
+        tx.roll_back();
+        return Err(match card {
+            Some(card) => super::decline_error(card),
+            None => StripeError::new(402, "card_error", "Your card was declined.")
+                .with_code("card_declined"),
+        });
+    }
     let mut subscription = subscription;
     if params.get("cancel_at_period_end") == Some(&json!(true)) {
         subscription["cancel_at_period_end"] = json!(true);
@@ -164,7 +181,7 @@ pub fn update_subscription(
                 Param::optional("deleted", Kind::Boolean),
                 Param::optional("price_data", Kind::Any),
                 Param::optional("tax_rates", Kind::StringList),
-                Param::optional("discounts", Kind::Any),
+                DISCOUNTS,
                 METADATA,
             ]),
         ),
@@ -181,8 +198,8 @@ pub fn update_subscription(
         Param::optional("cancellation_details", Kind::Any),
         Param::optional("off_session", Kind::Boolean),
         Param::optional("payment_settings", Kind::Any),
-        Param::optional("automatic_tax", Kind::Any),
-        Param::optional("discounts", Kind::Any),
+        AUTOMATIC_TAX,
+        DISCOUNTS,
         Param::optional("default_tax_rates", Kind::Any),
         Param::optional("trial_settings", Kind::Any),
         Param::optional("billing_cycle_anchor", Kind::Unsupported),

@@ -1,10 +1,13 @@
-//! What the sandbox refuses about time, as Stripe refuses it: clocks that
-//! would go back, skip renewals or leave what a clock can show, changes to a
-//! clock's objects while it advances, and trial and period lengths past
-//! Stripe's limits (which would otherwise overflow the time they add).
+//! What the sandbox refuses, as Stripe refuses it or because it does not
+//! implement it yet (never accepting and ignoring what changes money):
+//! clocks that would go back, skip renewals or leave what a clock can show,
+//! changes to a clock's objects while it advances, trial and period lengths
+//! past Stripe's limits (which would otherwise overflow the time they add),
+//! discounts, tax and promotion codes, and a subscription that must not be
+//! left incomplete.
 
-use super::super::Verb;
-use super::tests::{DAY, START, World, subscribe};
+use super::Verb;
+use super::schedule::tests::{DAY, START, World, subscribe};
 
 #[test]
 fn clocks_refuse_what_stripe_refuses() {
@@ -196,4 +199,88 @@ fn what_the_sandbox_does_not_implement_is_refused_by_name() {
         )
         .unwrap_err();
     assert_eq!(refused.param.as_deref(), Some("billing_cycle_anchor"));
+}
+
+#[test]
+fn what_changes_money_and_is_not_implemented_is_refused_not_ignored() {
+    let mut world = World::new();
+    let (_, customer, price) = world.customer_on_clock("pm_card_visa");
+    let session = |extra: &str| {
+        format!(
+            "mode=subscription&line_items[0][price]={price}&line_items[0][quantity]=1&success_url=http://x/{extra}"
+        )
+    };
+    for (path, body, param) in [
+        (
+            "checkout/sessions",
+            session("&discounts[0][coupon]=DOES_NOT_EXIST"),
+            "discounts",
+        ),
+        (
+            "checkout/sessions",
+            session("&automatic_tax[enabled]=true"),
+            "automatic_tax[enabled]",
+        ),
+        (
+            "checkout/sessions",
+            session("&allow_promotion_codes=true"),
+            "allow_promotion_codes",
+        ),
+        (
+            "subscriptions",
+            format!("customer={customer}&items[0][price]={price}&coupon=SAVE10"),
+            "coupon",
+        ),
+        (
+            "subscriptions",
+            format!("customer={customer}&items[0][price]={price}&items[0][discounts][0][coupon]=X"),
+            "items[0][discounts]",
+        ),
+        (
+            "invoices",
+            format!("customer={customer}&automatic_tax[enabled]=true"),
+            "automatic_tax[enabled]",
+        ),
+    ] {
+        let refused = world.call(Verb::Post, path, &body).unwrap_err();
+        assert_eq!(
+            refused.param.as_deref(),
+            Some(param),
+            "{body}: {}",
+            refused.message
+        );
+        assert_eq!(refused.code.as_deref(), Some("parameter_unknown"), "{body}");
+    }
+    // What asks for nothing is taken.
+    world.post(
+        "checkout/sessions",
+        &session("&automatic_tax[enabled]=false&allow_promotion_codes=false"),
+    );
+}
+
+#[test]
+fn error_if_incomplete_answers_the_decline_and_creates_nothing() {
+    let mut world = World::new();
+    let (_, customer, price) = world.customer_on_clock("pm_card_chargeCustomerFail");
+    let before = world.state.newest_first("subscription").count();
+    let refused = world
+        .call(
+            Verb::Post,
+            "subscriptions",
+            &format!(
+                "customer={customer}&items[0][price]={price}&payment_behavior=error_if_incomplete"
+            ),
+        )
+        .unwrap_err();
+    assert_eq!(refused.status, 402);
+    assert_eq!(refused.code.as_deref(), Some("card_declined"));
+    assert_eq!(world.state.newest_first("subscription").count(), before);
+    // allow_incomplete keeps the incomplete subscription, as Stripe does.
+    let kept = subscribe(
+        &mut world,
+        &customer,
+        &price,
+        "&payment_behavior=allow_incomplete",
+    );
+    assert_eq!(kept["status"], "incomplete");
 }
