@@ -240,6 +240,7 @@ fn draft_invoice(
     params.insert("auto_advance".into(), json!(true));
     let mut invoice = objects::invoice(invoice_id, &customer, currency, &params, tx.now);
     invoice["billing_reason"] = json!(billing_reason);
+    invoice["subscription"] = id.clone();
     invoice["parent"] = json!({
         "quote_details": null,
         "subscription_details": { "metadata": subscription["metadata"], "subscription": id },
