@@ -25,6 +25,7 @@ mod sandbox_cluster;
 mod sandbox_conformance;
 mod sandbox_invoice_items;
 mod sandbox_invoices;
+mod sandbox_search;
 mod sandbox_shapes;
 mod sandbox_time;
 mod stripe_actions;

@@ -10,6 +10,7 @@ mod invoice_items;
 mod invoices;
 mod payments;
 mod schedule;
+mod search;
 mod subscriptions;
 mod test_clocks;
 
@@ -52,6 +53,17 @@ pub fn dispatch(
         tx.now = clock["frozen_time"].as_i64().unwrap_or(tx.now);
     }
     match (verb, segments) {
+        (
+            Get,
+            [
+                resource @ ("charges" | "customers" | "invoices" | "payment_intents" | "prices"
+                | "products" | "subscriptions"),
+                "search",
+            ],
+        ) => {
+            let object = resource.trim_end_matches('s');
+            search::search(tx, object, &format!("/v1/{resource}/search"), &raw)
+        }
         (Get, ["products"]) => catalog::list_products(tx, &raw),
         (Post, ["products"]) => catalog::create_product(tx, &raw),
         (Get, ["products", id]) => retrieve(tx, "product", id, &raw),
