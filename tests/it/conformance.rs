@@ -147,6 +147,9 @@ fn check_value(text: &str, value: &Value, ctx: Ctx) -> Result<(), String> {
         "price" => typed::<stripe_shared::Price>(text, object, "stripe_shared::Price"),
         "plan" => typed::<stripe_shared::Plan>(text, object, "stripe_shared::Plan"),
         "coupon" => typed::<stripe_shared::Coupon>(text, object, "stripe_shared::Coupon"),
+        "promotion_code" => {
+            typed::<stripe_shared::PromotionCode>(text, object, "stripe_shared::PromotionCode")
+        }
         "customer" => typed::<stripe_shared::Customer>(text, object, "stripe_shared::Customer"),
         "checkout.session" => {
             typed::<stripe_shared::CheckoutSession>(text, object, "stripe_shared::CheckoutSession")

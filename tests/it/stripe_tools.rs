@@ -60,6 +60,11 @@ const SCRIPTED: &[&str] = &[
     "test_helpers.test_clock.advancing",
     "test_helpers.test_clock.ready",
     "test_helpers.test_clock.deleted",
+    "coupon.created",
+    "coupon.updated",
+    "coupon.deleted",
+    "promotion_code.created",
+    "promotion_code.updated",
 ];
 
 /// The events triggered with Stripe's CLI itself.

@@ -5,6 +5,7 @@
 mod billing_cycle;
 mod catalog;
 mod checkout;
+mod coupons;
 mod dunning;
 mod invoice_items;
 mod invoices;
@@ -161,6 +162,17 @@ pub fn dispatch(
             test_clocks::advance_clock(tx, id, &raw)
         }
 
+        (Get, ["coupons"]) => coupons::list_coupons(tx, &raw),
+        (Post, ["coupons"]) => coupons::create_coupon(tx, &raw),
+        (Get, ["coupons", id]) => retrieve(tx, "coupon", id, &raw),
+        (Post, ["coupons", id]) => coupons::update_coupon(tx, id, &raw),
+        (Delete, ["coupons", id]) => coupons::delete_coupon(tx, id),
+
+        (Get, ["promotion_codes"]) => coupons::list_promotion_codes(tx, &raw),
+        (Post, ["promotion_codes"]) => coupons::create_promotion_code(tx, &raw),
+        (Get, ["promotion_codes", id]) => retrieve(tx, "promotion_code", id, &raw),
+        (Post, ["promotion_codes", id]) => coupons::update_promotion_code(tx, id, &raw),
+
         (Get, ["events"]) => list_events(tx, &raw),
         (Get, ["events", id]) => retrieve(tx, "event", id, &raw),
 
@@ -169,7 +181,7 @@ pub fn dispatch(
             "invalid_request_error",
             format!(
                 "Unrecognized request URL ({} /v1/{}). The paywire sandbox serves products, prices, customers, payment methods, \
-                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, events and test clocks.",
+                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, coupons, promotion codes, events, test clocks and search.",
                 match verb {
                     Get => "GET",
                     Post => "POST",

@@ -284,3 +284,83 @@ fn error_if_incomplete_answers_the_decline_and_creates_nothing() {
     );
     assert_eq!(kept["status"], "incomplete");
 }
+
+#[test]
+fn coupons_and_promotion_codes_are_checked_as_stripe_checks_them() {
+    let mut world = World::new();
+    for (body, param) in [
+        ("percent_off=10&amount_off=100&currency=usd", None),
+        ("amount_off=100", Some("currency")),
+        ("percent_off=0", Some("percent_off")),
+        ("percent_off=100.5", Some("percent_off")),
+        ("percent_off=ten", Some("percent_off")),
+        (
+            "percent_off=10&duration=repeating",
+            Some("duration_in_months"),
+        ),
+        (
+            "percent_off=10&duration=once&duration_in_months=3",
+            Some("duration_in_months"),
+        ),
+        ("percent_off=10&redeem_by=1", Some("redeem_by")),
+        (
+            "percent_off=10&applies_to[products][0]=prod_x",
+            Some("applies_to"),
+        ),
+    ] {
+        let refused = world.call(Verb::Post, "coupons", body).unwrap_err();
+        assert_eq!(refused.status, 400, "{body}");
+        assert_eq!(
+            refused.param.as_deref(),
+            param,
+            "{body}: {}",
+            refused.message
+        );
+    }
+    let coupon = world.post(
+        "coupons",
+        "id=SAVE10&percent_off=12.5&duration=repeating&duration_in_months=3",
+    );
+    assert_eq!(coupon["percent_off"], 12.5);
+    let again = world
+        .call(Verb::Post, "coupons", "id=SAVE10&percent_off=5")
+        .unwrap_err();
+    assert_eq!(again.code.as_deref(), Some("resource_already_exists"));
+
+    let code = world.post(
+        "promotion_codes",
+        "promotion[type]=coupon&promotion[coupon]=SAVE10&code=FALL10",
+    );
+    assert_eq!(code["promotion"]["coupon"], "SAVE10");
+    let twice = world
+        .call(Verb::Post, "promotion_codes", "coupon=SAVE10&code=fall10")
+        .unwrap_err();
+    assert_eq!(twice.param.as_deref(), Some("code"));
+    let missing = world
+        .call(
+            Verb::Post,
+            "promotion_codes",
+            "promotion[type]=coupon&promotion[coupon]=NOPE",
+        )
+        .unwrap_err();
+    assert_eq!(
+        (missing.status, missing.param.as_deref()),
+        (404, Some("promotion[coupon]"))
+    );
+    let bad = world
+        .call(
+            Verb::Post,
+            "promotion_codes",
+            "coupon=SAVE10&code=no spaces",
+        )
+        .unwrap_err();
+    assert_eq!(bad.param.as_deref(), Some("code"));
+    // An inactive code frees its text for another.
+    let id = code["id"].as_str().unwrap().to_string();
+    world.post(&format!("promotion_codes/{id}"), "active=false");
+    world.post("promotion_codes", "coupon=SAVE10&code=FALL10");
+    let back = world
+        .call(Verb::Post, &format!("promotion_codes/{id}"), "active=true")
+        .unwrap_err();
+    assert_eq!(back.param.as_deref(), Some("active"));
+}
