@@ -167,6 +167,7 @@ fn check_value(text: &str, value: &Value, ctx: Ctx) -> Result<(), String> {
             typed::<stripe_shared::SetupIntent>(text, object, "stripe_shared::SetupIntent")
         }
         "charge" => typed::<stripe_shared::Charge>(text, object, "stripe_shared::Charge"),
+        "dispute" => typed::<stripe_shared::Dispute>(text, object, "stripe_shared::Dispute"),
         "refund" => typed::<stripe_shared::Refund>(text, object, "stripe_shared::Refund"),
         "payment_method" => {
             typed::<stripe_shared::PaymentMethod>(text, object, "stripe_shared::PaymentMethod")

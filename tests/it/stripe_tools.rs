@@ -65,6 +65,9 @@ const SCRIPTED: &[&str] = &[
     "coupon.deleted",
     "promotion_code.created",
     "promotion_code.updated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
 ];
 
 /// The events triggered with Stripe's CLI itself.
@@ -149,10 +152,15 @@ async fn stripe_trigger_scripts_run_and_their_events_arrive_signed() {
             let delivered = arrives_signed(&event, &received)
                 .await
                 .map_err(|e| format!("{event}: {e}"))?;
-            // The event is about an object the script made or acted on.
+            // The event is about an object the script made or acted on, or
+            // one that what it made caused (a dispute names the payment
+            // intent whose test card opened it).
             let object = &delivered["data"]["object"]["id"];
+            let caused = delivered["data"]["object"]["payment_intent"]
+                .as_str()
+                .is_some_and(|intent| names(&answers, intent));
             match object.as_str() {
-                Some(id) if names(&answers, id) => Ok(()),
+                Some(id) if names(&answers, id) || caused => Ok(()),
                 _ => Err(format!(
                     "{event}: the event's object {object} is named in no answer of the script"
                 )),

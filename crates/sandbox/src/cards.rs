@@ -66,6 +66,10 @@ pub const CARDS: &[TestCard] = &[
         "visa",
         Outcome::Declined("processing_error"),
     ),
+    // Pay, then are disputed at once (`resources/disputes.rs`): a fraud
+    // chargeback, and an inquiry.
+    card("4000000000000259", "visa", Outcome::Succeeds),
+    card("4000000000001976", "visa", Outcome::Succeeds),
     // Attaches to a customer, then declines when charged.
     card(
         "4000000000000341",
@@ -103,6 +107,8 @@ pub fn by_test_name(name: &str) -> Option<&'static TestCard> {
             "4000000000000119"
         }
         "chargeCustomerFail" | "visa_chargeCustomerFail" => "4000000000000341",
+        "createDispute" => "4000000000000259",
+        "createDisputeInquiry" => "4000000000001976",
         _ => return None,
     };
     by_number(number)

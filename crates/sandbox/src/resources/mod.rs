@@ -6,6 +6,7 @@ mod billing_cycle;
 mod catalog;
 mod checkout;
 mod coupons;
+mod disputes;
 mod dunning;
 mod invoice_items;
 mod invoices;
@@ -162,6 +163,11 @@ pub fn dispatch(
             test_clocks::advance_clock(tx, id, &raw)
         }
 
+        (Get, ["disputes"]) => disputes::list_disputes(tx, &raw),
+        (Get, ["disputes", id]) => retrieve(tx, "dispute", id, &raw),
+        (Post, ["disputes", id]) => disputes::update_dispute(tx, id, &raw),
+        (Post, ["disputes", id, "close"]) => disputes::close_dispute(tx, id, &raw),
+
         (Get, ["coupons"]) => coupons::list_coupons(tx, &raw),
         (Post, ["coupons"]) => coupons::create_coupon(tx, &raw),
         (Get, ["coupons", id]) => retrieve(tx, "coupon", id, &raw),
@@ -181,7 +187,7 @@ pub fn dispatch(
             "invalid_request_error",
             format!(
                 "Unrecognized request URL ({} /v1/{}). The paywire sandbox serves products, prices, customers, payment methods, \
-                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, coupons, promotion codes, events, test clocks and search.",
+                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, disputes, coupons, promotion codes, events, test clocks and search.",
                 match verb {
                     Get => "GET",
                     Post => "POST",

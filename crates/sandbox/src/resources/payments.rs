@@ -218,6 +218,7 @@ pub fn confirm(
         receipt_email: after["receipt_email"].clone(),
     };
     let (charge, declined) = charge_card(tx, &payment, id);
+    let charge_id = charge["id"].as_str().unwrap_or_default().to_string();
     after["latest_charge"] = charge["id"].clone();
     match declined {
         None => {
@@ -251,6 +252,9 @@ pub fn confirm(
                 &after,
                 None,
             );
+            if !manual {
+                super::disputes::open_if_disputed(tx, &charge_id, card);
+            }
             Ok(after)
         }
         Some(mut error) => {
