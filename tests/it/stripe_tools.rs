@@ -68,6 +68,11 @@ const SCRIPTED: &[&str] = &[
     "charge.dispute.created",
     "charge.dispute.updated",
     "charge.dispute.closed",
+    "setup_intent.created",
+    "setup_intent.succeeded",
+    "setup_intent.canceled",
+    "setup_intent.setup_failed",
+    "payment_method.updated",
 ];
 
 /// The events triggered with Stripe's CLI itself.

@@ -114,6 +114,13 @@ pub fn by_test_name(name: &str) -> Option<&'static TestCard> {
     by_number(number)
 }
 
+/// Whether setting the card up for later (a setup intent) succeeds: a card
+/// that declines does not save, except the one that attaches and only
+/// declines when charged.
+pub fn saves(card: &TestCard) -> bool {
+    card.outcome == Outcome::Succeeds || card.number == "4000000000000341"
+}
+
 /// Stripe's message for a decline code.
 pub fn decline_message(code: &str) -> &'static str {
     match code {

@@ -11,6 +11,7 @@ mod dunning;
 mod invoice_items;
 mod invoices;
 mod payments;
+mod saved_cards;
 mod schedule;
 mod search;
 mod subscriptions;
@@ -163,6 +164,14 @@ pub fn dispatch(
             test_clocks::advance_clock(tx, id, &raw)
         }
 
+        (Get, ["setup_intents"]) => saved_cards::list_setup_intents(tx, &raw),
+        (Post, ["setup_intents"]) => saved_cards::create_setup_intent(tx, &raw),
+        (Get, ["setup_intents", id]) => retrieve(tx, "setup_intent", id, &raw),
+        (Post, ["setup_intents", id]) => saved_cards::update_setup_intent(tx, id, &raw),
+        (Post, ["setup_intents", id, "confirm"]) => saved_cards::confirm_setup_intent(tx, id, &raw),
+        (Post, ["setup_intents", id, "cancel"]) => saved_cards::cancel_setup_intent(tx, id, &raw),
+        (Post, ["payment_methods", id]) => saved_cards::update_payment_method(tx, id, &raw),
+
         (Get, ["disputes"]) => disputes::list_disputes(tx, &raw),
         (Get, ["disputes", id]) => retrieve(tx, "dispute", id, &raw),
         (Post, ["disputes", id]) => disputes::update_dispute(tx, id, &raw),
@@ -187,7 +196,7 @@ pub fn dispatch(
             "invalid_request_error",
             format!(
                 "Unrecognized request URL ({} /v1/{}). The paywire sandbox serves products, prices, customers, payment methods, \
-                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, disputes, coupons, promotion codes, events, test clocks and search.",
+                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, setup intents, disputes, coupons, promotion codes, events, test clocks and search.",
                 match verb {
                     Get => "GET",
                     Post => "POST",
