@@ -73,6 +73,11 @@ const SCRIPTED: &[&str] = &[
     "setup_intent.canceled",
     "setup_intent.setup_failed",
     "payment_method.updated",
+    "charge.captured",
+    "charge.refund.updated",
+    "payment_intent.amount_capturable_updated",
+    "invoice.payment_failed",
+    "customer.subscription.paused",
 ];
 
 /// How long an event may take to reach the receiver.

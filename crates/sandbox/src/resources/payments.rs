@@ -518,7 +518,15 @@ pub fn update_refund(
     let before = tx.find("refund", id, "id")?;
     let mut after = before.clone();
     apply_fields(&mut after, &params, &[]);
+    let previous = super::super::state::previous_attributes(&before, &after);
     tx.update(&before, after.clone(), Some("refund.updated"));
+    // Stripe tells of a charge's refund changing in the charge's terms too.
+    if previous
+        .as_object()
+        .is_some_and(|changed| !changed.is_empty())
+    {
+        tx.emit("charge.refund.updated", &after, Some(previous));
+    }
     Ok(after)
 }
 
