@@ -168,6 +168,7 @@ fn check_value(text: &str, value: &Value, ctx: Ctx) -> Result<(), String> {
         }
         "charge" => typed::<stripe_shared::Charge>(text, object, "stripe_shared::Charge"),
         "dispute" => typed::<stripe_shared::Dispute>(text, object, "stripe_shared::Dispute"),
+        "tax_rate" => typed::<stripe_shared::TaxRate>(text, object, "stripe_shared::TaxRate"),
         "refund" => typed::<stripe_shared::Refund>(text, object, "stripe_shared::Refund"),
         "payment_method" => {
             typed::<stripe_shared::PaymentMethod>(text, object, "stripe_shared::PaymentMethod")

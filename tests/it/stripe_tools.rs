@@ -78,6 +78,11 @@ const SCRIPTED: &[&str] = &[
     "payment_intent.amount_capturable_updated",
     "invoice.payment_failed",
     "customer.subscription.paused",
+    "plan.created",
+    "plan.updated",
+    "plan.deleted",
+    "tax_rate.created",
+    "tax_rate.updated",
 ];
 
 /// How long an event may take to reach the receiver.

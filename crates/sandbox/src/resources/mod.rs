@@ -11,10 +11,12 @@ mod dunning;
 mod invoice_items;
 mod invoices;
 mod payments;
+mod plans;
 mod saved_cards;
 mod schedule;
 mod search;
 mod subscriptions;
+mod tax_rates;
 mod test_clocks;
 
 use serde_json::{Map, Value, json};
@@ -164,6 +166,17 @@ pub fn dispatch(
             test_clocks::advance_clock(tx, id, &raw)
         }
 
+        (Get, ["plans"]) => plans::list_plans(tx, &raw),
+        (Post, ["plans"]) => plans::create_plan(tx, &raw),
+        (Get, ["plans", id]) => plans::retrieve_plan(tx, id, &raw),
+        (Post, ["plans", id]) => plans::update_plan(tx, id, &raw),
+        (Delete, ["plans", id]) => plans::delete_plan(tx, id),
+
+        (Get, ["tax_rates"]) => tax_rates::list_tax_rates(tx, &raw),
+        (Post, ["tax_rates"]) => tax_rates::create_tax_rate(tx, &raw),
+        (Get, ["tax_rates", id]) => retrieve(tx, "tax_rate", id, &raw),
+        (Post, ["tax_rates", id]) => tax_rates::update_tax_rate(tx, id, &raw),
+
         (Get, ["setup_intents"]) => saved_cards::list_setup_intents(tx, &raw),
         (Post, ["setup_intents"]) => saved_cards::create_setup_intent(tx, &raw),
         (Get, ["setup_intents", id]) => retrieve(tx, "setup_intent", id, &raw),
@@ -196,7 +209,7 @@ pub fn dispatch(
             "invalid_request_error",
             format!(
                 "Unrecognized request URL ({} /v1/{}). The paywire sandbox serves products, prices, customers, payment methods, \
-                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, setup intents, disputes, coupons, promotion codes, events, test clocks and search.",
+                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, plans, tax rates, setup intents, disputes, coupons, promotion codes, events, test clocks and search.",
                 match verb {
                     Get => "GET",
                     Post => "POST",

@@ -364,3 +364,79 @@ fn coupons_and_promotion_codes_are_checked_as_stripe_checks_them() {
         .unwrap_err();
     assert_eq!(back.param.as_deref(), Some("active"));
 }
+
+#[test]
+fn plans_and_tax_rates_take_what_stripe_takes() {
+    let mut world = World::new();
+    let plan = world.post(
+        "plans",
+        "currency=usd&interval=month&amount=2000&product[name]=Gold",
+    );
+    assert_eq!(plan["object"], "plan");
+    assert_eq!(plan["amount"], 2000);
+    let id = plan["id"].as_str().unwrap().to_string();
+    // The plan is the recurring price it is.
+    assert_eq!(world.get(&id)["object"], "price");
+    let renamed = world.post(&format!("plans/{id}"), "nickname=Gold monthly");
+    assert_eq!(renamed["nickname"], "Gold monthly");
+    world
+        .call(Verb::Delete, &format!("plans/{id}"), "")
+        .unwrap();
+    let gone = world
+        .call(Verb::Get, &format!("plans/{id}"), "")
+        .unwrap_err();
+    assert_eq!(gone.status, 404);
+    for (body, param) in [
+        ("currency=usd&interval=month&amount=100", "product"),
+        (
+            "currency=usd&interval=month&amount=100&product[active]=true",
+            "product[name]",
+        ),
+        (
+            "currency=usd&interval=fortnight&amount=100&product[name]=x",
+            "interval",
+        ),
+        (
+            "currency=usd&interval=month&amount=100&product[name]=x&id=gold",
+            "id",
+        ),
+    ] {
+        let refused = world.call(Verb::Post, "plans", body).unwrap_err();
+        assert_eq!(
+            refused.param.as_deref(),
+            Some(param),
+            "{body}: {}",
+            refused.message
+        );
+    }
+
+    let rate = world.post(
+        "tax_rates",
+        "display_name=VAT&inclusive=false&percentage=19.5&country=DE",
+    );
+    assert_eq!(rate["percentage"], 19.5);
+    let id = rate["id"].as_str().unwrap().to_string();
+    let changed = world.post(&format!("tax_rates/{id}"), "active=false");
+    assert_eq!(changed["active"], false);
+    for (path, body, param) in [
+        (
+            "tax_rates".to_string(),
+            "display_name=VAT&inclusive=false&percentage=101",
+            "percentage",
+        ),
+        (
+            "tax_rates".to_string(),
+            "display_name=VAT&percentage=10",
+            "inclusive",
+        ),
+        (format!("tax_rates/{id}"), "percentage=20", "percentage"),
+    ] {
+        let refused = world.call(Verb::Post, &path, body).unwrap_err();
+        assert_eq!(
+            refused.param.as_deref(),
+            Some(param),
+            "{body}: {}",
+            refused.message
+        );
+    }
+}
