@@ -155,11 +155,15 @@ pub fn update_endpoint(
 
 pub fn list_endpoints(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
     let params = check(&[LIMIT, STARTING_AFTER, ENDING_BEFORE, EXPAND], raw)?;
-    let endpoints = tx
+    // A list shows each endpoint as the API does, without its secret: the
+    // answer's own view hides the sandbox's fields only at its top.
+    let endpoints: Vec<Value> = tx
         .state()
         .newest_first(WEBHOOK_ENDPOINT)
-        .filter(|e| e.get("deleted").is_none());
-    list_page(endpoints, &params, "/v1/webhook_endpoints")
+        .filter(|e| e.get("deleted").is_none())
+        .map(crate::state::public_view)
+        .collect();
+    list_page(endpoints.iter(), &params, "/v1/webhook_endpoints")
 }
 
 /// Deletes an endpoint: it gets nothing more, and deliveries to it stop.
