@@ -26,6 +26,7 @@ mod sandbox_conformance;
 mod sandbox_invoice_items;
 mod sandbox_invoices;
 mod sandbox_time;
+mod sandbox_webhook_endpoints;
 mod stripe_actions;
 mod stripe_lifecycle_actions;
 mod stripe_tools;
