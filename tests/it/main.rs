@@ -28,6 +28,7 @@ mod sandbox_invoices;
 mod sandbox_search;
 mod sandbox_shapes;
 mod sandbox_time;
+mod sandbox_webhook_endpoints;
 mod stripe_actions;
 mod stripe_lifecycle_actions;
 mod stripe_tools;

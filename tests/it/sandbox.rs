@@ -24,7 +24,7 @@ pub async fn receiver() -> (String, Received) {
 
 /// A webhook receiver that answers 503 to the first `failures` deliveries,
 /// keeps the deliveries it accepts, and counts every attempt.
-async fn flaky_receiver(failures: usize) -> (String, Received, Arc<Mutex<usize>>) {
+pub async fn flaky_receiver(failures: usize) -> (String, Received, Arc<Mutex<usize>>) {
     let received: Received = Arc::default();
     let attempts = Arc::new(Mutex::new(0));
     let (kept, counted) = (received.clone(), attempts.clone());
@@ -67,7 +67,11 @@ pub async fn sandbox(webhook_url: Option<String>) -> (String, tempfile::TempDir)
 }
 
 /// A sandbox on the database at `db`, served on a new random port.
-async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Backoff) -> String {
+pub async fn sandbox_at(
+    db: &std::path::Path,
+    webhook_url: Option<String>,
+    retry: Backoff,
+) -> String {
     serve_sandbox(db, webhook_url, retry, std::future::pending())
         .await
         .0
@@ -75,7 +79,7 @@ async fn sandbox_at(db: &std::path::Path, webhook_url: Option<String>, retry: Ba
 
 /// A sandbox on the database at `db`, served as `paywire sandbox` serves
 /// one until `shutdown`; its base URL is the one under `/_stripe`.
-async fn serve_sandbox(
+pub async fn serve_sandbox(
     db: &std::path::Path,
     webhook_url: Option<String>,
     retry: Backoff,

@@ -251,7 +251,7 @@ async fn the_same_event_delivered_ten_times_runs_once() {
 }
 
 /// Stripe's sample object of `resource` from ../shared/stripe/fixtures3.json.
-fn sample(resource: &str) -> Option<Value> {
+pub fn sample(resource: &str) -> Option<Value> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/stripe/fixtures3.json");
     let text = std::fs::read_to_string(path).ok()?;

@@ -35,11 +35,10 @@ use axum::routing::{any, get};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use delivery::Attempts;
 pub use delivery::DELIVERY_RETRY;
 pub use error::StripeError;
-use paywire_store::{
-    SandboxChanges, SandboxClaim, SandboxDelivery, SandboxIdempotency, Store, StoreError,
-};
+use paywire_store::{SandboxChanges, SandboxClaim, SandboxIdempotency, Store, StoreError};
 use paywire_support::Secret;
 use paywire_support::backoff::Backoff;
 use resources::Verb;
@@ -57,9 +56,11 @@ pub struct SandboxConfig {
     /// Where the sandbox is reached, e.g. `http://127.0.0.1:8080/_stripe`;
     /// hosted pages link from it.
     pub base_url: String,
-    /// Where events are delivered; none means they are only kept.
+    /// Where events are delivered besides the endpoints created through
+    /// `/v1/webhook_endpoints`; none means they go to those alone.
     pub webhook_url: Option<String>,
-    /// The secret events are signed with (`whsec_…`).
+    /// The secret events to `webhook_url` are signed with (`whsec_…`); each
+    /// created endpoint has its own.
     pub webhook_secret: String,
     pub retry: Backoff,
     /// How failed invoice payments are retried, and what then.
@@ -90,22 +91,17 @@ impl Sandbox {
     ) -> Result<Arc<Sandbox>, StoreError> {
         let claim = store.sandbox_claim(owner(&config)).await?;
         let snapshot = store.sandbox_load().await?;
-        // An event is owed to the endpoint when it was recorded as pending
-        // (with the change that caused it) and the retries have not given up;
-        // events made while no endpoint was configured are never sent.
-        let undelivered: Vec<(String, u32)> = snapshot
-            .deliveries
-            .iter()
-            .filter(|d| !d.delivered && d.attempts < config.retry.attempts)
-            .map(|d| (d.event_id.clone(), d.attempts))
-            .collect();
         let state = SandboxState::from_snapshot(snapshot);
-        let deliveries = delivery::Deliverer::new(
-            config.webhook_url.clone(),
-            config.webhook_secret.clone(),
-            config.retry,
-            store.clone(),
-        );
+        // An event is owed to an endpoint when it was recorded as pending
+        // (with the change that caused it) and the retries have not given up;
+        // events made while an endpoint did not take them are never sent to
+        // it.
+        let undelivered: Vec<(String, String, u32)> = state
+            .all_deliveries()
+            .filter(|d| !d.delivered && d.attempts < config.retry.attempts)
+            .map(|d| (d.event_id.clone(), d.endpoint.clone(), d.attempts))
+            .collect();
+        let deliveries = delivery::Deliverer::new(config.retry);
         let sandbox = Arc::new(Sandbox {
             config,
             state: Mutex::new(state),
@@ -115,12 +111,8 @@ impl Sandbox {
             _claim: claim,
         });
         sandbox.spawn_clock_worker();
-        if sandbox.config.webhook_url.is_some() {
-            for (id, attempts) in undelivered {
-                if let Some(body) = sandbox.event_body(&id) {
-                    sandbox.deliveries.send(id, body, attempts);
-                }
-            }
+        for (event, endpoint, attempts) in undelivered {
+            sandbox.deliver(event, endpoint, Attempts::After(attempts));
         }
         Ok(sandbox)
     }
@@ -129,18 +121,13 @@ impl Sandbox {
         &self.config
     }
 
-    fn event_body(&self, id: &str) -> Option<String> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.get(id).map(Value::to_string)
-    }
-
     /// Runs `work` in a transaction, commits what it changed (with the
     /// idempotency record, if any), then sends the events it emitted. When
     /// `keeps_changes` says no (a refused request), the changes are undone;
     /// Stripe keeps them only for card declines, whose failed payment and
     /// events are real.
     async fn transact<T>(
-        &self,
+        self: &Arc<Self>,
         request_id: Option<&str>,
         idempotency: Option<&str>,
         work: impl FnOnce(&mut Tx<'_>) -> T,
@@ -148,7 +135,7 @@ impl Sandbox {
         record: impl FnOnce(&T) -> Option<SandboxIdempotency>,
     ) -> Result<T, StoreError> {
         let now = chrono::Utc::now().timestamp();
-        let (result, events, commit) = {
+        let (result, sends, commit) = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let mut tx = Tx::new(
                 &mut state,
@@ -163,44 +150,45 @@ impl Sandbox {
             if !keeps_changes(&result) {
                 tx.roll_back();
             }
-            let pending = if self.config.webhook_url.is_some() {
-                tx.events
-                    .iter()
-                    .map(|id| SandboxDelivery {
-                        event_id: id.clone(),
-                        attempts: 0,
-                        delivered: false,
-                        last_error: None,
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            // The deliveries owed for the events, recorded with them, and
+            // where earlier deliveries stand.
+            let deliveries = std::mem::take(&mut tx.deliveries);
+            let retries = std::mem::take(&mut tx.retries);
             let changes = SandboxChanges {
                 objects: tx.changes(),
                 idempotency: record(&result),
-                deliveries: pending,
+                deliveries,
             };
-            let events: Vec<(String, String)> = tx
-                .events
+            let mut sends: Vec<(String, String, Attempts)> = changes
+                .deliveries
                 .iter()
-                .filter_map(|id| tx.get(id).map(|e| (id.clone(), e.to_string())))
+                .filter(|d| d.attempts == 0 && !d.delivered)
+                .map(|d| (d.event_id.clone(), d.endpoint.clone(), Attempts::After(0)))
                 .collect();
+            for delivery in &changes.deliveries {
+                state.record_delivery(delivery.clone());
+            }
+            for (event, endpoint) in retries {
+                let made = state
+                    .deliveries_of(&event)
+                    .iter()
+                    .find(|d| d.endpoint == endpoint)
+                    .map_or(0, |d| d.attempts);
+                sends.push((event, endpoint, Attempts::OnceMore(made)));
+            }
             if let Some(record) = &changes.idempotency {
                 state.idempotency.insert(record.key.clone(), record.clone());
             }
             // Queued while the lock is held, so the store applies changes in
             // the order they were made.
             let commit = (!changes.is_empty()).then(|| self.store.sandbox_commit(changes));
-            (result, events, commit)
+            (result, sends, commit)
         };
         if let Some(commit) = commit {
             commit.await?;
         }
-        if self.config.webhook_url.is_some() {
-            for (id, body) in events {
-                self.deliveries.send(id, body, 0);
-            }
+        for (event, endpoint, attempts) in sends {
+            self.deliver(event, endpoint, attempts);
         }
         Ok(result)
     }
@@ -230,7 +218,7 @@ impl Sandbox {
         });
     }
 
-    async fn move_time(&self) -> Result<(), StoreError> {
+    async fn move_time(self: &Arc<Self>) -> Result<(), StoreError> {
         let advancing = {
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             resources::advancing_clocks(&state)

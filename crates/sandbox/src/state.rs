@@ -11,7 +11,11 @@ use serde_json::{Map, Value, json};
 
 use super::API_VERSION;
 use super::error::StripeError;
-use paywire_store::{SandboxIdempotency, SandboxObject, SandboxSnapshot};
+use paywire_store::{SandboxDelivery, SandboxIdempotency, SandboxObject, SandboxSnapshot};
+
+/// The endpoint of the sandbox's settings (`SandboxConfig::webhook_url`), as
+/// its deliveries name it: it is no object, so it has no `we_…` id.
+pub const CONFIGURED_ENDPOINT: &str = "";
 
 #[derive(Default)]
 pub struct State {
@@ -21,6 +25,8 @@ pub struct State {
     by_kind: HashMap<String, Vec<String>>,
     next_seq: i64,
     pub idempotency: HashMap<String, SandboxIdempotency>,
+    /// Each event's deliveries, one per endpoint it goes to.
+    deliveries: HashMap<String, Vec<SandboxDelivery>>,
 }
 
 impl State {
@@ -39,7 +45,38 @@ impl State {
         for record in snapshot.idempotency {
             state.idempotency.insert(record.key.clone(), record);
         }
+        for delivery in snapshot.deliveries {
+            state.record_delivery(delivery);
+        }
         state
+    }
+
+    /// Keeps where a delivery stands, replacing what was known of it.
+    pub fn record_delivery(&mut self, delivery: SandboxDelivery) {
+        let of_event = self
+            .deliveries
+            .entry(delivery.event_id.clone())
+            .or_default();
+        match of_event
+            .iter_mut()
+            .find(|d| d.endpoint == delivery.endpoint)
+        {
+            Some(known) => *known = delivery,
+            None => of_event.push(delivery),
+        }
+    }
+
+    /// The deliveries of one event, one per endpoint it goes to.
+    pub fn deliveries_of(&self, event_id: &str) -> &[SandboxDelivery] {
+        self.deliveries
+            .get(event_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Every delivery, for resuming those not done after a restart.
+    pub fn all_deliveries(&self) -> impl Iterator<Item = &SandboxDelivery> {
+        self.deliveries.values().flatten()
     }
 
     pub fn get(&self, id: &str) -> Option<&Value> {
@@ -85,10 +122,17 @@ pub struct Tx<'s> {
     before: Vec<Option<Value>>,
     /// Ids of the events emitted, to deliver once committed.
     pub events: Vec<String>,
+    /// Deliveries this transaction records: those owed for its events, and
+    /// where the attempts of earlier ones stand.
+    pub deliveries: Vec<SandboxDelivery>,
+    /// Deliveries asked for again (`POST /v1/events/{id}/retry`), as event
+    /// and endpoint, to attempt once committed.
+    pub retries: Vec<(String, String)>,
     /// The `request` of the events this request causes.
     request: Value,
-    /// Whether events go to a webhook endpoint (their `pending_webhooks`).
-    webhooks: bool,
+    /// Whether events go to the endpoint of the sandbox's settings, besides
+    /// the endpoints created through the API.
+    configured_endpoint: bool,
     /// The URL the sandbox is reached at, for hosted pages.
     pub base_url: String,
     /// How failed invoice payments are retried.
@@ -101,7 +145,7 @@ impl<'s> Tx<'s> {
         now: i64,
         request_id: Option<&str>,
         idempotency_key: Option<&str>,
-        webhooks: bool,
+        configured_endpoint: bool,
         base_url: String,
     ) -> Tx<'s> {
         Tx {
@@ -110,8 +154,10 @@ impl<'s> Tx<'s> {
             changed: Vec::new(),
             before: Vec::new(),
             events: Vec::new(),
+            deliveries: Vec::new(),
+            retries: Vec::new(),
             request: json!({ "id": request_id, "idempotency_key": idempotency_key }),
-            webhooks,
+            configured_endpoint,
             base_url,
             dunning: crate::resources::Dunning::default(),
         }
@@ -183,20 +229,71 @@ impl<'s> Tx<'s> {
         if let Some(previous) = previous {
             data.insert("previous_attributes".into(), previous);
         }
+        let id = random_id("evt_", 24);
+        // Every enabled endpoint that listens to the type gets the event; its
+        // `pending_webhooks` counts them down as they are delivered.
+        let endpoints = self.endpoints_for(event_type);
+        for endpoint in &endpoints {
+            self.deliveries.push(SandboxDelivery {
+                event_id: id.clone(),
+                endpoint: endpoint.clone(),
+                attempts: 0,
+                delivered: false,
+                last_error: None,
+            });
+        }
         let event = json!({
-            "id": random_id("evt_", 24),
+            "id": id,
             "object": "event",
             "api_version": API_VERSION,
             "created": self.now,
             "data": data,
             "livemode": false,
-            "pending_webhooks": if self.webhooks { 1 } else { 0 },
+            "pending_webhooks": endpoints.len(),
             "request": self.request,
             "type": event_type,
         });
         self.events
             .push(event["id"].as_str().unwrap_or_default().to_string());
         self.put(event);
+    }
+
+    /// The endpoints an event of `event_type` goes to: the configured one,
+    /// if any, and every enabled endpoint whose `enabled_events` take it.
+    fn endpoints_for(&self, event_type: &str) -> Vec<String> {
+        let configured = self
+            .configured_endpoint
+            .then(|| CONFIGURED_ENDPOINT.to_string());
+        let created = self
+            .state
+            .newest_first(crate::resources::WEBHOOK_ENDPOINT)
+            .filter(|e| crate::resources::endpoint_takes(e, event_type))
+            .filter_map(|e| e["id"].as_str().map(str::to_string));
+        let mut endpoints: Vec<String> = configured.into_iter().chain(created).collect();
+        // Oldest first, as they were created, so that deliveries start in a
+        // steady order.
+        endpoints[usize::from(self.configured_endpoint)..].reverse();
+        endpoints
+    }
+
+    /// Records where a delivery stands after an attempt, and sets its
+    /// event's `pending_webhooks` to the endpoints still owed it.
+    pub fn record_delivery(&mut self, delivery: SandboxDelivery) {
+        let Some(mut event) = self.state.get(&delivery.event_id).cloned() else {
+            return;
+        };
+        let pending = self
+            .state
+            .deliveries_of(&delivery.event_id)
+            .iter()
+            .filter(|d| d.endpoint != delivery.endpoint && !d.delivered)
+            .count()
+            + usize::from(!delivery.delivered);
+        if event["pending_webhooks"] != json!(pending) {
+            event["pending_webhooks"] = json!(pending);
+            self.put(event);
+        }
+        self.deliveries.push(delivery);
     }
 
     /// Stores an updated object and emits `event_type` with the old values of
@@ -234,6 +331,8 @@ impl<'s> Tx<'s> {
             }
         }
         self.events.clear();
+        self.deliveries.clear();
+        self.retries.clear();
     }
 
     /// The changed objects, for the store.

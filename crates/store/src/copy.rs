@@ -255,6 +255,15 @@ pub(crate) fn batch_after(after: &Option<Cursor>) -> Option<(String, i64)> {
     }
 }
 
+/// The cursor of the sandbox's deliveries, `[event_id, endpoint]`.
+pub(crate) fn delivery_after(after: &Option<Cursor>) -> Option<(String, String)> {
+    let Cursor(value) = after.as_ref()?;
+    match value.as_array()?.as_slice() {
+        [event, endpoint] => Some((event.as_str()?.to_owned(), endpoint.as_str()?.to_owned())),
+        _ => None,
+    }
+}
+
 /// The limit of a page, within [`MAX_PAGE`] and at least one.
 pub(crate) fn page_limit(limit: u32) -> u32 {
     limit.clamp(1, MAX_PAGE)

@@ -345,10 +345,14 @@ pub struct SandboxIdempotency {
     pub body: String,
 }
 
-/// Where the delivery of one webhook event stands.
+/// Where the delivery of one webhook event to one endpoint stands.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SandboxDelivery {
     pub event_id: String,
+    /// The webhook endpoint (`we_…`) the event goes to; empty for the one
+    /// the sandbox's settings name, which every delivery went to before
+    /// endpoints could be created.
+    pub endpoint: String,
     pub attempts: u32,
     pub delivered: bool,
     pub last_error: Option<String>,

@@ -18,6 +18,7 @@ mod search;
 mod subscriptions;
 mod tax_rates;
 mod test_clocks;
+mod webhook_endpoints;
 
 use serde_json::{Map, Value, json};
 
@@ -30,6 +31,7 @@ use super::state::{Tx, random_id};
 pub use checkout::{complete_session, session_page_view};
 pub use dunning::{AfterRetries, Dunning};
 pub use schedule::{advance_test_clock, advancing_clocks, run_until};
+pub use webhook_endpoints::{WEBHOOK_ENDPOINT, endpoint_takes};
 
 /// The HTTP methods the sandbox's API answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,13 +205,20 @@ pub fn dispatch(
 
         (Get, ["events"]) => list_events(tx, &raw),
         (Get, ["events", id]) => retrieve(tx, "event", id, &raw),
+        (Post, ["events", id, "retry"]) => webhook_endpoints::retry_event(tx, id, &raw),
+
+        (Get, ["webhook_endpoints"]) => webhook_endpoints::list_endpoints(tx, &raw),
+        (Post, ["webhook_endpoints"]) => webhook_endpoints::create_endpoint(tx, &raw),
+        (Get, ["webhook_endpoints", id]) => retrieve(tx, WEBHOOK_ENDPOINT, id, &raw),
+        (Post, ["webhook_endpoints", id]) => webhook_endpoints::update_endpoint(tx, id, &raw),
+        (Delete, ["webhook_endpoints", id]) => webhook_endpoints::delete_endpoint(tx, id),
 
         _ => Err(StripeError::new(
             404,
             "invalid_request_error",
             format!(
                 "Unrecognized request URL ({} /v1/{}). The paywire sandbox serves products, prices, customers, payment methods, \
-                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, plans, tax rates, setup intents, disputes, coupons, promotion codes, events, test clocks and search.",
+                 checkout sessions, payment intents, charges, refunds, subscriptions, invoices, invoice items, plans, tax rates, setup intents, disputes, coupons, promotion codes, events, webhook endpoints, test clocks and search.",
                 match verb {
                     Get => "GET",
                     Post => "POST",
@@ -386,10 +395,20 @@ fn list_events(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, Strip
         let any = many.is_empty() || many.iter().any(|p| glob(p, event_type));
         one && any
     };
-    let items = tx
-        .state()
+    // `delivery_success=false` lists the events some endpoint is still owed
+    // (pending, or given up on); `true` those every endpoint got, an event
+    // that went to none among them.
+    let delivery_success = params.get("delivery_success").and_then(Value::as_bool);
+    let state = tx.state();
+    let items = state
         .newest_first("event")
-        .filter(|e| matches(e["type"].as_str().unwrap_or_default()));
+        .filter(|e| matches(e["type"].as_str().unwrap_or_default()))
+        .filter(|e| {
+            delivery_success.is_none_or(|wanted| {
+                let id = e["id"].as_str().unwrap_or_default();
+                crate::delivery::delivered(state.deliveries_of(id)) == wanted
+            })
+        });
     super::state::list_page(items, &params, "/v1/events")
 }
 

@@ -21,7 +21,7 @@ use super::runs::{
     time_param, to_integer,
 };
 use super::tables;
-use crate::copy::{batch_after, number_after, page_limit, text_after};
+use crate::copy::{batch_after, delivery_after, number_after, page_limit, text_after};
 use crate::{
     Counts, Cursor, InstanceRecord, Kind, Page, RecordKind, Records, SandboxDelivery,
     SandboxIdempotency, SandboxObject, SignedOutSession, StepBatch, StoreError, StoredEvent,
@@ -234,11 +234,13 @@ pub(super) async fn export(
             (Records::SandboxIdempotency(records), last)
         }
         RecordKind::SandboxDeliveries => {
+            let (event, endpoint) = delivery_after(after).unzip();
             let found = query(
                 c,
-                "SELECT event_id, attempts, delivered, last_error FROM _stripe_deliveries
-                 WHERE $1::text IS NULL OR event_id > $1 ORDER BY event_id LIMIT $2",
-                &[&text, &count],
+                "SELECT event_id, endpoint, attempts, delivered, last_error FROM _stripe_deliveries
+                 WHERE $1::text IS NULL OR (event_id, endpoint) > ($1, $2::text)
+                 ORDER BY event_id, endpoint LIMIT $3",
+                &[&event, &endpoint.unwrap_or_default(), &count],
             )
             .await?;
             let deliveries = found
@@ -246,16 +248,19 @@ pub(super) async fn export(
                 .map(|row| {
                     Ok(SandboxDelivery {
                         event_id: row.try_get(0).map_err(db_error)?,
+                        endpoint: row.try_get(1).map_err(db_error)?,
                         attempts: from_integer(
-                            row.try_get(1).map_err(db_error)?,
+                            row.try_get(2).map_err(db_error)?,
                             "a delivery's count of attempts",
                         )?,
-                        delivered: row.try_get(2).map_err(db_error)?,
-                        last_error: row.try_get(3).map_err(db_error)?,
+                        delivered: row.try_get(3).map_err(db_error)?,
+                        last_error: row.try_get(4).map_err(db_error)?,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            let last = deliveries.last().map(|d| Value::from(d.event_id.as_str()));
+            let last = deliveries
+                .last()
+                .map(|d| serde_json::json!([d.event_id, d.endpoint]));
             (Records::SandboxDeliveries(deliveries), last)
         }
     };
@@ -461,12 +466,13 @@ pub(super) async fn import(c: &impl GenericClient, records: &Records) -> Result<
         Records::SandboxDeliveries(deliveries) => {
             insert_each(
                 c,
-                "INSERT INTO _stripe_deliveries (event_id, attempts, delivered, last_error) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO _stripe_deliveries (event_id, endpoint, attempts, delivered, last_error) VALUES ($1, $2, $3, $4, $5)",
                 deliveries,
-                |d| format!("the sandbox's delivery of {}", d.event_id),
+                |d| format!("the sandbox's delivery of {} to {:?}", d.event_id, d.endpoint),
                 |d| {
                     Ok(vec![
                         param(d.event_id.clone()),
+                        param(d.endpoint.clone()),
                         param(to_integer(d.attempts, "a delivery's count of attempts")?),
                         param(d.delivered),
                         param(d.last_error.clone()),

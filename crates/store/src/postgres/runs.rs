@@ -23,7 +23,12 @@ use crate::{
 /// `_paywire_schema`. Bumped whenever they change, with a migration from the
 /// versions before it in [`create_schema`]. (It counts apart from SQLite's,
 /// whose history is longer.)
-const SCHEMA_VERSION: i32 = 1;
+///
+/// Version 2 keys the sandbox's deliveries by event and webhook endpoint; the
+/// migration is `sandbox.rs`'s, which looks at the table's columns, and the
+/// version keeps an older paywire, which would write them by event alone,
+/// away from the database.
+const SCHEMA_VERSION: i32 = 2;
 
 /// Creates paywire's tables for runs and sessions, and the table of the
 /// schema's version, unless they exist. `PostgresStore::open` calls it first,
@@ -100,7 +105,7 @@ pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreErr
     .await
     .map_err(db_error)?;
     // Migrations from earlier versions go here, before the version is
-    // recorded; version 1 is the first.
+    // recorded; version 1 is the first, and version 2's is in `sandbox.rs`.
     if found != Some(SCHEMA_VERSION) {
         c.execute(
             "INSERT INTO _paywire_schema (one_row, version) VALUES (TRUE, $1)

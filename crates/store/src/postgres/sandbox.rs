@@ -1,6 +1,6 @@
 //! The Stripe sandbox's state on PostgreSQL: Stripe objects as JSON
-//! documents, idempotency records, and the delivery state of webhook events,
-//! in the tables SQLite keeps them in. Who may write them is
+//! documents, idempotency records, and the delivery state of webhook events
+//! (one row per event and endpoint), in the tables SQLite keeps them in. Who may write them is
 //! `sandbox_claim.rs`'s business.
 
 use deadpool_postgres::GenericClient;
@@ -29,14 +29,40 @@ pub(super) async fn create_schema(c: &impl GenericClient) -> Result<(), StoreErr
             body TEXT NOT NULL
         );
         CREATE TABLE IF NOT EXISTS _stripe_deliveries (
-            event_id TEXT COLLATE \"C\" PRIMARY KEY,
+            event_id TEXT COLLATE \"C\" NOT NULL,
+            endpoint TEXT COLLATE \"C\" NOT NULL,
             attempts INTEGER NOT NULL,
             delivered BOOLEAN NOT NULL,
-            last_error TEXT
+            last_error TEXT,
+            PRIMARY KEY (event_id, endpoint)
         );",
     )
     .await
-    .map_err(db_error)
+    .map_err(db_error)?;
+    // Deliveries were kept one per event before events went to several
+    // endpoints; such a table gains the endpoint, its rows becoming
+    // deliveries to the configured endpoint (`''`), and is keyed by both.
+    let has_endpoint = c
+        .query_opt(
+            "SELECT 1 FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = '_stripe_deliveries'
+               AND column_name = 'endpoint'",
+            &[],
+        )
+        .await
+        .map_err(db_error)?
+        .is_some();
+    if !has_endpoint {
+        c.batch_execute(
+            "ALTER TABLE _stripe_deliveries ADD COLUMN endpoint TEXT COLLATE \"C\" NOT NULL DEFAULT '';
+             ALTER TABLE _stripe_deliveries ALTER COLUMN endpoint DROP DEFAULT;
+             ALTER TABLE _stripe_deliveries DROP CONSTRAINT _stripe_deliveries_pkey;
+             ALTER TABLE _stripe_deliveries ADD PRIMARY KEY (event_id, endpoint);",
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
 }
 
 pub(super) async fn load(c: &impl GenericClient) -> Result<SandboxSnapshot, StoreError> {
@@ -55,7 +81,7 @@ pub(super) async fn load(c: &impl GenericClient) -> Result<SandboxSnapshot, Stor
             &[]
         ),
         c.query(
-            "SELECT event_id, attempts, delivered, last_error FROM _stripe_deliveries ORDER BY event_id",
+            "SELECT event_id, endpoint, attempts, delivered, last_error FROM _stripe_deliveries ORDER BY event_id, endpoint",
             &[]
         ),
     )
@@ -91,12 +117,13 @@ pub(super) async fn load(c: &impl GenericClient) -> Result<SandboxSnapshot, Stor
         .map(|r| {
             Ok(SandboxDelivery {
                 event_id: r.try_get(0).map_err(db_error)?,
+                endpoint: r.try_get(1).map_err(db_error)?,
                 attempts: from_integer(
-                    r.try_get(1).map_err(db_error)?,
+                    r.try_get(2).map_err(db_error)?,
                     "a delivery's count of attempts",
                 )?,
-                delivered: r.try_get(2).map_err(db_error)?,
-                last_error: r.try_get(3).map_err(db_error)?,
+                delivered: r.try_get(3).map_err(db_error)?,
+                last_error: r.try_get(4).map_err(db_error)?,
             })
         })
         .collect::<Result<_, StoreError>>()?;
@@ -128,8 +155,8 @@ impl Statements {
                  ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, status = excluded.status, body = excluded.body",
             ),
             c.prepare(
-                "INSERT INTO _stripe_deliveries (event_id, attempts, delivered, last_error) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (event_id) DO UPDATE SET attempts = excluded.attempts, delivered = excluded.delivered, last_error = excluded.last_error",
+                "INSERT INTO _stripe_deliveries (event_id, endpoint, attempts, delivered, last_error) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (event_id, endpoint) DO UPDATE SET attempts = excluded.attempts, delivered = excluded.delivered, last_error = excluded.last_error",
             ),
         )
         .map_err(db_error)?;
@@ -172,7 +199,13 @@ pub(super) async fn apply(
         let attempts = to_integer(d.attempts, "a delivery's count of attempts")?;
         tx.execute(
             &statements.delivery,
-            &[&d.event_id, &attempts, &d.delivered, &d.last_error],
+            &[
+                &d.event_id,
+                &d.endpoint,
+                &attempts,
+                &d.delivered,
+                &d.last_error,
+            ],
         )
         .await
         .map_err(db_error)?;

@@ -10,7 +10,7 @@ use super::db_error;
 use super::events::{EVENT_COLUMNS, EVENT_TABLES, event_from_row};
 use super::runs::{RUN_COLUMN_COUNT, RUN_COLUMNS, json_text, kind_name, run_from_row};
 use super::tables;
-use crate::copy::{batch_after, number_after, page_limit, text_after};
+use crate::copy::{batch_after, delivery_after, number_after, page_limit, text_after};
 use crate::{
     Counts, Cursor, InstanceRecord, Kind, Page, RecordKind, Records, SandboxDelivery,
     SandboxIdempotency, SandboxObject, SignedOutSession, StepBatch, StoreError, StoredEvent,
@@ -221,21 +221,26 @@ pub fn export(
             (Records::SandboxIdempotency(records), last)
         }
         RecordKind::SandboxDeliveries => {
+            let (event, endpoint) = delivery_after(after).unzip();
             let deliveries = rows(
                 conn,
-                "SELECT event_id, attempts, delivered, last_error FROM _stripe_deliveries
-                 WHERE ?1 IS NULL OR event_id > ?1 ORDER BY event_id LIMIT ?2",
-                params![text, limit],
+                "SELECT event_id, endpoint, attempts, delivered, last_error FROM _stripe_deliveries
+                 WHERE ?1 IS NULL OR (event_id, endpoint) > (?1, ?2)
+                 ORDER BY event_id, endpoint LIMIT ?3",
+                params![event, endpoint, limit],
                 |row| {
                     Ok(SandboxDelivery {
                         event_id: row.get(0)?,
-                        attempts: row.get(1)?,
-                        delivered: row.get::<_, i64>(2)? != 0,
-                        last_error: row.get(3)?,
+                        endpoint: row.get(1)?,
+                        attempts: row.get(2)?,
+                        delivered: row.get::<_, i64>(3)? != 0,
+                        last_error: row.get(4)?,
                     })
                 },
             )?;
-            let last = deliveries.last().map(|d| Value::from(d.event_id.as_str()));
+            let last = deliveries
+                .last()
+                .map(|d| serde_json::json!([d.event_id, d.endpoint]));
             (Records::SandboxDeliveries(deliveries), last)
         }
     };
@@ -379,11 +384,11 @@ pub fn import(conn: &Connection, records: &Records) -> Result<u64, StoreError> {
         )?,
         Records::SandboxDeliveries(deliveries) => insert_each(
             conn,
-            "INSERT INTO _stripe_deliveries (event_id, attempts, delivered, last_error) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO _stripe_deliveries (event_id, endpoint, attempts, delivered, last_error) VALUES (?1, ?2, ?3, ?4, ?5)",
             deliveries,
-            |d| format!("the sandbox's delivery of {}", d.event_id),
+            |d| format!("the sandbox's delivery of {} to {:?}", d.event_id, d.endpoint),
             |statement, d| {
-                statement.execute(params![d.event_id, d.attempts, i64::from(d.delivered), d.last_error])
+                statement.execute(params![d.event_id, d.endpoint, d.attempts, i64::from(d.delivered), d.last_error])
             },
         )?,
         Records::Rows { table, rows } => tables::copy::import_rows(conn, table, rows)?,

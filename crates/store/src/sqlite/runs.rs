@@ -13,8 +13,10 @@ use crate::{
 /// Bumped whenever the internal schema changes, with a migration step below
 /// (schema 3 moved event payloads to a table of their own: see `events.rs`;
 /// schema 4 stores steps as JSON arrays, one per hand-over; schema 5 records
-/// which instance ran a run, and which holds an event's claim).
-const SCHEMA_VERSION: i64 = 5;
+/// which instance ran a run, and which holds an event's claim; schema 6 keys
+/// the sandbox's deliveries by event and webhook endpoint, a migration that
+/// `sandbox.rs` makes by looking at the table's columns).
+const SCHEMA_VERSION: i64 = 6;
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn

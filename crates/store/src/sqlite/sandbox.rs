@@ -1,5 +1,6 @@
 //! The Stripe sandbox's state: Stripe objects as JSON documents, idempotency
-//! records, and the delivery state of webhook events.
+//! records, and the delivery state of webhook events, one row per event and
+//! endpoint.
 
 use rusqlite::{Connection, params};
 
@@ -9,6 +10,35 @@ use crate::{
 };
 
 pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
+    // Deliveries were kept one per event before events went to several
+    // endpoints; such a table is rebuilt keyed by event and endpoint, its
+    // rows becoming deliveries to the configured endpoint (`''`). The
+    // columns are looked at rather than the schema's version, which the
+    // runs' tables have already set by now.
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('_stripe_deliveries')")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .map_err(db_error)?;
+    if !columns.is_empty() && !columns.iter().any(|c| c == "endpoint") {
+        conn.execute_batch(
+            "ALTER TABLE _stripe_deliveries RENAME TO _stripe_deliveries_by_event;
+             CREATE TABLE _stripe_deliveries (
+                event_id TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                delivered INTEGER NOT NULL,
+                last_error TEXT,
+                PRIMARY KEY (event_id, endpoint)
+             );
+             INSERT INTO _stripe_deliveries (event_id, endpoint, attempts, delivered, last_error)
+             SELECT event_id, '', attempts, delivered, last_error FROM _stripe_deliveries_by_event;
+             DROP TABLE _stripe_deliveries_by_event;",
+        )
+        .map_err(db_error)?;
+    }
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS _stripe_objects (
             id TEXT PRIMARY KEY,
@@ -23,10 +53,12 @@ pub fn create_schema(conn: &Connection) -> Result<(), StoreError> {
             body TEXT NOT NULL
         );
         CREATE TABLE IF NOT EXISTS _stripe_deliveries (
-            event_id TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
             attempts INTEGER NOT NULL,
             delivered INTEGER NOT NULL,
-            last_error TEXT
+            last_error TEXT,
+            PRIMARY KEY (event_id, endpoint)
         );",
     )
     .map_err(db_error)
@@ -77,15 +109,19 @@ pub fn load(conn: &Connection) -> Result<SandboxSnapshot, StoreError> {
     }
     let mut deliveries = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT event_id, attempts, delivered, last_error FROM _stripe_deliveries")
+        .prepare(
+            "SELECT event_id, endpoint, attempts, delivered, last_error FROM _stripe_deliveries
+             ORDER BY event_id, endpoint",
+        )
         .map_err(db_error)?;
     let rows = stmt
         .query_map([], |r| {
             Ok(SandboxDelivery {
                 event_id: r.get(0)?,
-                attempts: r.get(1)?,
-                delivered: r.get::<_, i64>(2)? != 0,
-                last_error: r.get(3)?,
+                endpoint: r.get(1)?,
+                attempts: r.get(2)?,
+                delivered: r.get::<_, i64>(3)? != 0,
+                last_error: r.get(4)?,
             })
         })
         .map_err(db_error)?;
@@ -123,14 +159,15 @@ pub fn apply(conn: &Connection, changes: &SandboxChanges) -> Result<(), StoreErr
     }
     let mut delivery = conn
         .prepare_cached(
-            "INSERT INTO _stripe_deliveries (event_id, attempts, delivered, last_error) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (event_id) DO UPDATE SET attempts = excluded.attempts, delivered = excluded.delivered, last_error = excluded.last_error",
+            "INSERT INTO _stripe_deliveries (event_id, endpoint, attempts, delivered, last_error) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (event_id, endpoint) DO UPDATE SET attempts = excluded.attempts, delivered = excluded.delivered, last_error = excluded.last_error",
         )
         .map_err(db_error)?;
     for d in &changes.deliveries {
         delivery
             .execute(params![
                 d.event_id,
+                d.endpoint,
                 d.attempts,
                 i64::from(d.delivered),
                 d.last_error
@@ -138,4 +175,42 @@ pub fn apply(conn: &Connection, changes: &SandboxChanges) -> Result<(), StoreErr
             .map_err(db_error)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_kept_one_per_event_become_the_configured_endpoints() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE _stripe_deliveries (
+                event_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL,
+                delivered INTEGER NOT NULL, last_error TEXT);
+             INSERT INTO _stripe_deliveries VALUES ('evt_old', 3, 0, 'refused');",
+        )
+        .unwrap();
+        create_schema(&conn).unwrap();
+        // A second start finds the new table and leaves it alone.
+        create_schema(&conn).unwrap();
+        let old = SandboxDelivery {
+            event_id: "evt_old".into(),
+            endpoint: String::new(),
+            attempts: 3,
+            delivered: false,
+            last_error: Some("refused".into()),
+        };
+        assert_eq!(load(&conn).unwrap().deliveries, vec![old.clone()]);
+        let to_new = SandboxDelivery {
+            endpoint: "we_new".into(),
+            ..old.clone()
+        };
+        let changes = SandboxChanges {
+            deliveries: vec![to_new.clone()],
+            ..SandboxChanges::default()
+        };
+        apply(&conn, &changes).unwrap();
+        assert_eq!(load(&conn).unwrap().deliveries, vec![old, to_new]);
+    }
 }

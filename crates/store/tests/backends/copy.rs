@@ -202,12 +202,14 @@ async fn fill(store: &TestStore) {
             deliveries: vec![
                 SandboxDelivery {
                     event_id: "evt_1".into(),
+                    endpoint: String::new(),
                     attempts: 2,
                     delivered: true,
                     last_error: None,
                 },
                 SandboxDelivery {
                     event_id: "evt_2".into(),
+                    endpoint: "we_1".into(),
                     attempts: 5,
                     delivered: false,
                     last_error: Some("connection refused".into()),

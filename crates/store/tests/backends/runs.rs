@@ -637,7 +637,7 @@ async fn postgres_a_second_start_changes_nothing() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [2]);
     // The columns kept for a cluster are there, and empty.
     let unused: i64 = admin
         .query_one(

@@ -40,6 +40,7 @@ fn idempotency(key: &str, status: u16, body: &str) -> SandboxIdempotency {
 fn delivery(event_id: &str, attempts: u32, delivered: bool) -> SandboxDelivery {
     SandboxDelivery {
         event_id: event_id.into(),
+        endpoint: String::new(),
         attempts,
         delivered,
         last_error: (!delivered && attempts > 0).then(|| "connection refused".into()),
@@ -53,7 +54,7 @@ async fn load(store: &TestStore) -> SandboxSnapshot {
     snapshot.idempotency.sort_by(|a, b| a.key.cmp(&b.key));
     snapshot
         .deliveries
-        .sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        .sort_by(|a, b| (&a.event_id, &a.endpoint).cmp(&(&b.event_id, &b.endpoint)));
     snapshot
 }
 
@@ -257,7 +258,87 @@ on_both_backends!(
     an_empty_sandbox_loads_nothing,
     the_sandbox_loads_what_was_committed,
     a_commit_replaces_objects_records_and_deliveries_by_id,
+    deliveries_of_one_event_to_two_endpoints_are_kept_apart,
 );
+
+async fn deliveries_of_one_event_to_two_endpoints_are_kept_apart(store: TestStore) {
+    let _claim = store.sandbox_claim("the test".into()).await.unwrap();
+    let to = |endpoint: &str, attempts: u32, delivered: bool| SandboxDelivery {
+        endpoint: endpoint.into(),
+        ..delivery("evt_1", attempts, delivered)
+    };
+    let commit = |deliveries: Vec<SandboxDelivery>| SandboxChanges {
+        deliveries,
+        ..SandboxChanges::default()
+    };
+    store
+        .sandbox_commit(commit(vec![to("we_a", 0, false), to("we_b", 0, false)]))
+        .await
+        .unwrap();
+    store
+        .sandbox_commit(commit(vec![to("we_b", 1, true)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        load(&store).await.deliveries,
+        vec![to("we_a", 0, false), to("we_b", 1, true)]
+    );
+}
+
+/// PostgreSQL only: a database whose deliveries were kept one per event
+/// (schema 1) gains their endpoint, the configured one, at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deliveries_of_schema_1_become_the_configured_endpoints() {
+    use paywire_store::postgres::PostgresStore;
+
+    let Some(url) = crate::common::postgres_url() else {
+        return;
+    };
+    let schema = format!("paywire_test_{}_deliveries", std::process::id());
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL is reachable");
+    tokio::spawn(connection);
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+             CREATE TABLE {schema}._stripe_deliveries (
+                event_id TEXT COLLATE \"C\" PRIMARY KEY,
+                attempts INTEGER NOT NULL,
+                delivered BOOLEAN NOT NULL,
+                last_error TEXT);
+             INSERT INTO {schema}._stripe_deliveries VALUES ('evt_old', 3, false, 'refused');"
+        ))
+        .await
+        .unwrap();
+    let store = PostgresStore::open(&crate::common::with_schema(&url, &schema))
+        .await
+        .expect("the store opens and migrates");
+    let _claim = store.sandbox_claim("the test".into()).await.unwrap();
+    let old = SandboxDelivery {
+        last_error: Some("refused".into()),
+        ..delivery("evt_old", 3, false)
+    };
+    assert_eq!(store.sandbox_load().await.unwrap().deliveries, vec![old]);
+    // The old event now goes to an endpoint as well: a second row.
+    store
+        .sandbox_commit(SandboxChanges {
+            deliveries: vec![SandboxDelivery {
+                endpoint: "we_new".into(),
+                ..delivery("evt_old", 0, false)
+            }],
+            ..SandboxChanges::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.sandbox_load().await.unwrap().deliveries.len(), 2);
+    drop(_claim);
+    drop(store);
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
 
 /// PostgreSQL only: the owner's connection is its own, and may break.
 mod postgres_connection {
