@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::payments::confirm;
+use super::catalog::CUSTOM_FIELD;
+use super::payments::{PI_SHIPPING, confirm};
 use super::{
     AUTOMATIC_TAX, COLLECTION_METHOD, CREATED, DISCOUNTS, ENDING_BEFORE, LIMIT, METADATA,
     STARTING_AFTER, apply_fields, check, currency, list_where, resolve_payment_method, text,
@@ -201,7 +202,7 @@ pub fn pay(tx: &mut Tx<'_>, open: &Value, payment_method: &str) -> Result<Value,
     }
 }
 
-static INVOICE_CREATE: &[Param] = &[
+pub(super) static INVOICE_CREATE: &[Param] = &[
     Param::required("customer", Kind::String),
     Param::optional("auto_advance", Kind::Boolean),
     COLLECTION_METHOD,
@@ -215,16 +216,19 @@ static INVOICE_CREATE: &[Param] = &[
         "pending_invoice_items_behavior",
         Kind::Enum(&["exclude", "include"]),
     ),
-    Param::optional("subscription", Kind::String),
+    // Invoicing a subscription's pending items is not implemented yet.
+    Param::optional("subscription", Kind::Unsupported),
     Param::optional("statement_descriptor", Kind::String),
     AUTOMATIC_TAX,
-    Param::optional("custom_fields", Kind::Any),
+    Param::optional("custom_fields", Kind::ObjectList(CUSTOM_FIELD)),
     DISCOUNTS,
-    Param::optional("payment_settings", Kind::Any),
-    Param::optional("rendering", Kind::Any),
-    Param::optional("shipping_cost", Kind::Any),
-    Param::optional("shipping_details", Kind::Any),
-    Param::optional("default_tax_rates", Kind::StringList),
+    // Which methods pay, the PDF's rendering, a shipping rate and tax rates
+    // change the invoice in ways the sandbox does not model.
+    Param::optional("payment_settings", Kind::Unsupported),
+    Param::optional("rendering", Kind::Unsupported),
+    Param::optional("shipping_cost", Kind::Unsupported),
+    Param::optional("shipping_details", Kind::Object(PI_SHIPPING)),
+    Param::optional("default_tax_rates", Kind::Unsupported),
     METADATA,
     EXPAND,
 ];
@@ -258,6 +262,18 @@ pub fn create_invoice(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
     };
     let id = random_id("in_", 24);
     let mut invoice = objects::invoice(&id, &customer, &currency_value, &params, tx.now);
+    apply_fields(
+        &mut invoice,
+        &params,
+        &["custom_fields", "shipping_details", "statement_descriptor"],
+    );
+    // A draft shows the due date its days give, counted from now.
+    if let (Some(days), None) = (
+        params.get("days_until_due").and_then(Value::as_i64),
+        params.get("due_date").and_then(Value::as_i64),
+    ) {
+        invoice["due_date"] = json!(tx.now.saturating_add(days.saturating_mul(86_400)));
+    }
     if include {
         for item in pending.iter().rev() {
             let mut attached = item.clone();
@@ -285,9 +301,9 @@ pub fn update_invoice(
         Param::optional("due_date", Kind::Timestamp),
         Param::optional("footer", Kind::String),
         Param::optional("statement_descriptor", Kind::String),
-        Param::optional("custom_fields", Kind::Any),
-        Param::optional("rendering", Kind::Any),
-        Param::optional("payment_settings", Kind::Any),
+        Param::optional("custom_fields", Kind::ObjectList(CUSTOM_FIELD)),
+        Param::optional("rendering", Kind::Unsupported),
+        Param::optional("payment_settings", Kind::Unsupported),
         METADATA,
         EXPAND,
     ];
@@ -312,8 +328,15 @@ pub fn update_invoice(
             "due_date",
             "footer",
             "statement_descriptor",
+            "custom_fields",
         ],
     );
+    if let (Some(days), None) = (
+        params.get("days_until_due").and_then(Value::as_i64),
+        params.get("due_date"),
+    ) {
+        after["due_date"] = json!(tx.now.saturating_add(days.saturating_mul(86_400)));
+    }
     tx.update(&before, after.clone(), Some("invoice.updated"));
     Ok(after)
 }
@@ -566,8 +589,9 @@ pub fn list_invoices(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value,
             Kind::Enum(&["draft", "open", "paid", "uncollectible", "void"]),
         ),
         Param::optional("subscription", Kind::String),
-        Param::optional("collection_method", Kind::String),
-        Param::optional("due_date", Kind::Any),
+        COLLECTION_METHOD,
+        // Filtering on due dates is not implemented yet.
+        Param::optional("due_date", Kind::Unsupported),
         CREATED,
         LIMIT,
         STARTING_AFTER,

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::catalog::ADDRESS;
 use super::{
     CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, charge_card, check,
     check_minimum, currency, list_where, resolve_payment_method, text,
@@ -11,7 +12,31 @@ use crate::form::{EXPAND, Kind, Param};
 use crate::objects::{self, Payment};
 use crate::state::{Tx, random_id};
 
-static PAYMENT_INTENT_CREATE: &[Param] = &[
+/// A payment's shipping details, stored on the intent as given.
+pub(super) const PI_SHIPPING: &[Param] = &[
+    Param::required("address", Kind::Object(ADDRESS)),
+    Param::required("name", Kind::String),
+    Param::optional("carrier", Kind::String),
+    Param::optional("phone", Kind::String),
+    Param::optional("tracking_number", Kind::String),
+];
+
+const SHIPPING: Param = Param::optional("shipping", Kind::Object(PI_SHIPPING));
+
+const SETUP_FUTURE_USAGE: Param = Param::optional(
+    "setup_future_usage",
+    Kind::Enum(&["off_session", "on_session"]),
+);
+
+/// Per-method options (3D Secure requests, installments...) change how a
+/// payment is made, which the sandbox's test cards do not model yet.
+const PAYMENT_METHOD_OPTIONS: Param = Param::optional("payment_method_options", Kind::Unsupported);
+
+/// A payment method made from data on the spot: the sandbox takes test
+/// payment methods (`pm_card_visa`) or ones created first.
+const PAYMENT_METHOD_DATA: Param = Param::optional("payment_method_data", Kind::Unsupported);
+
+pub(super) static PAYMENT_INTENT_CREATE: &[Param] = &[
     Param::required("amount", Kind::Integer),
     Param::required("currency", Kind::String),
     Param::optional("customer", Kind::String),
@@ -32,17 +57,16 @@ static PAYMENT_INTENT_CREATE: &[Param] = &[
         ]),
     ),
     Param::optional("receipt_email", Kind::String),
-    Param::optional(
-        "setup_future_usage",
-        Kind::Enum(&["off_session", "on_session"]),
-    ),
-    Param::optional("shipping", Kind::Any),
+    SETUP_FUTURE_USAGE,
+    SHIPPING,
     Param::optional("statement_descriptor", Kind::String),
     Param::optional("statement_descriptor_suffix", Kind::String),
-    Param::optional("off_session", Kind::Any),
+    // Stripe also takes `one_off` and `recurring` here; the sandbox takes the
+    // boolean, which is all a test card can tell apart.
+    Param::optional("off_session", Kind::Boolean),
     Param::optional("return_url", Kind::String),
-    Param::optional("payment_method_options", Kind::Any),
-    Param::optional("payment_method_data", Kind::Any),
+    PAYMENT_METHOD_OPTIONS,
+    PAYMENT_METHOD_DATA,
     Param::optional("error_on_requires_action", Kind::Boolean),
     Param::optional("use_stripe_sdk", Kind::Boolean),
     Param::optional("transfer_group", Kind::String),
@@ -89,15 +113,15 @@ pub fn update_payment_intent(
         Param::optional("payment_method", Kind::String),
         Param::optional("payment_method_types", Kind::StringList),
         Param::optional("receipt_email", Kind::String),
-        Param::optional("setup_future_usage", Kind::String),
-        Param::optional("shipping", Kind::Any),
+        SETUP_FUTURE_USAGE,
+        SHIPPING,
         Param::optional("statement_descriptor", Kind::String),
         Param::optional("statement_descriptor_suffix", Kind::String),
         Param::optional(
             "capture_method",
             Kind::Enum(&["automatic", "automatic_async", "manual"]),
         ),
-        Param::optional("payment_method_options", Kind::Any),
+        PAYMENT_METHOD_OPTIONS,
         Param::optional("transfer_group", Kind::String),
         METADATA,
         EXPAND,
@@ -161,20 +185,37 @@ pub fn confirm_payment_intent(
         Param::optional("payment_method", Kind::String),
         Param::optional("return_url", Kind::String),
         Param::optional("receipt_email", Kind::String),
-        Param::optional("off_session", Kind::Any),
-        Param::optional("payment_method_options", Kind::Any),
-        Param::optional("payment_method_data", Kind::Any),
+        Param::optional("off_session", Kind::Boolean),
+        PAYMENT_METHOD_OPTIONS,
+        PAYMENT_METHOD_DATA,
         Param::optional(
             "capture_method",
             Kind::Enum(&["automatic", "automatic_async", "manual"]),
         ),
-        Param::optional("shipping", Kind::Any),
-        Param::optional("setup_future_usage", Kind::String),
+        SHIPPING,
+        SETUP_FUTURE_USAGE,
         Param::optional("error_on_requires_action", Kind::Boolean),
         Param::optional("use_stripe_sdk", Kind::Boolean),
         EXPAND,
     ];
     let params = check(SPEC, raw)?;
+    // What the confirmation also sets is kept on the intent before it is
+    // charged, as on Stripe; a refused confirmation rolls it back.
+    let before = tx.find("payment_intent", id, "id")?;
+    let mut after = before.clone();
+    apply_fields(
+        &mut after,
+        &params,
+        &[
+            "receipt_email",
+            "capture_method",
+            "shipping",
+            "setup_future_usage",
+        ],
+    );
+    if after != before {
+        tx.put(after);
+    }
     confirm(tx, id, text(&params, "payment_method"))
 }
 
@@ -405,7 +446,7 @@ pub fn list_charges(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, 
     )
 }
 
-static REFUND_CREATE: &[Param] = &[
+pub(super) static REFUND_CREATE: &[Param] = &[
     Param::optional("payment_intent", Kind::String),
     Param::optional("charge", Kind::String),
     Param::optional("amount", Kind::Integer),
@@ -413,10 +454,13 @@ static REFUND_CREATE: &[Param] = &[
         "reason",
         Kind::Enum(&["duplicate", "fraudulent", "requested_by_customer"]),
     ),
-    Param::optional("refund_application_fee", Kind::Boolean),
-    Param::optional("reverse_transfer", Kind::Boolean),
-    Param::optional("instructions_email", Kind::String),
-    Param::optional("origin", Kind::String),
+    // Application fees and transfers are Connect's, which the sandbox does
+    // not have: only `false` asks for nothing.
+    Param::optional("refund_application_fee", Kind::FalseOnly),
+    Param::optional("reverse_transfer", Kind::FalseOnly),
+    // Refunds by email and to a customer's balance are not card refunds.
+    Param::optional("instructions_email", Kind::Unsupported),
+    Param::optional("origin", Kind::Unsupported),
     METADATA,
     EXPAND,
 ];

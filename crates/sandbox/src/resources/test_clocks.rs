@@ -36,13 +36,14 @@ fn frozen_time(params: &Map<String, Value>) -> Result<i64, StripeError> {
     Ok(time)
 }
 
+pub(super) static CLOCK_CREATE: &[Param] = &[
+    Param::required("frozen_time", Kind::Timestamp),
+    Param::optional("name", Kind::String),
+    EXPAND,
+];
+
 pub fn create_clock(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::required("frozen_time", Kind::Timestamp),
-        Param::optional("name", Kind::String),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CLOCK_CREATE, raw)?;
     let frozen_time = frozen_time(&params)?;
     let clock = json!({
         "id": random_id("clock_", 24),
