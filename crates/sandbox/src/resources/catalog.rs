@@ -83,7 +83,7 @@ pub(super) static PRODUCT_CREATE: &[Param] = &[
     EXPAND,
 ];
 
-static PRODUCT_UPDATE: &[Param] = &[
+pub(super) static PRODUCT_UPDATE: &[Param] = &[
     Param::optional("name", Kind::String),
     Param::optional("active", Kind::Boolean),
     Param::optional("default_price", Kind::String),
@@ -176,19 +176,20 @@ pub fn delete_product(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> {
     Ok(objects::deleted(id, "product"))
 }
 
+pub(super) static LIST_PRODUCTS: &[Param] = &[
+    Param::optional("active", Kind::Boolean),
+    Param::optional("shippable", Kind::Boolean),
+    Param::optional("ids", Kind::StringList),
+    Param::optional("url", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_products(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("active", Kind::Boolean),
-        Param::optional("shippable", Kind::Boolean),
-        Param::optional("ids", Kind::StringList),
-        Param::optional("url", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_PRODUCTS, raw)?;
     list_where(
         tx,
         "product",
@@ -331,24 +332,25 @@ pub fn new_price(
     Ok(price)
 }
 
+pub(super) static UPDATE_PRICE: &[Param] = &[
+    Param::optional("active", Kind::Boolean),
+    Param::optional("nickname", Kind::String),
+    Param::optional("lookup_key", Kind::String),
+    Param::optional("transfer_lookup_key", Kind::Boolean),
+    Param::optional(
+        "tax_behavior",
+        Kind::Enum(&["exclusive", "inclusive", "unspecified"]),
+    ),
+    METADATA,
+    EXPAND,
+];
+
 pub fn update_price(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("active", Kind::Boolean),
-        Param::optional("nickname", Kind::String),
-        Param::optional("lookup_key", Kind::String),
-        Param::optional("transfer_lookup_key", Kind::Boolean),
-        Param::optional(
-            "tax_behavior",
-            Kind::Enum(&["exclusive", "inclusive", "unspecified"]),
-        ),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_PRICE, raw)?;
     let before = tx.find("price", id, "id")?;
     let mut after = before.clone();
     apply_fields(
@@ -361,22 +363,23 @@ pub fn update_price(
     Ok(after)
 }
 
+pub(super) static LIST_PRICES: &[Param] = &[
+    Param::optional("active", Kind::Boolean),
+    Param::optional("currency", Kind::String),
+    Param::optional("product", Kind::String),
+    Param::optional("type", Kind::Enum(&["one_time", "recurring"])),
+    Param::optional("lookup_keys", Kind::StringList),
+    // Filtering on the interval is not implemented yet.
+    Param::optional("recurring", Kind::Unsupported),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_prices(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("active", Kind::Boolean),
-        Param::optional("currency", Kind::String),
-        Param::optional("product", Kind::String),
-        Param::optional("type", Kind::Enum(&["one_time", "recurring"])),
-        Param::optional("lookup_keys", Kind::StringList),
-        // Filtering on the interval is not implemented yet.
-        Param::optional("recurring", Kind::Unsupported),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_PRICES, raw)?;
     let lookup: Vec<Value> = params
         .get("lookup_keys")
         .and_then(Value::as_array)
@@ -574,17 +577,18 @@ pub fn delete_customer(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> 
     Ok(gone)
 }
 
+pub(super) static LIST_CUSTOMERS: &[Param] = &[
+    Param::optional("email", Kind::String),
+    Param::optional("test_clock", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_customers(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("email", Kind::String),
-        Param::optional("test_clock", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_CUSTOMERS, raw)?;
     list_where(
         tx,
         "customer",
@@ -700,13 +704,15 @@ pub fn attach(
     Ok(attached)
 }
 
+pub(super) static ATTACH_PAYMENT_METHOD: &[Param] =
+    &[Param::required("customer", Kind::String), EXPAND];
+
 pub fn attach_payment_method(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[Param::required("customer", Kind::String), EXPAND];
-    let params = check(SPEC, raw)?;
+    let params = check(ATTACH_PAYMENT_METHOD, raw)?;
     attach(
         tx,
         id,
@@ -738,7 +744,7 @@ pub fn detach_payment_method(
     Ok(detached)
 }
 
-static PAYMENT_METHOD_LIST: &[Param] = &[
+pub(super) static PAYMENT_METHOD_LIST: &[Param] = &[
     Param::optional("customer", Kind::String),
     Param::optional("type", Kind::String),
     Param::optional("allow_redisplay", Kind::String),

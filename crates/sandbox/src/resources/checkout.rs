@@ -405,19 +405,20 @@ pub fn create_session(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
     Ok(public_view(&session))
 }
 
+pub(super) static UPDATE_SESSION: &[Param] = &[
+    METADATA,
+    // Shipping is not collected by the hosted page yet.
+    Param::optional("shipping_options", Kind::Unsupported),
+    Param::optional("collected_information", Kind::Unsupported),
+    EXPAND,
+];
+
 pub fn update_session(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        METADATA,
-        // Shipping is not collected by the hosted page yet.
-        Param::optional("shipping_options", Kind::Unsupported),
-        Param::optional("collected_information", Kind::Unsupported),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_SESSION, raw)?;
     let before = tx.find("checkout.session", id, "id")?;
     let mut after = before.clone();
     apply_fields(&mut after, &params, &[]);
@@ -425,21 +426,22 @@ pub fn update_session(
     Ok(public_view(&after))
 }
 
+pub(super) static LIST_SESSIONS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("payment_intent", Kind::String),
+    Param::optional("payment_link", Kind::String),
+    Param::optional("status", Kind::Enum(&["complete", "expired", "open"])),
+    Param::optional("subscription", Kind::String),
+    Param::optional("customer_details", Kind::Unsupported),
+    Param::optional("created", Kind::Any),
+    Param::optional("limit", Kind::Integer),
+    Param::optional("starting_after", Kind::String),
+    Param::optional("ending_before", Kind::String),
+    EXPAND,
+];
+
 pub fn list_sessions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("payment_intent", Kind::String),
-        Param::optional("payment_link", Kind::String),
-        Param::optional("status", Kind::Enum(&["complete", "expired", "open"])),
-        Param::optional("subscription", Kind::String),
-        Param::optional("customer_details", Kind::Unsupported),
-        Param::optional("created", Kind::Any),
-        Param::optional("limit", Kind::Integer),
-        Param::optional("starting_after", Kind::String),
-        Param::optional("ending_before", Kind::String),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_SESSIONS, raw)?;
     let mut page = list_where(
         tx,
         "checkout.session",
@@ -461,18 +463,19 @@ pub fn list_sessions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value,
     Ok(page)
 }
 
+pub(super) static LIST_LINE_ITEMS: &[Param] = &[
+    Param::optional("limit", Kind::Integer),
+    Param::optional("starting_after", Kind::String),
+    Param::optional("ending_before", Kind::String),
+    EXPAND,
+];
+
 pub fn list_line_items(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("limit", Kind::Integer),
-        Param::optional("starting_after", Kind::String),
-        Param::optional("ending_before", Kind::String),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_LINE_ITEMS, raw)?;
     let session = tx.find("checkout.session", id, "id")?;
     let lines = session["line_items"]["data"]
         .as_array()

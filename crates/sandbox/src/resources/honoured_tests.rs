@@ -7,7 +7,9 @@
 //! The few parameters that steer the request rather than describe the object
 //! (`expand`, filters, actions such as `confirm`) are listed as such, each
 //! with what it does. A parameter added to a spec without being honoured or
-//! listed here fails the test, which names it.
+//! listed here fails the test, which names it. A second test walks every
+//! endpoint's spec, nested parameters included, and allows `Kind::Any` only
+//! for Stripe's unions of shapes, which their handlers check.
 
 use serde_json::{Map, Value};
 
@@ -678,5 +680,49 @@ fn every_accepted_parameter_of_a_create_call_is_honoured() {
         problems.is_empty(),
         "accepted parameters that the created object does not show:\n{}",
         problems.join("\n")
+    );
+}
+
+/// Every parameter's kind, by its bracket path, for every endpoint.
+fn kinds(prefix: &str, spec: &[Param], out: &mut Vec<(String, Kind)>) {
+    for param in spec {
+        let path = if prefix.is_empty() {
+            param.name.to_string()
+        } else {
+            format!("{prefix}[{}]", param.name)
+        };
+        if let Kind::Object(inner) | Kind::ObjectList(inner) = param.kind {
+            kinds(&path, inner, out);
+        }
+        out.push((path, param.kind));
+    }
+}
+
+/// `Kind::Any` takes any value unchecked, so that a bad one would be taken
+/// and then ignored: only parameters that are Stripe's unions of shapes
+/// (which the checks cannot express) keep it, and each is read by its
+/// handler, which refuses what it cannot use.
+#[test]
+fn no_parameter_takes_anything_but_stripe_unions() {
+    let unions = [
+        // A time, or bounds `created[gt|gte|lt|lte]`: `list_page` reads both.
+        "created",
+        // A time, or `now`: `trial_end_param` reads both.
+        "trial_end",
+    ];
+    let mut loose = Vec::new();
+    for (endpoint, spec) in specs() {
+        let mut all = Vec::new();
+        kinds("", spec, &mut all);
+        for (path, kind) in all {
+            if kind == Kind::Any && !unions.contains(&path.as_str()) {
+                loose.push(format!("{endpoint} {path}"));
+            }
+        }
+    }
+    assert!(
+        loose.is_empty(),
+        "parameters that take anything:\n{}",
+        loose.join("\n")
     );
 }

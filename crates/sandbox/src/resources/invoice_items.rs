@@ -124,18 +124,19 @@ fn total(unit: i64, quantity: i64, param: &str) -> Result<i64, StripeError> {
     })
 }
 
+pub(super) static LIST_INVOICE_ITEMS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("invoice", Kind::String),
+    Param::optional("pending", Kind::Boolean),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_invoice_items(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("invoice", Kind::String),
-        Param::optional("pending", Kind::Boolean),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_INVOICE_ITEMS, raw)?;
     let pending = params.get("pending").and_then(Value::as_bool);
     let mut page = list_where(
         tx,
@@ -188,6 +189,24 @@ pub fn delete_invoice_item(
     Ok(gone)
 }
 
+pub(super) static UPDATE_INVOICE_ITEM: &[Param] = &[
+    Param::optional("amount", Kind::Integer),
+    Param::optional("description", Kind::String),
+    Param::optional("quantity", Kind::Integer),
+    Param::optional("discountable", Kind::Boolean),
+    DISCOUNTS,
+    Param::optional("period", Kind::Object(PERIOD)),
+    // A new price is not taken yet: change the amount instead.
+    Param::optional("price_data", Kind::Unsupported),
+    Param::optional("pricing", Kind::Unsupported),
+    Param::optional("tax_behavior", Kind::Unsupported),
+    Param::optional("tax_code", Kind::Unsupported),
+    Param::optional("tax_rates", Kind::Unsupported),
+    Param::optional("unit_amount_decimal", Kind::Unsupported),
+    METADATA,
+    EXPAND,
+];
+
 /// Changes an invoice item. Stripe has no event for it (there is no
 /// `invoiceitem.updated`); a draft whose total changes emits
 /// `invoice.updated`.
@@ -196,24 +215,7 @@ pub fn update_invoice_item(
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("amount", Kind::Integer),
-        Param::optional("description", Kind::String),
-        Param::optional("quantity", Kind::Integer),
-        Param::optional("discountable", Kind::Boolean),
-        DISCOUNTS,
-        Param::optional("period", Kind::Object(PERIOD)),
-        // A new price is not taken yet: change the amount instead.
-        Param::optional("price_data", Kind::Unsupported),
-        Param::optional("pricing", Kind::Unsupported),
-        Param::optional("tax_behavior", Kind::Unsupported),
-        Param::optional("tax_code", Kind::Unsupported),
-        Param::optional("tax_rates", Kind::Unsupported),
-        Param::optional("unit_amount_decimal", Kind::Unsupported),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_INVOICE_ITEM, raw)?;
     let before = tx.find("invoiceitem", id, "id")?;
     let only_metadata = params.keys().all(|k| k == "metadata" || k == "expand");
     let draft = if only_metadata {

@@ -287,27 +287,28 @@ pub fn create_invoice(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
     Ok(invoice)
 }
 
+pub(super) static UPDATE_INVOICE: &[Param] = &[
+    Param::optional("auto_advance", Kind::Boolean),
+    COLLECTION_METHOD,
+    Param::optional("days_until_due", Kind::Integer),
+    Param::optional("default_payment_method", Kind::String),
+    Param::optional("description", Kind::String),
+    Param::optional("due_date", Kind::Timestamp),
+    Param::optional("footer", Kind::String),
+    Param::optional("statement_descriptor", Kind::String),
+    Param::optional("custom_fields", Kind::ObjectList(CUSTOM_FIELD)),
+    Param::optional("rendering", Kind::Unsupported),
+    Param::optional("payment_settings", Kind::Unsupported),
+    METADATA,
+    EXPAND,
+];
+
 pub fn update_invoice(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("auto_advance", Kind::Boolean),
-        COLLECTION_METHOD,
-        Param::optional("days_until_due", Kind::Integer),
-        Param::optional("default_payment_method", Kind::String),
-        Param::optional("description", Kind::String),
-        Param::optional("due_date", Kind::Timestamp),
-        Param::optional("footer", Kind::String),
-        Param::optional("statement_descriptor", Kind::String),
-        Param::optional("custom_fields", Kind::ObjectList(CUSTOM_FIELD)),
-        Param::optional("rendering", Kind::Unsupported),
-        Param::optional("payment_settings", Kind::Unsupported),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_INVOICE, raw)?;
     let before = tx.find("invoice", id, "id")?;
     let only_metadata = params.keys().all(|k| k == "metadata" || k == "expand");
     if before["status"] != "draft" && !only_metadata {
@@ -365,15 +366,15 @@ pub fn delete_invoice(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> {
     Ok(gone)
 }
 
+pub(super) static FINALIZE_INVOICE: &[Param] =
+    &[Param::optional("auto_advance", Kind::Boolean), EXPAND];
+
 pub fn finalize_invoice(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    check(
-        &[Param::optional("auto_advance", Kind::Boolean), EXPAND],
-        raw,
-    )?;
+    check(FINALIZE_INVOICE, raw)?;
     let invoice = tx.find("invoice", id, "id")?;
     if invoice["status"] != "draft" {
         return Err(StripeError::request(format!(
@@ -388,21 +389,22 @@ pub fn finalize_invoice(
     Ok(open)
 }
 
+pub(super) static PAY_INVOICE: &[Param] = &[
+    Param::optional("payment_method", Kind::String),
+    Param::optional("paid_out_of_band", Kind::Boolean),
+    Param::optional("off_session", Kind::Boolean),
+    Param::optional("forgive", Kind::Boolean),
+    Param::optional("source", Kind::String),
+    Param::optional("mandate", Kind::String),
+    EXPAND,
+];
+
 pub fn pay_invoice(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("payment_method", Kind::String),
-        Param::optional("paid_out_of_band", Kind::Boolean),
-        Param::optional("off_session", Kind::Boolean),
-        Param::optional("forgive", Kind::Boolean),
-        Param::optional("source", Kind::String),
-        Param::optional("mandate", Kind::String),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(PAY_INVOICE, raw)?;
     let mut invoice = tx.find("invoice", id, "id")?;
     let out_of_band = params.get("paid_out_of_band") == Some(&json!(true));
     // An invoice paid outside of Stripe charges nothing, so its payment
@@ -572,7 +574,7 @@ pub fn list_invoice_lines(
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    let params = check(&[LIMIT, STARTING_AFTER, ENDING_BEFORE, EXPAND], raw)?;
+    let params = check(super::PAGE, raw)?;
     let invoice = tx.find("invoice", id, "id")?;
     let lines = invoice["lines"]["data"]
         .as_array()
@@ -581,24 +583,25 @@ pub fn list_invoice_lines(
     list_page(lines.iter(), &params, &format!("/v1/invoices/{id}/lines"))
 }
 
+pub(super) static LIST_INVOICES: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional(
+        "status",
+        Kind::Enum(&["draft", "open", "paid", "uncollectible", "void"]),
+    ),
+    Param::optional("subscription", Kind::String),
+    COLLECTION_METHOD,
+    // Filtering on due dates is not implemented yet.
+    Param::optional("due_date", Kind::Unsupported),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_invoices(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional(
-            "status",
-            Kind::Enum(&["draft", "open", "paid", "uncollectible", "void"]),
-        ),
-        Param::optional("subscription", Kind::String),
-        COLLECTION_METHOD,
-        // Filtering on due dates is not implemented yet.
-        Param::optional("due_date", Kind::Unsupported),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_INVOICES, raw)?;
     let subscription = text(&params, "subscription");
     let mut page = list_where(
         tx,

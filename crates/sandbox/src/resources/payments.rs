@@ -100,33 +100,34 @@ pub fn create_payment_intent(
     Ok(intent)
 }
 
+pub(super) static UPDATE_PAYMENT_INTENT: &[Param] = &[
+    Param::optional("amount", Kind::Integer),
+    Param::optional("currency", Kind::String),
+    Param::optional("customer", Kind::String),
+    Param::optional("description", Kind::String),
+    Param::optional("payment_method", Kind::String),
+    Param::optional("payment_method_types", Kind::StringList),
+    Param::optional("receipt_email", Kind::String),
+    SETUP_FUTURE_USAGE,
+    SHIPPING,
+    Param::optional("statement_descriptor", Kind::String),
+    Param::optional("statement_descriptor_suffix", Kind::String),
+    Param::optional(
+        "capture_method",
+        Kind::Enum(&["automatic", "automatic_async", "manual"]),
+    ),
+    PAYMENT_METHOD_OPTIONS,
+    Param::optional("transfer_group", Kind::String),
+    METADATA,
+    EXPAND,
+];
+
 pub fn update_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("amount", Kind::Integer),
-        Param::optional("currency", Kind::String),
-        Param::optional("customer", Kind::String),
-        Param::optional("description", Kind::String),
-        Param::optional("payment_method", Kind::String),
-        Param::optional("payment_method_types", Kind::StringList),
-        Param::optional("receipt_email", Kind::String),
-        SETUP_FUTURE_USAGE,
-        SHIPPING,
-        Param::optional("statement_descriptor", Kind::String),
-        Param::optional("statement_descriptor_suffix", Kind::String),
-        Param::optional(
-            "capture_method",
-            Kind::Enum(&["automatic", "automatic_async", "manual"]),
-        ),
-        PAYMENT_METHOD_OPTIONS,
-        Param::optional("transfer_group", Kind::String),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_PAYMENT_INTENT, raw)?;
     let before = tx.find("payment_intent", id, "id")?;
     let status = before["status"].as_str().unwrap_or_default();
     if matches!(status, "succeeded" | "canceled" | "processing") {
@@ -176,29 +177,30 @@ pub fn update_payment_intent(
     Ok(after)
 }
 
+pub(super) static CONFIRM_PAYMENT_INTENT: &[Param] = &[
+    Param::optional("payment_method", Kind::String),
+    Param::optional("return_url", Kind::String),
+    Param::optional("receipt_email", Kind::String),
+    Param::optional("off_session", Kind::Boolean),
+    PAYMENT_METHOD_OPTIONS,
+    PAYMENT_METHOD_DATA,
+    Param::optional(
+        "capture_method",
+        Kind::Enum(&["automatic", "automatic_async", "manual"]),
+    ),
+    SHIPPING,
+    SETUP_FUTURE_USAGE,
+    Param::optional("error_on_requires_action", Kind::Boolean),
+    Param::optional("use_stripe_sdk", Kind::Boolean),
+    EXPAND,
+];
+
 pub fn confirm_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("payment_method", Kind::String),
-        Param::optional("return_url", Kind::String),
-        Param::optional("receipt_email", Kind::String),
-        Param::optional("off_session", Kind::Boolean),
-        PAYMENT_METHOD_OPTIONS,
-        PAYMENT_METHOD_DATA,
-        Param::optional(
-            "capture_method",
-            Kind::Enum(&["automatic", "automatic_async", "manual"]),
-        ),
-        SHIPPING,
-        SETUP_FUTURE_USAGE,
-        Param::optional("error_on_requires_action", Kind::Boolean),
-        Param::optional("use_stripe_sdk", Kind::Boolean),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CONFIRM_PAYMENT_INTENT, raw)?;
     // What the confirmation also sets is kept on the intent before it is
     // charged, as on Stripe; a refused confirmation rolls it back.
     let before = tx.find("payment_intent", id, "id")?;
@@ -315,24 +317,25 @@ pub fn confirm(
     }
 }
 
+pub(super) static CANCEL_PAYMENT_INTENT: &[Param] = &[
+    Param::optional(
+        "cancellation_reason",
+        Kind::Enum(&[
+            "duplicate",
+            "fraudulent",
+            "requested_by_customer",
+            "abandoned",
+        ]),
+    ),
+    EXPAND,
+];
+
 pub fn cancel_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional(
-            "cancellation_reason",
-            Kind::Enum(&[
-                "duplicate",
-                "fraudulent",
-                "requested_by_customer",
-                "abandoned",
-            ]),
-        ),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CANCEL_PAYMENT_INTENT, raw)?;
     let before = tx.find("payment_intent", id, "id")?;
     let status = before["status"].as_str().unwrap_or_default();
     if matches!(status, "succeeded" | "canceled") {
@@ -354,18 +357,19 @@ pub fn cancel_payment_intent(
     Ok(after)
 }
 
+pub(super) static CAPTURE_PAYMENT_INTENT: &[Param] = &[
+    Param::optional("amount_to_capture", Kind::Integer),
+    Param::optional("final_capture", Kind::Boolean),
+    METADATA,
+    EXPAND,
+];
+
 pub fn capture_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("amount_to_capture", Kind::Integer),
-        Param::optional("final_capture", Kind::Boolean),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CAPTURE_PAYMENT_INTENT, raw)?;
     let before = tx.find("payment_intent", id, "id")?;
     if before["status"] != "requires_capture" {
         return Err(StripeError::request(format!(
@@ -403,19 +407,20 @@ pub fn capture_payment_intent(
     Ok(after)
 }
 
+pub(super) static LIST_PAYMENT_INTENTS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_payment_intents(
     tx: &mut Tx<'_>,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_PAYMENT_INTENTS, raw)?;
     list_where(
         tx,
         "payment_intent",
@@ -425,18 +430,19 @@ pub fn list_payment_intents(
     )
 }
 
+pub(super) static LIST_CHARGES: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("payment_intent", Kind::String),
+    Param::optional("transfer_group", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_charges(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("payment_intent", Kind::String),
-        Param::optional("transfer_group", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_CHARGES, raw)?;
     list_where(
         tx,
         "charge",
@@ -549,12 +555,14 @@ pub fn create_refund(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value,
     Ok(refund)
 }
 
+pub(super) static UPDATE_REFUND: &[Param] = &[METADATA, EXPAND];
+
 pub fn update_refund(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    let params = check(&[METADATA, EXPAND], raw)?;
+    let params = check(UPDATE_REFUND, raw)?;
     let before = tx.find("refund", id, "id")?;
     let mut after = before.clone();
     apply_fields(&mut after, &params, &[]);
@@ -562,17 +570,18 @@ pub fn update_refund(
     Ok(after)
 }
 
+pub(super) static LIST_REFUNDS: &[Param] = &[
+    Param::optional("charge", Kind::String),
+    Param::optional("payment_intent", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_refunds(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("charge", Kind::String),
-        Param::optional("payment_intent", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_REFUNDS, raw)?;
     list_where(
         tx,
         "refund",

@@ -227,69 +227,70 @@ pub fn create_subscription(
     Ok(subscription)
 }
 
+pub(super) static UPDATE_SUBSCRIPTION: &[Param] = &[
+    Param::optional(
+        "items",
+        Kind::ObjectList(&[
+            Param::optional("id", Kind::String),
+            Param::optional("price", Kind::String),
+            Param::optional("quantity", Kind::Integer),
+            Param::optional("deleted", Kind::Boolean),
+            Param::optional("price_data", Kind::Unsupported),
+            Param::optional("tax_rates", Kind::Unsupported),
+            DISCOUNTS,
+            Param::optional("metadata", Kind::Unsupported),
+        ]),
+    ),
+    Param::optional("cancel_at_period_end", Kind::Boolean),
+    Param::optional("cancel_at", Kind::Timestamp),
+    // A time, or `now`.
+    Param::optional("trial_end", Kind::Any),
+    Param::optional("default_payment_method", Kind::String),
+    Param::optional("description", Kind::String),
+    COLLECTION_METHOD,
+    Param::optional("days_until_due", Kind::Integer),
+    // Only `none` when items change: the sandbox makes no prorations.
+    Param::optional(
+        "proration_behavior",
+        Kind::Enum(&["always_invoice", "create_prorations", "none"]),
+    ),
+    Param::optional(
+        "payment_behavior",
+        Kind::Enum(&[
+            "allow_incomplete",
+            "default_incomplete",
+            "error_if_incomplete",
+            "pending_if_incomplete",
+        ]),
+    ),
+    Param::optional(
+        "pause_collection",
+        Kind::Object(&[
+            Param::required(
+                "behavior",
+                Kind::Enum(&["keep_as_draft", "mark_uncollectible", "void"]),
+            ),
+            Param::optional("resumes_at", Kind::Timestamp),
+        ]),
+    ),
+    CANCELLATION_DETAILS,
+    Param::optional("off_session", Kind::Boolean),
+    Param::optional("payment_settings", Kind::Unsupported),
+    AUTOMATIC_TAX,
+    DISCOUNTS,
+    Param::optional("default_tax_rates", Kind::Unsupported),
+    Param::optional("trial_settings", Kind::Object(TRIAL_SETTINGS)),
+    Param::optional("billing_cycle_anchor", Kind::Unsupported),
+    METADATA,
+    EXPAND,
+];
+
 pub fn update_subscription(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional(
-            "items",
-            Kind::ObjectList(&[
-                Param::optional("id", Kind::String),
-                Param::optional("price", Kind::String),
-                Param::optional("quantity", Kind::Integer),
-                Param::optional("deleted", Kind::Boolean),
-                Param::optional("price_data", Kind::Unsupported),
-                Param::optional("tax_rates", Kind::Unsupported),
-                DISCOUNTS,
-                Param::optional("metadata", Kind::Unsupported),
-            ]),
-        ),
-        Param::optional("cancel_at_period_end", Kind::Boolean),
-        Param::optional("cancel_at", Kind::Timestamp),
-        // A time, or `now`.
-        Param::optional("trial_end", Kind::Any),
-        Param::optional("default_payment_method", Kind::String),
-        Param::optional("description", Kind::String),
-        COLLECTION_METHOD,
-        Param::optional("days_until_due", Kind::Integer),
-        // Only `none` when items change: the sandbox makes no prorations.
-        Param::optional(
-            "proration_behavior",
-            Kind::Enum(&["always_invoice", "create_prorations", "none"]),
-        ),
-        Param::optional(
-            "payment_behavior",
-            Kind::Enum(&[
-                "allow_incomplete",
-                "default_incomplete",
-                "error_if_incomplete",
-                "pending_if_incomplete",
-            ]),
-        ),
-        Param::optional(
-            "pause_collection",
-            Kind::Object(&[
-                Param::required(
-                    "behavior",
-                    Kind::Enum(&["keep_as_draft", "mark_uncollectible", "void"]),
-                ),
-                Param::optional("resumes_at", Kind::Timestamp),
-            ]),
-        ),
-        CANCELLATION_DETAILS,
-        Param::optional("off_session", Kind::Boolean),
-        Param::optional("payment_settings", Kind::Unsupported),
-        AUTOMATIC_TAX,
-        DISCOUNTS,
-        Param::optional("default_tax_rates", Kind::Unsupported),
-        Param::optional("trial_settings", Kind::Object(TRIAL_SETTINGS)),
-        Param::optional("billing_cycle_anchor", Kind::Unsupported),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_SUBSCRIPTION, raw)?;
     let before = tx.find("subscription", id, "id")?;
     if before["status"] == "canceled" {
         return Err(StripeError::request(format!(
@@ -421,20 +422,21 @@ pub fn update_subscription(
     Ok(tx.get(id).cloned().unwrap_or(after))
 }
 
+pub(super) static CANCEL_SUBSCRIPTION: &[Param] = &[
+    // A final invoice of pending items, and a proration's credit, are not
+    // made yet.
+    Param::optional("invoice_now", Kind::FalseOnly),
+    Param::optional("prorate", Kind::FalseOnly),
+    CANCELLATION_DETAILS,
+    EXPAND,
+];
+
 pub fn cancel_subscription(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        // A final invoice of pending items, and a proration's credit, are not
-        // made yet.
-        Param::optional("invoice_now", Kind::FalseOnly),
-        Param::optional("prorate", Kind::FalseOnly),
-        CANCELLATION_DETAILS,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CANCEL_SUBSCRIPTION, raw)?;
     let before = tx.find("subscription", id, "id")?;
     if before["status"] == "canceled" {
         return Err(StripeError::request(format!(
@@ -457,23 +459,24 @@ pub fn cancel_subscription(
     ))
 }
 
+pub(super) static LIST_SUBSCRIPTIONS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("price", Kind::String),
+    Param::optional("status", Kind::String),
+    COLLECTION_METHOD,
+    // Filtering on the items' periods is not implemented yet.
+    Param::optional("current_period_end", Kind::Unsupported),
+    Param::optional("current_period_start", Kind::Unsupported),
+    Param::optional("test_clock", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("price", Kind::String),
-        Param::optional("status", Kind::String),
-        COLLECTION_METHOD,
-        // Filtering on the items' periods is not implemented yet.
-        Param::optional("current_period_end", Kind::Unsupported),
-        Param::optional("current_period_start", Kind::Unsupported),
-        Param::optional("test_clock", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_SUBSCRIPTIONS, raw)?;
     let customer = text(&params, "customer");
     let clock = text(&params, "test_clock");
     let price = text(&params, "price");
@@ -503,21 +506,22 @@ pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
     list_page(items.iter(), &params, "/v1/subscriptions")
 }
 
+pub(super) static RESUME_SUBSCRIPTION: &[Param] = &[
+    // A resumed subscription's period starts now (Stripe's default);
+    // keeping the old cycle would need prorations, which the sandbox
+    // does not make.
+    Param::optional("billing_cycle_anchor", Kind::Enum(&["now"])),
+    Param::optional("proration_behavior", Kind::Unsupported),
+    Param::optional("proration_date", Kind::Unsupported),
+    EXPAND,
+];
+
 pub fn resume_subscription(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        // A resumed subscription's period starts now (Stripe's default);
-        // keeping the old cycle would need prorations, which the sandbox
-        // does not make.
-        Param::optional("billing_cycle_anchor", Kind::Enum(&["now"])),
-        Param::optional("proration_behavior", Kind::Unsupported),
-        Param::optional("proration_date", Kind::Unsupported),
-        EXPAND,
-    ];
-    check(SPEC, raw)?;
+    check(RESUME_SUBSCRIPTION, raw)?;
     super::billing_cycle::resume(tx, id)
 }
 
