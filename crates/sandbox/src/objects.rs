@@ -61,13 +61,13 @@ pub fn product(id: String, params: &Map<String, Value>, now: i64) -> Value {
         "description": text(params, "description"),
         "images": params.get("images").cloned().unwrap_or(json!([])),
         "livemode": false,
-        "marketing_features": [],
+        "marketing_features": params.get("marketing_features").cloned().unwrap_or(json!([])),
         "metadata": metadata(params.get("metadata")),
         "name": params.get("name").cloned().unwrap_or(Value::Null),
         "package_dimensions": null,
         "shippable": text(params, "shippable"),
         "statement_descriptor": text(params, "statement_descriptor"),
-        "tax_code": null,
+        "tax_code": text(params, "tax_code"),
         "type": "service",
         "unit_label": text(params, "unit_label"),
         "updated": now,
@@ -113,11 +113,8 @@ pub fn price(id: String, product: &str, params: &Map<String, Value>, now: i64) -
 }
 
 pub fn customer(id: String, params: &Map<String, Value>, now: i64) -> Value {
-    let default_pm = params
-        .get("invoice_settings")
-        .and_then(|s| s.get("default_payment_method"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let settings = params.get("invoice_settings").and_then(Value::as_object);
+    let setting = |k: &str| settings.map(|s| text(s, k)).unwrap_or(Value::Null);
     json!({
         "id": id,
         "object": "customer",
@@ -132,10 +129,10 @@ pub fn customer(id: String, params: &Map<String, Value>, now: i64) -> Value {
         "email": text(params, "email"),
         "invoice_prefix": random_id("", 8).to_uppercase(),
         "invoice_settings": {
-            "custom_fields": null,
-            "default_payment_method": default_pm,
-            "footer": null,
-            "rendering_options": null,
+            "custom_fields": setting("custom_fields"),
+            "default_payment_method": setting("default_payment_method"),
+            "footer": setting("footer"),
+            "rendering_options": setting("rendering_options"),
         },
         "livemode": false,
         "metadata": metadata(params.get("metadata")),
@@ -143,8 +140,8 @@ pub fn customer(id: String, params: &Map<String, Value>, now: i64) -> Value {
         "next_invoice_sequence": 1,
         "phone": text(params, "phone"),
         "preferred_locales": params.get("preferred_locales").cloned().unwrap_or(json!([])),
-        "shipping": null,
-        "tax_exempt": "none",
+        "shipping": text(params, "shipping"),
+        "tax_exempt": params.get("tax_exempt").filter(|t| *t != "").cloned().unwrap_or(json!("none")),
         "test_clock": null,
     })
 }
@@ -180,7 +177,7 @@ pub fn billing_details(params: Option<&Value>) -> Value {
         "email": field("email"),
         "name": field("name"),
         "phone": field("phone"),
-        "tax_id": null,
+        "tax_id": field("tax_id"),
     })
 }
 
@@ -385,7 +382,7 @@ pub fn payment_intent(
         "statement_descriptor_suffix": text(params, "statement_descriptor_suffix"),
         "status": "requires_payment_method",
         "transfer_data": null,
-        "transfer_group": null,
+        "transfer_group": text(params, "transfer_group"),
     })
 }
 

@@ -145,7 +145,8 @@ impl ParamError {
         ParamError::new(path, Some(code::PARAMETER_UNKNOWN), message)
     }
 
-    fn unsupported(path: &str) -> ParamError {
+    /// The refusal of a parameter the sandbox does not implement yet.
+    pub fn unsupported(path: &str) -> ParamError {
         let message = format!(
             "Received parameter {path}, which the paywire sandbox does not implement yet; Stripe would act on it, so the sandbox refuses rather than ignore it."
         );

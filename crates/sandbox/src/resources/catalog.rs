@@ -28,10 +28,30 @@ static RECURRING: &[Param] = &[
     Param::optional("interval_count", Kind::Integer),
     Param::optional("usage_type", Kind::Enum(&["licensed", "metered"])),
     Param::optional("trial_period_days", Kind::Integer),
-    Param::optional("meter", Kind::String),
+    // Usage-based billing needs meters, which the sandbox does not have.
+    Param::optional("meter", Kind::Unsupported),
 ];
 
-static PRODUCT_CREATE: &[Param] = &[
+const MARKETING_FEATURE: &[Param] = &[Param::required("name", Kind::String)];
+
+/// A postal address, as Stripe takes it everywhere.
+pub(super) const ADDRESS: &[Param] = &[
+    Param::optional("city", Kind::String),
+    Param::optional("country", Kind::String),
+    Param::optional("line1", Kind::String),
+    Param::optional("line2", Kind::String),
+    Param::optional("postal_code", Kind::String),
+    Param::optional("state", Kind::String),
+];
+
+/// A customer's shipping details, stored as given.
+pub(super) const SHIPPING: &[Param] = &[
+    Param::required("address", Kind::Object(ADDRESS)),
+    Param::required("name", Kind::String),
+    Param::optional("phone", Kind::String),
+];
+
+pub(super) static PRODUCT_CREATE: &[Param] = &[
     Param::required("name", Kind::String),
     Param::optional("id", Kind::String),
     Param::optional("active", Kind::Boolean),
@@ -43,8 +63,10 @@ static PRODUCT_CREATE: &[Param] = &[
     Param::optional("tax_code", Kind::String),
     Param::optional("unit_label", Kind::String),
     Param::optional("url", Kind::String),
-    Param::optional("marketing_features", Kind::Any),
-    Param::optional("package_dimensions", Kind::Any),
+    Param::optional("marketing_features", Kind::ObjectList(MARKETING_FEATURE)),
+    // Stripe's dimensions are decimals, which the sandbox's checks have no
+    // kind for yet.
+    Param::optional("package_dimensions", Kind::Unsupported),
     Param::optional(
         "default_price_data",
         Kind::Object(&[
@@ -61,7 +83,7 @@ static PRODUCT_CREATE: &[Param] = &[
     EXPAND,
 ];
 
-static PRODUCT_UPDATE: &[Param] = &[
+pub(super) static PRODUCT_UPDATE: &[Param] = &[
     Param::optional("name", Kind::String),
     Param::optional("active", Kind::Boolean),
     Param::optional("default_price", Kind::String),
@@ -73,8 +95,10 @@ static PRODUCT_UPDATE: &[Param] = &[
     Param::optional("tax_code", Kind::String),
     Param::optional("unit_label", Kind::String),
     Param::optional("url", Kind::String),
-    Param::optional("marketing_features", Kind::Any),
-    Param::optional("package_dimensions", Kind::Any),
+    Param::optional("marketing_features", Kind::ObjectList(MARKETING_FEATURE)),
+    // Stripe's dimensions are decimals, which the sandbox's checks have no
+    // kind for yet.
+    Param::optional("package_dimensions", Kind::Unsupported),
     EXPAND,
 ];
 
@@ -127,6 +151,7 @@ pub fn update_product(
             "default_price",
             "description",
             "images",
+            "marketing_features",
             "shippable",
             "statement_descriptor",
             "tax_code",
@@ -151,19 +176,20 @@ pub fn delete_product(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> {
     Ok(objects::deleted(id, "product"))
 }
 
+pub(super) static LIST_PRODUCTS: &[Param] = &[
+    Param::optional("active", Kind::Boolean),
+    Param::optional("shippable", Kind::Boolean),
+    Param::optional("ids", Kind::StringList),
+    Param::optional("url", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_products(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("active", Kind::Boolean),
-        Param::optional("shippable", Kind::Boolean),
-        Param::optional("ids", Kind::StringList),
-        Param::optional("url", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_PRODUCTS, raw)?;
     list_where(
         tx,
         "product",
@@ -173,7 +199,7 @@ pub fn list_products(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value,
     )
 }
 
-static PRICE_CREATE: &[Param] = &[
+pub(super) static PRICE_CREATE: &[Param] = &[
     Param::required("currency", Kind::String),
     Param::optional("unit_amount", Kind::Integer),
     Param::optional("unit_amount_decimal", Kind::String),
@@ -216,7 +242,31 @@ pub fn create_price(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, 
         }
         (None, None) => return Err(StripeError::missing("product")),
     };
-    new_price(tx, &product, &params)
+    let price = new_price(tx, &product, &params)?;
+    transfer_lookup_key(tx, &params, price["id"].as_str().unwrap_or_default());
+    Ok(price)
+}
+
+/// With `transfer_lookup_key=true`, the lookup key moves to the price `to`:
+/// the other prices that had it lose it, as on Stripe.
+fn transfer_lookup_key(tx: &mut Tx<'_>, params: &Map<String, Value>, to: &str) {
+    let Some(key) = text(params, "lookup_key") else {
+        return;
+    };
+    if params.get("transfer_lookup_key") != Some(&json!(true)) {
+        return;
+    }
+    let holders: Vec<Value> = tx
+        .state()
+        .newest_first("price")
+        .filter(|p| p["lookup_key"] == key && p["id"] != to)
+        .cloned()
+        .collect();
+    for before in holders {
+        let mut after = before.clone();
+        after["lookup_key"] = Value::Null;
+        tx.update(&before, after, Some("price.updated"));
+    }
 }
 
 /// Creates a price of `product` from `price_data`-like parameters.
@@ -282,24 +332,25 @@ pub fn new_price(
     Ok(price)
 }
 
+pub(super) static UPDATE_PRICE: &[Param] = &[
+    Param::optional("active", Kind::Boolean),
+    Param::optional("nickname", Kind::String),
+    Param::optional("lookup_key", Kind::String),
+    Param::optional("transfer_lookup_key", Kind::Boolean),
+    Param::optional(
+        "tax_behavior",
+        Kind::Enum(&["exclusive", "inclusive", "unspecified"]),
+    ),
+    METADATA,
+    EXPAND,
+];
+
 pub fn update_price(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("active", Kind::Boolean),
-        Param::optional("nickname", Kind::String),
-        Param::optional("lookup_key", Kind::String),
-        Param::optional("transfer_lookup_key", Kind::Boolean),
-        Param::optional(
-            "tax_behavior",
-            Kind::Enum(&["exclusive", "inclusive", "unspecified"]),
-        ),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_PRICE, raw)?;
     let before = tx.find("price", id, "id")?;
     let mut after = before.clone();
     apply_fields(
@@ -307,25 +358,28 @@ pub fn update_price(
         &params,
         &["active", "nickname", "lookup_key", "tax_behavior"],
     );
+    transfer_lookup_key(tx, &params, id);
     tx.update(&before, after.clone(), Some("price.updated"));
     Ok(after)
 }
 
+pub(super) static LIST_PRICES: &[Param] = &[
+    Param::optional("active", Kind::Boolean),
+    Param::optional("currency", Kind::String),
+    Param::optional("product", Kind::String),
+    Param::optional("type", Kind::Enum(&["one_time", "recurring"])),
+    Param::optional("lookup_keys", Kind::StringList),
+    // Filtering on the interval is not implemented yet.
+    Param::optional("recurring", Kind::Unsupported),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_prices(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("active", Kind::Boolean),
-        Param::optional("currency", Kind::String),
-        Param::optional("product", Kind::String),
-        Param::optional("type", Kind::Enum(&["one_time", "recurring"])),
-        Param::optional("lookup_keys", Kind::StringList),
-        Param::optional("recurring", Kind::Any),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_PRICES, raw)?;
     let lookup: Vec<Value> = params
         .get("lookup_keys")
         .and_then(Value::as_array)
@@ -349,13 +403,20 @@ pub fn list_prices(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, S
     crate::state::list_page(items.iter(), &params, "/v1/prices")
 }
 
-static CUSTOMER_FIELDS: &[Param] = &[
+/// A custom field of an invoice (or of a customer's invoices), shown on it
+/// as given.
+pub(super) const CUSTOM_FIELD: &[Param] = &[
+    Param::required("name", Kind::String),
+    Param::required("value", Kind::String),
+];
+
+pub(super) static CUSTOMER_FIELDS: &[Param] = &[
     Param::optional("email", Kind::String),
     Param::optional("name", Kind::String),
     Param::optional("description", Kind::String),
     Param::optional("phone", Kind::String),
-    Param::optional("address", Kind::Any),
-    Param::optional("shipping", Kind::Any),
+    Param::optional("address", Kind::Object(ADDRESS)),
+    Param::optional("shipping", Kind::Object(SHIPPING)),
     Param::optional("balance", Kind::Integer),
     Param::optional("preferred_locales", Kind::StringList),
     Param::optional("payment_method", Kind::String),
@@ -363,13 +424,23 @@ static CUSTOMER_FIELDS: &[Param] = &[
         "invoice_settings",
         Kind::Object(&[
             Param::optional("default_payment_method", Kind::String),
-            Param::optional("custom_fields", Kind::Any),
+            Param::optional("custom_fields", Kind::ObjectList(CUSTOM_FIELD)),
             Param::optional("footer", Kind::String),
-            Param::optional("rendering_options", Kind::Any),
+            Param::optional(
+                "rendering_options",
+                Kind::Object(&[
+                    Param::optional(
+                        "amount_tax_display",
+                        Kind::Enum(&["exclude_tax", "include_inclusive_tax"]),
+                    ),
+                    Param::optional("template", Kind::String),
+                ]),
+            ),
         ]),
     ),
     Param::optional("tax_exempt", Kind::Enum(&["exempt", "none", "reverse"])),
-    Param::optional("tax_id_data", Kind::Any),
+    // Tax ids are objects of their own, which the sandbox does not have.
+    Param::optional("tax_id_data", Kind::Unsupported),
     Param::optional("test_clock", Kind::String),
     Param::optional("source", Kind::String),
     METADATA,
@@ -392,6 +463,12 @@ pub fn create_customer(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Valu
         if customer["invoice_settings"]["default_payment_method"].as_str() == Some(pm) {
             customer["invoice_settings"]["default_payment_method"] = attached["id"].clone();
         }
+    }
+    // A source (`tok_visa`) is kept as the payment method of its card, which
+    // the customer's invoices are charged to when no default is set.
+    if let Some(source) = text(&params, "source") {
+        let attached = attach(tx, source, &id, "source")?;
+        customer["default_source"] = attached["id"].clone();
     }
     if let Some(default) = customer["invoice_settings"]["default_payment_method"]
         .as_str()
@@ -449,6 +526,16 @@ pub fn update_customer(
     if let Some(pm) = text(&params, "payment_method") {
         attach(tx, pm, id, "payment_method")?;
     }
+    if let Some(source) = text(&params, "source") {
+        after["default_source"] = attach(tx, source, id, "source")?["id"].clone();
+    }
+    if let Some(settings) = params.get("invoice_settings").and_then(Value::as_object) {
+        apply_fields(
+            &mut after["invoice_settings"],
+            settings,
+            &["custom_fields", "footer", "rendering_options"],
+        );
+    }
     if let Some(settings) = params.get("invoice_settings").and_then(Value::as_object)
         && let Some(default) = settings.get("default_payment_method")
     {
@@ -490,17 +577,18 @@ pub fn delete_customer(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> 
     Ok(gone)
 }
 
+pub(super) static LIST_CUSTOMERS: &[Param] = &[
+    Param::optional("email", Kind::String),
+    Param::optional("test_clock", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_customers(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("email", Kind::String),
-        Param::optional("test_clock", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_CUSTOMERS, raw)?;
     list_where(
         tx,
         "customer",
@@ -510,7 +598,7 @@ pub fn list_customers(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
     )
 }
 
-static PAYMENT_METHOD_CREATE: &[Param] = &[
+pub(super) static PAYMENT_METHOD_CREATE: &[Param] = &[
     Param::optional("type", Kind::Enum(&["card"])),
     Param::optional(
         "card",
@@ -520,16 +608,28 @@ static PAYMENT_METHOD_CREATE: &[Param] = &[
             Param::optional("exp_month", Kind::Integer),
             Param::optional("exp_year", Kind::Integer),
             Param::optional("cvc", Kind::String),
-            Param::optional("networks", Kind::Any),
+            // A preferred network for co-branded cards, which no test card is.
+            Param::optional("networks", Kind::Unsupported),
         ]),
     ),
-    Param::optional("billing_details", Kind::Any),
+    Param::optional(
+        "billing_details",
+        Kind::Object(&[
+            Param::optional("address", Kind::Object(ADDRESS)),
+            Param::optional("email", Kind::String),
+            Param::optional("name", Kind::String),
+            Param::optional("phone", Kind::String),
+            Param::optional("tax_id", Kind::String),
+        ]),
+    ),
     Param::optional(
         "allow_redisplay",
         Kind::Enum(&["always", "limited", "unspecified"]),
     ),
-    Param::optional("customer", Kind::String),
-    Param::optional("payment_method", Kind::String),
+    // Cloning a customer's payment method onto a connected account is
+    // Connect's, which the sandbox does not have.
+    Param::optional("customer", Kind::Unsupported),
+    Param::optional("payment_method", Kind::Unsupported),
     METADATA,
     EXPAND,
 ];
@@ -554,7 +654,7 @@ pub fn create_payment_method(
         })?,
         (None, None) => return Err(StripeError::missing("card")),
     };
-    let pm = objects::payment_method(
+    let mut pm = objects::payment_method(
         random_id("pm_", 24),
         card,
         Value::Null,
@@ -562,6 +662,7 @@ pub fn create_payment_method(
         objects::metadata(params.get("metadata")),
         tx.now,
     );
+    apply_fields(&mut pm, &params, &["allow_redisplay"]);
     tx.put(pm.clone());
     Ok(pm)
 }
@@ -603,13 +704,15 @@ pub fn attach(
     Ok(attached)
 }
 
+pub(super) static ATTACH_PAYMENT_METHOD: &[Param] =
+    &[Param::required("customer", Kind::String), EXPAND];
+
 pub fn attach_payment_method(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[Param::required("customer", Kind::String), EXPAND];
-    let params = check(SPEC, raw)?;
+    let params = check(ATTACH_PAYMENT_METHOD, raw)?;
     attach(
         tx,
         id,
@@ -641,7 +744,7 @@ pub fn detach_payment_method(
     Ok(detached)
 }
 
-static PAYMENT_METHOD_LIST: &[Param] = &[
+pub(super) static PAYMENT_METHOD_LIST: &[Param] = &[
     Param::optional("customer", Kind::String),
     Param::optional("type", Kind::String),
     Param::optional("allow_redisplay", Kind::String),

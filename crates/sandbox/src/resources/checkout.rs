@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::billing_cycle::{SubscriptionOptions, start_subscription};
 use super::catalog::{attach, new_price};
-use super::payments::confirm;
+use super::payments::{PI_SHIPPING, confirm};
+use super::subscriptions::TRIAL_SETTINGS;
 use super::{
     AUTOMATIC_TAX, DISCOUNTS, METADATA, apply_fields, check, decline_error, list_where,
     public_view, resolve_payment_method, text,
@@ -48,7 +49,10 @@ static PRICE_DATA: &[Param] = &[
     ),
 ];
 
-static SESSION_CREATE: &[Param] = &[
+/// A custom text of the hosted page, shown on the session as given.
+static MESSAGE: &[Param] = &[Param::required("message", Kind::String)];
+
+pub(super) static SESSION_CREATE: &[Param] = &[
     Param::optional("mode", Kind::Enum(&["payment", "setup", "subscription"])),
     Param::optional(
         "line_items",
@@ -56,9 +60,10 @@ static SESSION_CREATE: &[Param] = &[
             Param::optional("price", Kind::String),
             Param::optional("price_data", Kind::Object(PRICE_DATA)),
             Param::optional("quantity", Kind::Integer),
-            Param::optional("adjustable_quantity", Kind::Any),
-            Param::optional("dynamic_tax_rates", Kind::StringList),
-            Param::optional("tax_rates", Kind::StringList),
+            // The hosted page lets no quantity change, and there is no tax.
+            Param::optional("adjustable_quantity", Kind::Unsupported),
+            Param::optional("dynamic_tax_rates", Kind::Unsupported),
+            Param::optional("tax_rates", Kind::Unsupported),
         ]),
     ),
     Param::optional("success_url", Kind::String),
@@ -111,13 +116,14 @@ static SESSION_CREATE: &[Param] = &[
                 "setup_future_usage",
                 Kind::Enum(&["off_session", "on_session"]),
             ),
-            Param::optional("shipping", Kind::Any),
+            Param::optional("shipping", Kind::Object(PI_SHIPPING)),
             Param::optional("statement_descriptor", Kind::String),
             Param::optional("statement_descriptor_suffix", Kind::String),
             Param::optional("transfer_group", Kind::String),
-            Param::optional("application_fee_amount", Kind::Integer),
-            Param::optional("on_behalf_of", Kind::String),
-            Param::optional("transfer_data", Kind::Any),
+            // Fees and transfers are Connect's, which the sandbox does not have.
+            Param::optional("application_fee_amount", Kind::Unsupported),
+            Param::optional("on_behalf_of", Kind::Unsupported),
+            Param::optional("transfer_data", Kind::Unsupported),
             METADATA,
         ]),
     ),
@@ -127,32 +133,54 @@ static SESSION_CREATE: &[Param] = &[
             Param::optional("trial_period_days", Kind::Integer),
             Param::optional("trial_end", Kind::Timestamp),
             Param::optional("description", Kind::String),
-            Param::optional("default_tax_rates", Kind::StringList),
-            Param::optional("billing_cycle_anchor", Kind::Timestamp),
-            Param::optional("proration_behavior", Kind::String),
-            Param::optional("trial_settings", Kind::Any),
-            Param::optional("application_fee_percent", Kind::Any),
-            Param::optional("on_behalf_of", Kind::String),
-            Param::optional("transfer_data", Kind::Any),
-            Param::optional("invoice_settings", Kind::Any),
+            // No tax, and periods start when the subscription does.
+            Param::optional("default_tax_rates", Kind::Unsupported),
+            Param::optional("billing_cycle_anchor", Kind::Unsupported),
+            // Prorations come only of a billing cycle anchor, refused above.
+            Param::optional(
+                "proration_behavior",
+                Kind::Enum(&["create_prorations", "none"]),
+            ),
+            Param::optional("trial_settings", Kind::Object(TRIAL_SETTINGS)),
+            // Fees, transfers and invoice issuers are Connect's.
+            Param::optional("application_fee_percent", Kind::Unsupported),
+            Param::optional("on_behalf_of", Kind::Unsupported),
+            Param::optional("transfer_data", Kind::Unsupported),
+            Param::optional("invoice_settings", Kind::Unsupported),
             METADATA,
         ]),
     ),
     AUTOMATIC_TAX,
-    Param::optional("consent_collection", Kind::Any),
-    Param::optional("custom_fields", Kind::Any),
-    Param::optional("custom_text", Kind::Any),
-    Param::optional("customer_update", Kind::Any),
+    // The hosted page collects a card and an email, nothing more: what asks
+    // it to collect, show or save more is refused until it does.
+    Param::optional("consent_collection", Kind::Unsupported),
+    Param::optional("custom_fields", Kind::Unsupported),
+    Param::optional(
+        "custom_text",
+        Kind::Object(&[
+            Param::optional("after_submit", Kind::Object(MESSAGE)),
+            Param::optional("shipping_address", Kind::Object(MESSAGE)),
+            Param::optional("submit", Kind::Object(MESSAGE)),
+            Param::optional("terms_of_service_acceptance", Kind::Object(MESSAGE)),
+        ]),
+    ),
+    Param::optional("customer_update", Kind::Unsupported),
     DISCOUNTS,
-    Param::optional("invoice_creation", Kind::Any),
-    Param::optional("payment_method_options", Kind::Any),
-    Param::optional("phone_number_collection", Kind::Any),
-    Param::optional("saved_payment_method_options", Kind::Any),
-    Param::optional("shipping_address_collection", Kind::Any),
-    Param::optional("shipping_options", Kind::Any),
-    Param::optional("tax_id_collection", Kind::Any),
-    Param::optional("after_expiration", Kind::Any),
-    Param::optional("redirect_on_completion", Kind::String),
+    Param::optional("invoice_creation", Kind::Unsupported),
+    Param::optional("payment_method_options", Kind::Unsupported),
+    Param::optional(
+        "phone_number_collection",
+        Kind::Object(&[Param::required("enabled", Kind::FalseOnly)]),
+    ),
+    Param::optional("saved_payment_method_options", Kind::Unsupported),
+    Param::optional("shipping_address_collection", Kind::Unsupported),
+    Param::optional("shipping_options", Kind::Unsupported),
+    Param::optional("tax_id_collection", Kind::Unsupported),
+    Param::optional("after_expiration", Kind::Unsupported),
+    Param::optional(
+        "redirect_on_completion",
+        Kind::Enum(&["always", "if_required", "never"]),
+    ),
     METADATA,
     EXPAND,
 ];
@@ -336,6 +364,21 @@ pub fn create_session(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
         },
         tx.now,
     );
+    apply_fields(
+        &mut session,
+        &params,
+        &[
+            "return_url",
+            "payment_method_collection",
+            "redirect_on_completion",
+        ],
+    );
+    if let Some(texts) = params.get("custom_text").and_then(Value::as_object) {
+        // Stripe shows every text, null where none is given.
+        for (key, message) in texts {
+            session["custom_text"][key] = message.clone();
+        }
+    }
     session["line_items"] = json!({ "object": "list", "data": lines, "has_more": false, "url": format!("/v1/checkout/sessions/{id}/line_items") });
     // Checked now, as Stripe does, rather than when the session completes.
     if let Some(given) = params
@@ -362,18 +405,20 @@ pub fn create_session(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
     Ok(public_view(&session))
 }
 
+pub(super) static UPDATE_SESSION: &[Param] = &[
+    METADATA,
+    // Shipping is not collected by the hosted page yet.
+    Param::optional("shipping_options", Kind::Unsupported),
+    Param::optional("collected_information", Kind::Unsupported),
+    EXPAND,
+];
+
 pub fn update_session(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        METADATA,
-        Param::optional("shipping_options", Kind::Any),
-        Param::optional("collected_information", Kind::Any),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_SESSION, raw)?;
     let before = tx.find("checkout.session", id, "id")?;
     let mut after = before.clone();
     apply_fields(&mut after, &params, &[]);
@@ -381,26 +426,33 @@ pub fn update_session(
     Ok(public_view(&after))
 }
 
+pub(super) static LIST_SESSIONS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("payment_intent", Kind::String),
+    Param::optional("payment_link", Kind::String),
+    Param::optional("status", Kind::Enum(&["complete", "expired", "open"])),
+    Param::optional("subscription", Kind::String),
+    Param::optional("customer_details", Kind::Unsupported),
+    Param::optional("created", Kind::Any),
+    Param::optional("limit", Kind::Integer),
+    Param::optional("starting_after", Kind::String),
+    Param::optional("ending_before", Kind::String),
+    EXPAND,
+];
+
 pub fn list_sessions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("payment_intent", Kind::String),
-        Param::optional("payment_link", Kind::String),
-        Param::optional("status", Kind::Enum(&["complete", "expired", "open"])),
-        Param::optional("subscription", Kind::String),
-        Param::optional("customer_details", Kind::Any),
-        Param::optional("created", Kind::Any),
-        Param::optional("limit", Kind::Integer),
-        Param::optional("starting_after", Kind::String),
-        Param::optional("ending_before", Kind::String),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_SESSIONS, raw)?;
     let mut page = list_where(
         tx,
         "checkout.session",
         &params,
-        &["customer", "payment_intent", "status", "subscription"],
+        &[
+            "customer",
+            "payment_intent",
+            "payment_link",
+            "status",
+            "subscription",
+        ],
         "/v1/checkout/sessions",
     )?;
     if let Some(items) = page["data"].as_array_mut() {
@@ -411,18 +463,19 @@ pub fn list_sessions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value,
     Ok(page)
 }
 
+pub(super) static LIST_LINE_ITEMS: &[Param] = &[
+    Param::optional("limit", Kind::Integer),
+    Param::optional("starting_after", Kind::String),
+    Param::optional("ending_before", Kind::String),
+    EXPAND,
+];
+
 pub fn list_line_items(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("limit", Kind::Integer),
-        Param::optional("starting_after", Kind::String),
-        Param::optional("ending_before", Kind::String),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_LINE_ITEMS, raw)?;
     let session = tx.find("checkout.session", id, "id")?;
     let lines = session["line_items"]["data"]
         .as_array()
@@ -618,6 +671,7 @@ pub fn complete_session(
                 "shipping",
                 "statement_descriptor",
                 "statement_descriptor_suffix",
+                "transfer_group",
             ] {
                 if let Some(value) = intent_data.get(key) {
                     params.insert(key.into(), value.clone());

@@ -14,24 +14,36 @@ use crate::form::{EXPAND, Kind, Param};
 use crate::objects;
 use crate::state::{Tx, random_id};
 
-static INVOICE_ITEM_CREATE: &[Param] = &[
+/// The period an item covers, shown on it and its line as given.
+const PERIOD: &[Param] = &[
+    Param::required("start", Kind::Timestamp),
+    Param::required("end", Kind::Timestamp),
+];
+
+pub(super) static INVOICE_ITEM_CREATE: &[Param] = &[
     Param::required("customer", Kind::String),
     Param::optional("amount", Kind::Integer),
     Param::optional("currency", Kind::String),
     Param::optional("price", Kind::String),
-    Param::optional("pricing", Kind::Any),
-    Param::optional("price_data", Kind::Any),
+    Param::optional(
+        "pricing",
+        Kind::Object(&[Param::optional("price", Kind::String)]),
+    ),
+    // Prices are made first; an amount is given whole.
+    Param::optional("price_data", Kind::Unsupported),
     Param::optional("quantity", Kind::Integer),
-    Param::optional("unit_amount_decimal", Kind::String),
+    Param::optional("unit_amount_decimal", Kind::Unsupported),
     Param::optional("description", Kind::String),
     Param::optional("invoice", Kind::String),
-    Param::optional("subscription", Kind::String),
+    // A subscription's next invoice does not take pending items yet.
+    Param::optional("subscription", Kind::Unsupported),
     Param::optional("discountable", Kind::Boolean),
     DISCOUNTS,
-    Param::optional("period", Kind::Any),
-    Param::optional("tax_rates", Kind::StringList),
-    Param::optional("tax_behavior", Kind::String),
-    Param::optional("tax_code", Kind::String),
+    Param::optional("period", Kind::Object(PERIOD)),
+    // There is no tax.
+    Param::optional("tax_rates", Kind::Unsupported),
+    Param::optional("tax_behavior", Kind::Unsupported),
+    Param::optional("tax_code", Kind::Unsupported),
     METADATA,
     EXPAND,
 ];
@@ -82,7 +94,7 @@ pub fn create_invoice_item(
         }
     }
     params.insert("quantity".into(), json!(quantity));
-    let item = objects::invoice_item(
+    let mut item = objects::invoice_item(
         random_id("ii_", 24),
         &customer,
         amount,
@@ -90,6 +102,7 @@ pub fn create_invoice_item(
         &params,
         tx.now,
     );
+    apply_fields(&mut item, &params, &["discountable", "period"]);
     tx.put(item.clone());
     tx.emit("invoiceitem.created", &item, None);
     if let Some(invoice_id) = text(&params, "invoice") {
@@ -111,18 +124,19 @@ fn total(unit: i64, quantity: i64, param: &str) -> Result<i64, StripeError> {
     })
 }
 
+pub(super) static LIST_INVOICE_ITEMS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("invoice", Kind::String),
+    Param::optional("pending", Kind::Boolean),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_invoice_items(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("invoice", Kind::String),
-        Param::optional("pending", Kind::Boolean),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_INVOICE_ITEMS, raw)?;
     let pending = params.get("pending").and_then(Value::as_bool);
     let mut page = list_where(
         tx,
@@ -175,6 +189,24 @@ pub fn delete_invoice_item(
     Ok(gone)
 }
 
+pub(super) static UPDATE_INVOICE_ITEM: &[Param] = &[
+    Param::optional("amount", Kind::Integer),
+    Param::optional("description", Kind::String),
+    Param::optional("quantity", Kind::Integer),
+    Param::optional("discountable", Kind::Boolean),
+    DISCOUNTS,
+    Param::optional("period", Kind::Object(PERIOD)),
+    // A new price is not taken yet: change the amount instead.
+    Param::optional("price_data", Kind::Unsupported),
+    Param::optional("pricing", Kind::Unsupported),
+    Param::optional("tax_behavior", Kind::Unsupported),
+    Param::optional("tax_code", Kind::Unsupported),
+    Param::optional("tax_rates", Kind::Unsupported),
+    Param::optional("unit_amount_decimal", Kind::Unsupported),
+    METADATA,
+    EXPAND,
+];
+
 /// Changes an invoice item. Stripe has no event for it (there is no
 /// `invoiceitem.updated`); a draft whose total changes emits
 /// `invoice.updated`.
@@ -183,23 +215,7 @@ pub fn update_invoice_item(
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("amount", Kind::Integer),
-        Param::optional("description", Kind::String),
-        Param::optional("quantity", Kind::Integer),
-        Param::optional("discountable", Kind::Boolean),
-        DISCOUNTS,
-        Param::optional("period", Kind::Any),
-        Param::optional("price_data", Kind::Any),
-        Param::optional("pricing", Kind::Any),
-        Param::optional("tax_behavior", Kind::String),
-        Param::optional("tax_code", Kind::String),
-        Param::optional("tax_rates", Kind::StringList),
-        Param::optional("unit_amount_decimal", Kind::String),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_INVOICE_ITEM, raw)?;
     let before = tx.find("invoiceitem", id, "id")?;
     let only_metadata = params.keys().all(|k| k == "metadata" || k == "expand");
     let draft = if only_metadata {
@@ -227,7 +243,11 @@ pub fn update_invoice_item(
         }
     };
     let mut after = before.clone();
-    apply_fields(&mut after, &params, &["description", "discountable"]);
+    apply_fields(
+        &mut after,
+        &params,
+        &["description", "discountable", "period"],
+    );
     after["amount"] = json!(amount);
     after["net_amount"] = json!(amount);
     after["quantity"] = json!(quantity);

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::catalog::ADDRESS;
 use super::{
     CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, charge_card, check,
     check_minimum, currency, list_where, resolve_payment_method, text,
@@ -11,7 +12,31 @@ use crate::form::{EXPAND, Kind, Param};
 use crate::objects::{self, Payment};
 use crate::state::{Tx, random_id};
 
-static PAYMENT_INTENT_CREATE: &[Param] = &[
+/// A payment's shipping details, stored on the intent as given.
+pub(super) const PI_SHIPPING: &[Param] = &[
+    Param::required("address", Kind::Object(ADDRESS)),
+    Param::required("name", Kind::String),
+    Param::optional("carrier", Kind::String),
+    Param::optional("phone", Kind::String),
+    Param::optional("tracking_number", Kind::String),
+];
+
+const SHIPPING: Param = Param::optional("shipping", Kind::Object(PI_SHIPPING));
+
+const SETUP_FUTURE_USAGE: Param = Param::optional(
+    "setup_future_usage",
+    Kind::Enum(&["off_session", "on_session"]),
+);
+
+/// Per-method options (3D Secure requests, installments...) change how a
+/// payment is made, which the sandbox's test cards do not model yet.
+const PAYMENT_METHOD_OPTIONS: Param = Param::optional("payment_method_options", Kind::Unsupported);
+
+/// A payment method made from data on the spot: the sandbox takes test
+/// payment methods (`pm_card_visa`) or ones created first.
+const PAYMENT_METHOD_DATA: Param = Param::optional("payment_method_data", Kind::Unsupported);
+
+pub(super) static PAYMENT_INTENT_CREATE: &[Param] = &[
     Param::required("amount", Kind::Integer),
     Param::required("currency", Kind::String),
     Param::optional("customer", Kind::String),
@@ -32,17 +57,16 @@ static PAYMENT_INTENT_CREATE: &[Param] = &[
         ]),
     ),
     Param::optional("receipt_email", Kind::String),
-    Param::optional(
-        "setup_future_usage",
-        Kind::Enum(&["off_session", "on_session"]),
-    ),
-    Param::optional("shipping", Kind::Any),
+    SETUP_FUTURE_USAGE,
+    SHIPPING,
     Param::optional("statement_descriptor", Kind::String),
     Param::optional("statement_descriptor_suffix", Kind::String),
-    Param::optional("off_session", Kind::Any),
+    // Stripe also takes `one_off` and `recurring` here; the sandbox takes the
+    // boolean, which is all a test card can tell apart.
+    Param::optional("off_session", Kind::Boolean),
     Param::optional("return_url", Kind::String),
-    Param::optional("payment_method_options", Kind::Any),
-    Param::optional("payment_method_data", Kind::Any),
+    PAYMENT_METHOD_OPTIONS,
+    PAYMENT_METHOD_DATA,
     Param::optional("error_on_requires_action", Kind::Boolean),
     Param::optional("use_stripe_sdk", Kind::Boolean),
     Param::optional("transfer_group", Kind::String),
@@ -76,33 +100,34 @@ pub fn create_payment_intent(
     Ok(intent)
 }
 
+pub(super) static UPDATE_PAYMENT_INTENT: &[Param] = &[
+    Param::optional("amount", Kind::Integer),
+    Param::optional("currency", Kind::String),
+    Param::optional("customer", Kind::String),
+    Param::optional("description", Kind::String),
+    Param::optional("payment_method", Kind::String),
+    Param::optional("payment_method_types", Kind::StringList),
+    Param::optional("receipt_email", Kind::String),
+    SETUP_FUTURE_USAGE,
+    SHIPPING,
+    Param::optional("statement_descriptor", Kind::String),
+    Param::optional("statement_descriptor_suffix", Kind::String),
+    Param::optional(
+        "capture_method",
+        Kind::Enum(&["automatic", "automatic_async", "manual"]),
+    ),
+    PAYMENT_METHOD_OPTIONS,
+    Param::optional("transfer_group", Kind::String),
+    METADATA,
+    EXPAND,
+];
+
 pub fn update_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("amount", Kind::Integer),
-        Param::optional("currency", Kind::String),
-        Param::optional("customer", Kind::String),
-        Param::optional("description", Kind::String),
-        Param::optional("payment_method", Kind::String),
-        Param::optional("payment_method_types", Kind::StringList),
-        Param::optional("receipt_email", Kind::String),
-        Param::optional("setup_future_usage", Kind::String),
-        Param::optional("shipping", Kind::Any),
-        Param::optional("statement_descriptor", Kind::String),
-        Param::optional("statement_descriptor_suffix", Kind::String),
-        Param::optional(
-            "capture_method",
-            Kind::Enum(&["automatic", "automatic_async", "manual"]),
-        ),
-        Param::optional("payment_method_options", Kind::Any),
-        Param::optional("transfer_group", Kind::String),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_PAYMENT_INTENT, raw)?;
     let before = tx.find("payment_intent", id, "id")?;
     let status = before["status"].as_str().unwrap_or_default();
     if matches!(status, "succeeded" | "canceled" | "processing") {
@@ -152,29 +177,47 @@ pub fn update_payment_intent(
     Ok(after)
 }
 
+pub(super) static CONFIRM_PAYMENT_INTENT: &[Param] = &[
+    Param::optional("payment_method", Kind::String),
+    Param::optional("return_url", Kind::String),
+    Param::optional("receipt_email", Kind::String),
+    Param::optional("off_session", Kind::Boolean),
+    PAYMENT_METHOD_OPTIONS,
+    PAYMENT_METHOD_DATA,
+    Param::optional(
+        "capture_method",
+        Kind::Enum(&["automatic", "automatic_async", "manual"]),
+    ),
+    SHIPPING,
+    SETUP_FUTURE_USAGE,
+    Param::optional("error_on_requires_action", Kind::Boolean),
+    Param::optional("use_stripe_sdk", Kind::Boolean),
+    EXPAND,
+];
+
 pub fn confirm_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("payment_method", Kind::String),
-        Param::optional("return_url", Kind::String),
-        Param::optional("receipt_email", Kind::String),
-        Param::optional("off_session", Kind::Any),
-        Param::optional("payment_method_options", Kind::Any),
-        Param::optional("payment_method_data", Kind::Any),
-        Param::optional(
+    let params = check(CONFIRM_PAYMENT_INTENT, raw)?;
+    // What the confirmation also sets is kept on the intent before it is
+    // charged, as on Stripe; a refused confirmation rolls it back.
+    let before = tx.find("payment_intent", id, "id")?;
+    let mut after = before.clone();
+    apply_fields(
+        &mut after,
+        &params,
+        &[
+            "receipt_email",
             "capture_method",
-            Kind::Enum(&["automatic", "automatic_async", "manual"]),
-        ),
-        Param::optional("shipping", Kind::Any),
-        Param::optional("setup_future_usage", Kind::String),
-        Param::optional("error_on_requires_action", Kind::Boolean),
-        Param::optional("use_stripe_sdk", Kind::Boolean),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+            "shipping",
+            "setup_future_usage",
+        ],
+    );
+    if after != before {
+        tx.put(after);
+    }
     confirm(tx, id, text(&params, "payment_method"))
 }
 
@@ -278,24 +321,25 @@ pub fn confirm(
     }
 }
 
+pub(super) static CANCEL_PAYMENT_INTENT: &[Param] = &[
+    Param::optional(
+        "cancellation_reason",
+        Kind::Enum(&[
+            "duplicate",
+            "fraudulent",
+            "requested_by_customer",
+            "abandoned",
+        ]),
+    ),
+    EXPAND,
+];
+
 pub fn cancel_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional(
-            "cancellation_reason",
-            Kind::Enum(&[
-                "duplicate",
-                "fraudulent",
-                "requested_by_customer",
-                "abandoned",
-            ]),
-        ),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CANCEL_PAYMENT_INTENT, raw)?;
     let before = tx.find("payment_intent", id, "id")?;
     let status = before["status"].as_str().unwrap_or_default();
     if matches!(status, "succeeded" | "canceled") {
@@ -317,18 +361,19 @@ pub fn cancel_payment_intent(
     Ok(after)
 }
 
+pub(super) static CAPTURE_PAYMENT_INTENT: &[Param] = &[
+    Param::optional("amount_to_capture", Kind::Integer),
+    Param::optional("final_capture", Kind::Boolean),
+    METADATA,
+    EXPAND,
+];
+
 pub fn capture_payment_intent(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("amount_to_capture", Kind::Integer),
-        Param::optional("final_capture", Kind::Boolean),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CAPTURE_PAYMENT_INTENT, raw)?;
     let before = tx.find("payment_intent", id, "id")?;
     if before["status"] != "requires_capture" {
         return Err(StripeError::request(format!(
@@ -366,19 +411,20 @@ pub fn capture_payment_intent(
     Ok(after)
 }
 
+pub(super) static LIST_PAYMENT_INTENTS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_payment_intents(
     tx: &mut Tx<'_>,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_PAYMENT_INTENTS, raw)?;
     list_where(
         tx,
         "payment_intent",
@@ -388,18 +434,19 @@ pub fn list_payment_intents(
     )
 }
 
+pub(super) static LIST_CHARGES: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("payment_intent", Kind::String),
+    Param::optional("transfer_group", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_charges(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("payment_intent", Kind::String),
-        Param::optional("transfer_group", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_CHARGES, raw)?;
     list_where(
         tx,
         "charge",
@@ -409,7 +456,7 @@ pub fn list_charges(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, 
     )
 }
 
-static REFUND_CREATE: &[Param] = &[
+pub(super) static REFUND_CREATE: &[Param] = &[
     Param::optional("payment_intent", Kind::String),
     Param::optional("charge", Kind::String),
     Param::optional("amount", Kind::Integer),
@@ -417,10 +464,13 @@ static REFUND_CREATE: &[Param] = &[
         "reason",
         Kind::Enum(&["duplicate", "fraudulent", "requested_by_customer"]),
     ),
-    Param::optional("refund_application_fee", Kind::Boolean),
-    Param::optional("reverse_transfer", Kind::Boolean),
-    Param::optional("instructions_email", Kind::String),
-    Param::optional("origin", Kind::String),
+    // Application fees and transfers are Connect's, which the sandbox does
+    // not have: only `false` asks for nothing.
+    Param::optional("refund_application_fee", Kind::FalseOnly),
+    Param::optional("reverse_transfer", Kind::FalseOnly),
+    // Refunds by email and to a customer's balance are not card refunds.
+    Param::optional("instructions_email", Kind::Unsupported),
+    Param::optional("origin", Kind::Unsupported),
     METADATA,
     EXPAND,
 ];
@@ -509,12 +559,14 @@ pub fn create_refund(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value,
     Ok(refund)
 }
 
+pub(super) static UPDATE_REFUND: &[Param] = &[METADATA, EXPAND];
+
 pub fn update_refund(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    let params = check(&[METADATA, EXPAND], raw)?;
+    let params = check(UPDATE_REFUND, raw)?;
     let before = tx.find("refund", id, "id")?;
     let mut after = before.clone();
     apply_fields(&mut after, &params, &[]);
@@ -530,17 +582,18 @@ pub fn update_refund(
     Ok(after)
 }
 
+pub(super) static LIST_REFUNDS: &[Param] = &[
+    Param::optional("charge", Kind::String),
+    Param::optional("payment_intent", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_refunds(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("charge", Kind::String),
-        Param::optional("payment_intent", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_REFUNDS, raw)?;
     list_where(
         tx,
         "refund",

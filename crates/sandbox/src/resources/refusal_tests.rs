@@ -3,8 +3,9 @@
 //! clocks that would go back, skip renewals or leave what a clock can show,
 //! changes to a clock's objects while it advances, trial and period lengths
 //! past Stripe's limits (which would otherwise overflow the time they add),
-//! discounts, tax and promotion codes, and a subscription that must not be
-//! left incomplete.
+//! discounts, tax and promotion codes, a subscription that must not be
+//! left incomplete, and a subscription's choices that the sandbox lacks
+//! (sent invoices, a first invoice left open, prorations).
 
 use super::Verb;
 use super::schedule::tests::{DAY, START, World, subscribe};
@@ -439,4 +440,41 @@ fn plans_and_tax_rates_take_what_stripe_takes() {
             refused.message
         );
     }
+}
+
+/// What a subscription's creation or update would do differently on Stripe,
+/// and the sandbox does not implement yet, is refused by name.
+#[test]
+fn subscription_choices_the_sandbox_lacks_are_refused_by_name() {
+    let mut world = World::new();
+    let (_, customer, price) = world.customer_on_clock("pm_card_visa");
+    for (extra, param) in [
+        ("&collection_method=send_invoice", "collection_method"),
+        ("&payment_behavior=default_incomplete", "payment_behavior"),
+        ("&days_until_due=5", "days_until_due"),
+    ] {
+        let refused = world
+            .call(
+                Verb::Post,
+                "subscriptions",
+                &format!("customer={customer}&items[0][price]={price}{extra}"),
+            )
+            .unwrap_err();
+        assert_eq!(refused.param.as_deref(), Some(param), "{extra}");
+        assert_eq!(
+            refused.code.as_deref(),
+            Some("parameter_unknown"),
+            "{extra}"
+        );
+        assert!(refused.message.contains("does not implement"), "{extra}");
+    }
+    let subscription = subscribe(&mut world, &customer, &price, "");
+    let id = subscription["id"].as_str().unwrap();
+    let item = subscription["items"]["data"][0]["id"].as_str().unwrap();
+    let path = format!("subscriptions/{id}");
+    let change = format!("items[0][id]={item}&items[0][quantity]=2");
+    let prorated = world.call(Verb::Post, &path, &change).unwrap_err();
+    assert_eq!(prorated.param.as_deref(), Some("proration_behavior"));
+    let changed = world.post(&path, &format!("{change}&proration_behavior=none"));
+    assert_eq!(changed["items"]["data"][0]["quantity"], 2);
 }

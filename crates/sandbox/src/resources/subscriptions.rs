@@ -18,17 +18,49 @@ use crate::form::{EXPAND, Kind, Param};
 use crate::objects;
 use crate::state::{Tx, list_page};
 
-static SUBSCRIPTION_CREATE: &[Param] = &[
+/// What a trial's end does when the customer has no payment method.
+pub(super) const TRIAL_SETTINGS: &[Param] = &[Param::required(
+    "end_behavior",
+    Kind::Object(&[Param::required(
+        "missing_payment_method",
+        Kind::Enum(&["cancel", "create_invoice", "pause"]),
+    )]),
+)];
+
+/// Why a subscription is canceled, as its customer said.
+const CANCELLATION_DETAILS: Param = Param::optional(
+    "cancellation_details",
+    Kind::Object(&[
+        Param::optional("comment", Kind::String),
+        Param::optional(
+            "feedback",
+            Kind::Enum(&[
+                "customer_service",
+                "low_quality",
+                "missing_features",
+                "other",
+                "switched_service",
+                "too_complex",
+                "too_expensive",
+                "unused",
+            ]),
+        ),
+    ]),
+);
+
+pub(super) static SUBSCRIPTION_CREATE: &[Param] = &[
     Param::required("customer", Kind::String),
     Param::optional(
         "items",
         Kind::ObjectList(&[
             Param::optional("price", Kind::String),
             Param::optional("quantity", Kind::Integer),
-            Param::optional("price_data", Kind::Any),
-            Param::optional("tax_rates", Kind::StringList),
+            // Prices are made first; there is no tax.
+            Param::optional("price_data", Kind::Unsupported),
+            Param::optional("tax_rates", Kind::Unsupported),
             DISCOUNTS,
-            METADATA,
+            // Items' own metadata is not kept yet.
+            Param::optional("metadata", Kind::Unsupported),
         ]),
     ),
     Param::optional("default_payment_method", Kind::String),
@@ -37,7 +69,9 @@ static SUBSCRIPTION_CREATE: &[Param] = &[
     Param::optional("description", Kind::String),
     Param::optional("currency", Kind::String),
     COLLECTION_METHOD,
-    Param::optional("days_until_due", Kind::Integer),
+    // A subscription's invoices are charged: sending them is refused below
+    // until renewals know how, and so is their number of days to pay.
+    Param::optional("days_until_due", Kind::Unsupported),
     Param::optional(
         "payment_behavior",
         Kind::Enum(&[
@@ -47,17 +81,23 @@ static SUBSCRIPTION_CREATE: &[Param] = &[
             "pending_if_incomplete",
         ]),
     ),
-    Param::optional("proration_behavior", Kind::String),
+    // Prorations at creation come only of a billing cycle anchor or a
+    // backdated start, which the sandbox refuses.
+    Param::optional(
+        "proration_behavior",
+        Kind::Enum(&["always_invoice", "create_prorations", "none"]),
+    ),
     Param::optional("cancel_at_period_end", Kind::Boolean),
     Param::optional("cancel_at", Kind::Timestamp),
     Param::optional("off_session", Kind::Boolean),
-    Param::optional("payment_settings", Kind::Any),
+    // Which methods pay, and saving the one that did, are not modelled.
+    Param::optional("payment_settings", Kind::Unsupported),
     AUTOMATIC_TAX,
     DISCOUNTS,
     Param::optional("coupon", Kind::Unsupported),
     Param::optional("promotion_code", Kind::Unsupported),
-    Param::optional("default_tax_rates", Kind::StringList),
-    Param::optional("trial_settings", Kind::Any),
+    Param::optional("default_tax_rates", Kind::Unsupported),
+    Param::optional("trial_settings", Kind::Object(TRIAL_SETTINGS)),
     // Periods start when the subscription does.
     Param::optional("billing_cycle_anchor", Kind::Unsupported),
     METADATA,
@@ -102,6 +142,16 @@ pub fn create_subscription(
             .as_str()
             .ok_or_else(|| StripeError::missing(&format!("items[{i}][price]")))?;
         let price = tx.find("price", price_id, &format!("items[{i}][price]"))?;
+        // Stripe picks a multi-currency price's currency this way; the
+        // sandbox's prices have one, which must be the one asked for.
+        if let Some(wanted) = text(&params, "currency")
+            && price["currency"] != wanted
+        {
+            return Err(StripeError::invalid(
+                "currency",
+                format!("The price {price_id} has no currency option for {wanted}."),
+            ));
+        }
         items.push((price, item["quantity"].as_i64().unwrap_or(1)));
     }
     if let Some(pm) = text(&params, "default_payment_method") {
@@ -112,6 +162,17 @@ pub fn create_subscription(
                 "The payment method must be attached to the customer.",
             ));
         }
+    }
+    if params.get("collection_method") == Some(&json!("send_invoice")) {
+        return Err(super::unsupported("collection_method"));
+    }
+    // The first invoice is always attempted at once: leaving it open for
+    // the front end to confirm is not implemented yet.
+    if matches!(
+        text(&params, "payment_behavior"),
+        Some("default_incomplete" | "pending_if_incomplete")
+    ) {
+        return Err(super::unsupported("payment_behavior"));
     }
     let trial_end = trial_end_param(tx, params.get("trial_end"))?;
     let error_if_incomplete = params.get("payment_behavior") == Some(&json!("error_if_incomplete"));
@@ -166,54 +227,94 @@ pub fn create_subscription(
     Ok(subscription)
 }
 
+pub(super) static UPDATE_SUBSCRIPTION: &[Param] = &[
+    Param::optional(
+        "items",
+        Kind::ObjectList(&[
+            Param::optional("id", Kind::String),
+            Param::optional("price", Kind::String),
+            Param::optional("quantity", Kind::Integer),
+            Param::optional("deleted", Kind::Boolean),
+            Param::optional("price_data", Kind::Unsupported),
+            Param::optional("tax_rates", Kind::Unsupported),
+            DISCOUNTS,
+            Param::optional("metadata", Kind::Unsupported),
+        ]),
+    ),
+    Param::optional("cancel_at_period_end", Kind::Boolean),
+    Param::optional("cancel_at", Kind::Timestamp),
+    // A time, or `now`.
+    Param::optional("trial_end", Kind::Any),
+    Param::optional("default_payment_method", Kind::String),
+    Param::optional("description", Kind::String),
+    COLLECTION_METHOD,
+    Param::optional("days_until_due", Kind::Integer),
+    // Only `none` when items change: the sandbox makes no prorations.
+    Param::optional(
+        "proration_behavior",
+        Kind::Enum(&["always_invoice", "create_prorations", "none"]),
+    ),
+    Param::optional(
+        "payment_behavior",
+        Kind::Enum(&[
+            "allow_incomplete",
+            "default_incomplete",
+            "error_if_incomplete",
+            "pending_if_incomplete",
+        ]),
+    ),
+    Param::optional(
+        "pause_collection",
+        Kind::Object(&[
+            Param::required(
+                "behavior",
+                Kind::Enum(&["keep_as_draft", "mark_uncollectible", "void"]),
+            ),
+            Param::optional("resumes_at", Kind::Timestamp),
+        ]),
+    ),
+    CANCELLATION_DETAILS,
+    Param::optional("off_session", Kind::Boolean),
+    Param::optional("payment_settings", Kind::Unsupported),
+    AUTOMATIC_TAX,
+    DISCOUNTS,
+    Param::optional("default_tax_rates", Kind::Unsupported),
+    Param::optional("trial_settings", Kind::Object(TRIAL_SETTINGS)),
+    Param::optional("billing_cycle_anchor", Kind::Unsupported),
+    METADATA,
+    EXPAND,
+];
+
 pub fn update_subscription(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional(
-            "items",
-            Kind::ObjectList(&[
-                Param::optional("id", Kind::String),
-                Param::optional("price", Kind::String),
-                Param::optional("quantity", Kind::Integer),
-                Param::optional("deleted", Kind::Boolean),
-                Param::optional("price_data", Kind::Any),
-                Param::optional("tax_rates", Kind::StringList),
-                DISCOUNTS,
-                METADATA,
-            ]),
-        ),
-        Param::optional("cancel_at_period_end", Kind::Boolean),
-        Param::optional("cancel_at", Kind::Any),
-        Param::optional("trial_end", Kind::Any),
-        Param::optional("default_payment_method", Kind::String),
-        Param::optional("description", Kind::String),
-        COLLECTION_METHOD,
-        Param::optional("days_until_due", Kind::Integer),
-        Param::optional("proration_behavior", Kind::String),
-        Param::optional("payment_behavior", Kind::String),
-        Param::optional("pause_collection", Kind::Any),
-        Param::optional("cancellation_details", Kind::Any),
-        Param::optional("off_session", Kind::Boolean),
-        Param::optional("payment_settings", Kind::Any),
-        AUTOMATIC_TAX,
-        DISCOUNTS,
-        Param::optional("default_tax_rates", Kind::Any),
-        Param::optional("trial_settings", Kind::Any),
-        Param::optional("billing_cycle_anchor", Kind::Unsupported),
-        METADATA,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(UPDATE_SUBSCRIPTION, raw)?;
     let before = tx.find("subscription", id, "id")?;
     if before["status"] == "canceled" {
         return Err(StripeError::request(format!(
             "A canceled subscription can only update its cancellation_details and metadata. ({id})"
         )));
     }
+    if params.contains_key("items")
+        && text(&params, "proration_behavior").is_none_or(|p| p != "none")
+    {
+        // Stripe prorates an item change by default; the sandbox would
+        // bill the new price from the next period only, so it refuses.
+        return Err(super::unsupported("proration_behavior"));
+    }
     let mut after = before.clone();
+    if let Some(details) = params
+        .get("cancellation_details")
+        .and_then(Value::as_object)
+    {
+        apply_fields(
+            &mut after["cancellation_details"],
+            details,
+            &["comment", "feedback"],
+        );
+    }
     apply_fields(
         &mut after,
         &params,
@@ -321,18 +422,21 @@ pub fn update_subscription(
     Ok(tx.get(id).cloned().unwrap_or(after))
 }
 
+pub(super) static CANCEL_SUBSCRIPTION: &[Param] = &[
+    // A final invoice of pending items, and a proration's credit, are not
+    // made yet.
+    Param::optional("invoice_now", Kind::FalseOnly),
+    Param::optional("prorate", Kind::FalseOnly),
+    CANCELLATION_DETAILS,
+    EXPAND,
+];
+
 pub fn cancel_subscription(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("invoice_now", Kind::Boolean),
-        Param::optional("prorate", Kind::Boolean),
-        Param::optional("cancellation_details", Kind::Any),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CANCEL_SUBSCRIPTION, raw)?;
     let before = tx.find("subscription", id, "id")?;
     if before["status"] == "canceled" {
         return Err(StripeError::request(format!(
@@ -355,25 +459,28 @@ pub fn cancel_subscription(
     ))
 }
 
+pub(super) static LIST_SUBSCRIPTIONS: &[Param] = &[
+    Param::optional("customer", Kind::String),
+    Param::optional("price", Kind::String),
+    Param::optional("status", Kind::String),
+    COLLECTION_METHOD,
+    // Filtering on the items' periods is not implemented yet.
+    Param::optional("current_period_end", Kind::Unsupported),
+    Param::optional("current_period_start", Kind::Unsupported),
+    Param::optional("test_clock", Kind::String),
+    CREATED,
+    LIMIT,
+    STARTING_AFTER,
+    ENDING_BEFORE,
+    EXPAND,
+];
+
 pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::optional("customer", Kind::String),
-        Param::optional("price", Kind::String),
-        Param::optional("status", Kind::String),
-        Param::optional("collection_method", Kind::String),
-        Param::optional("current_period_end", Kind::Any),
-        Param::optional("current_period_start", Kind::Any),
-        Param::optional("test_clock", Kind::String),
-        CREATED,
-        LIMIT,
-        STARTING_AFTER,
-        ENDING_BEFORE,
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(LIST_SUBSCRIPTIONS, raw)?;
     let customer = text(&params, "customer");
     let clock = text(&params, "test_clock");
     let price = text(&params, "price");
+    let collection = text(&params, "collection_method");
     // Stripe lists every status but canceled unless asked.
     let status = text(&params, "status").unwrap_or("not_canceled");
     let items: Vec<Value> = tx
@@ -381,6 +488,7 @@ pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
         .newest_first("subscription")
         .filter(|s| customer.is_none_or(|c| s["customer"] == c))
         .filter(|s| clock.is_none_or(|c| s["test_clock"] == c))
+        .filter(|s| collection.is_none_or(|c| s["collection_method"] == c))
         .filter(|s| {
             price.is_none_or(|p| {
                 s["items"]["data"]
@@ -398,21 +506,22 @@ pub fn list_subscriptions(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
     list_page(items.iter(), &params, "/v1/subscriptions")
 }
 
+pub(super) static RESUME_SUBSCRIPTION: &[Param] = &[
+    // A resumed subscription's period starts now (Stripe's default);
+    // keeping the old cycle would need prorations, which the sandbox
+    // does not make.
+    Param::optional("billing_cycle_anchor", Kind::Enum(&["now"])),
+    Param::optional("proration_behavior", Kind::Unsupported),
+    Param::optional("proration_date", Kind::Unsupported),
+    EXPAND,
+];
+
 pub fn resume_subscription(
     tx: &mut Tx<'_>,
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        // A resumed subscription's period starts now (Stripe's default);
-        // keeping the old cycle would need prorations, which the sandbox
-        // does not make.
-        Param::optional("billing_cycle_anchor", Kind::Enum(&["now"])),
-        Param::optional("proration_behavior", Kind::Unsupported),
-        Param::optional("proration_date", Kind::Unsupported),
-        EXPAND,
-    ];
-    check(SPEC, raw)?;
+    check(RESUME_SUBSCRIPTION, raw)?;
     super::billing_cycle::resume(tx, id)
 }
 

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::billing_cycle::add_interval;
-use super::{ENDING_BEFORE, LIMIT, STARTING_AFTER, check, text};
+use super::{check, text};
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
 use crate::objects;
@@ -36,13 +36,14 @@ fn frozen_time(params: &Map<String, Value>) -> Result<i64, StripeError> {
     Ok(time)
 }
 
+pub(super) static CLOCK_CREATE: &[Param] = &[
+    Param::required("frozen_time", Kind::Timestamp),
+    Param::optional("name", Kind::String),
+    EXPAND,
+];
+
 pub fn create_clock(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[
-        Param::required("frozen_time", Kind::Timestamp),
-        Param::optional("name", Kind::String),
-        EXPAND,
-    ];
-    let params = check(SPEC, raw)?;
+    let params = check(CLOCK_CREATE, raw)?;
     let frozen_time = frozen_time(&params)?;
     let clock = json!({
         "id": random_id("clock_", 24),
@@ -61,7 +62,7 @@ pub fn create_clock(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, 
 }
 
 pub fn list_clocks(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
-    let params = check(&[LIMIT, STARTING_AFTER, ENDING_BEFORE, EXPAND], raw)?;
+    let params = check(super::PAGE, raw)?;
     let clocks = tx
         .state()
         .newest_first(TEST_CLOCK)
@@ -98,6 +99,9 @@ pub fn delete_clock(tx: &mut Tx<'_>, id: &str) -> Result<Value, StripeError> {
     Ok(gone)
 }
 
+pub(super) static ADVANCE_CLOCK: &[Param] =
+    &[Param::required("frozen_time", Kind::Timestamp), EXPAND];
+
 /// Starts moving a clock forward to `frozen_time`: the clock is answered
 /// `advancing`, and the sandbox's clock worker does the rest.
 pub fn advance_clock(
@@ -105,8 +109,7 @@ pub fn advance_clock(
     id: &str,
     raw: &Map<String, Value>,
 ) -> Result<Value, StripeError> {
-    static SPEC: &[Param] = &[Param::required("frozen_time", Kind::Timestamp), EXPAND];
-    let params = check(SPEC, raw)?;
+    let params = check(ADVANCE_CLOCK, raw)?;
     let target = frozen_time(&params)?;
     let before = tx.find(TEST_CLOCK, id, "id")?;
     if before["status"] != "ready" {
