@@ -85,7 +85,7 @@ async fn events_sent(server: &TestServer) -> usize {
 /// Waits until paywire has received every event the sandbox made, and
 /// finished with each.
 async fn settle(server: &TestServer) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let sent = events_sent(server).await;
         let finished = server
@@ -180,7 +180,7 @@ async fn change_card(server: &TestServer, user: &str, card: &str) {
 
 async fn wait_for_examples() -> TestServer {
     let server = TestServer::examples_to_self().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while server.get("/prices").await.body["prices"]
         .as_array()
         .is_none_or(|p| p.len() < 2)

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::common::process::SandboxProcess;
 use crate::common::{TestServer, examples_dir};
-use crate::sandbox::{KEY, Received, SECRET, receiver, sandbox};
+use crate::sandbox::{KEY, Received, SECRET, receiver, serve_sandbox};
 use paywire::app::Settings;
 
 /// The events whose trigger scripts run against the sandbox. None is
@@ -103,9 +103,18 @@ where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
+    // A bounded number at a time: each event has a sandbox (on PostgreSQL a
+    // pool of connections and a schema) of its own, and the server's
+    // connections are counted.
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(12));
     let mut tasks = JoinSet::new();
     for event in events {
-        tasks.spawn(run(event.to_string()));
+        let permits = permits.clone();
+        let task = run(event.to_string());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            task.await
+        });
     }
     let mut failures = Vec::new();
     while let Some(result) = tasks.join_next().await {
@@ -142,13 +151,28 @@ async fn stripe_trigger_scripts_run_and_their_events_arrive_signed() {
             let script: Value = serde_json::from_str(&text)
                 .map_err(|e| format!("{event}: {} is not JSON: {e}", file.display()))?;
             let (hook, received) = receiver().await;
-            let (base, _dir) = sandbox(Some(hook)).await;
-            let answers = run_script(&base, &script)
-                .await
-                .map_err(|e| format!("{event}: {e}"))?;
-            let delivered = arrives_signed(&event, &received)
-                .await
-                .map_err(|e| format!("{event}: {e}"))?;
+            // Stopped at the end, so that the events' sandboxes (each with
+            // its database connections) do not add up.
+            let dir = tempfile::tempdir().unwrap();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let (base, server) = serve_sandbox(
+                &dir.path().join("s.db"),
+                Some(hook),
+                DELIVERY_RETRY,
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await;
+            let outcome = async {
+                let answers = run_script(&base, &script).await?;
+                let delivered = arrives_signed(&event, &received).await?;
+                Ok::<_, String>((answers, delivered))
+            }
+            .await;
+            let _ = stop.send(());
+            let _ = server.await;
+            let (answers, delivered) = outcome.map_err(|e| format!("{event}: {e}"))?;
             // The event is about an object the script made or acted on, or
             // one that what it made caused (a dispute names the payment
             // intent whose test card opened it).
@@ -433,8 +457,9 @@ async fn stripes_cli_triggers_events_that_arrive_signed() {
                     "{event}: `stripe trigger {event}` failed:\n{output}"
                 ));
             }
-            arrives_signed(&event, &received)
-                .await
+            let arrived = arrives_signed(&event, &received).await;
+            server.stop().await;
+            arrived
                 .map(|_| ())
                 .map_err(|e| format!("{event}: {e}\n  the CLI said:\n{output}"))
         }
