@@ -343,16 +343,11 @@ pub fn list_promotion_codes(
         EXPAND,
     ];
     let params = check(SPEC, raw)?;
-    let coupon = text(&params, "coupon").map(str::to_string);
-    let mut page = list_where(
+    list_where(
         tx,
         "promotion_code",
         &params,
-        &["active", "code", "customer"],
+        &["active", "code", "promotion.coupon", "customer"],
         "/v1/promotion_codes",
-    )?;
-    if let (Some(coupon), Some(items)) = (coupon, page["data"].as_array_mut()) {
-        items.retain(|p| p["promotion"]["coupon"] == coupon.as_str());
-    }
-    Ok(page)
+    )
 }

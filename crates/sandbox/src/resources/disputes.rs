@@ -7,11 +7,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, text};
+use super::{
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, list_where,
+};
 use crate::cards::TestCard;
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
-use crate::state::{Tx, list_page, random_id};
+use crate::state::{Tx, random_id};
 
 /// How long a merchant has to answer a dispute.
 const EVIDENCE_DUE: i64 = 21 * 86_400;
@@ -125,16 +127,13 @@ pub fn list_disputes(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value,
         EXPAND,
     ];
     let params = check(SPEC, raw)?;
-    let charge = text(&params, "charge");
-    let intent = text(&params, "payment_intent");
-    let items: Vec<Value> = tx
-        .state()
-        .newest_first("dispute")
-        .filter(|d| charge.is_none_or(|c| d["charge"] == c))
-        .filter(|d| intent.is_none_or(|p| d["payment_intent"] == p))
-        .cloned()
-        .collect();
-    list_page(items.iter(), &params, "/v1/disputes")
+    list_where(
+        tx,
+        "dispute",
+        &params,
+        &["charge", "payment_intent"],
+        "/v1/disputes",
+    )
 }
 
 /// Whether a dispute can still change: not once it is won, lost or closed.

@@ -602,16 +602,17 @@ pub(super) static LIST_INVOICES: &[Param] = &[
 
 pub fn list_invoices(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value, StripeError> {
     let params = check(LIST_INVOICES, raw)?;
-    let subscription = text(&params, "subscription");
-    let mut page = list_where(
+    // Filtered before paging, so that a page holds what it says.
+    list_where(
         tx,
         "invoice",
         &params,
-        &["customer", "status", "collection_method"],
+        &[
+            "customer",
+            "status",
+            "collection_method",
+            "parent.subscription_details.subscription",
+        ],
         "/v1/invoices",
-    )?;
-    if let (Some(subscription), Some(items)) = (subscription, page["data"].as_array_mut()) {
-        items.retain(|i| i["parent"]["subscription_details"]["subscription"] == subscription);
-    }
-    Ok(page)
+    )
 }

@@ -455,7 +455,13 @@ pub fn text<'a>(params: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Lists objects of `kind` whose fields equal the given filters.
+/// The value at a dotted path in an object (`null` when it is not there).
+pub fn at_path<'a>(object: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(object, |value, key| &value[key])
+}
+
+/// Lists objects of `kind` whose fields equal the given filters: every list
+/// whose filters are fields of its objects goes through here.
 pub fn list_where(
     tx: &Tx<'_>,
     kind: &str,
@@ -463,15 +469,20 @@ pub fn list_where(
     filters: &[&str],
     url: &str,
 ) -> Result<Value, StripeError> {
+    // A filter is a field's path in the object; the parameter is its last
+    // part (`promotion.coupon` is filtered by `coupon`).
     let wanted: Vec<(&str, &Value)> = filters
         .iter()
-        .filter_map(|f| params.get(*f).filter(|v| *v != "").map(|v| (*f, v)))
+        .filter_map(|path| {
+            let param = path.rsplit('.').next().unwrap_or(path);
+            params.get(param).filter(|v| *v != "").map(|v| (*path, v))
+        })
         .collect();
     let items = tx
         .state()
         .newest_first(kind)
         .filter(|o| o.get("deleted").is_none())
-        .filter(|o| wanted.iter().all(|(k, v)| &o[*k] == *v));
+        .filter(|o| wanted.iter().all(|(path, v)| at_path(o, path) == *v));
     super::state::list_page(items, params, url)
 }
 

@@ -364,6 +364,14 @@ fn coupons_and_promotion_codes_are_checked_as_stripe_checks_them() {
         .call(Verb::Post, &format!("promotion_codes/{id}"), "active=true")
         .unwrap_err();
     assert_eq!(back.param.as_deref(), Some("active"));
+    // Filtered by the coupon before paging: a page of one, and more after.
+    world.post("coupons", "id=OTHER&percent_off=5");
+    world.post("promotion_codes", "coupon=OTHER");
+    let page = world
+        .call(Verb::Get, "promotion_codes", "coupon=SAVE10&limit=1")
+        .unwrap();
+    assert_eq!(page["data"][0]["promotion"]["coupon"], "SAVE10");
+    assert_eq!(page["has_more"], true);
 }
 
 #[test]

@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 use super::catalog::attach;
 use super::{
     CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, decline_error,
-    resolve_payment_method, text,
+    list_where, resolve_payment_method, text,
 };
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
 use crate::objects;
-use crate::state::{Tx, list_page, random_id};
+use crate::state::{Tx, random_id};
 
 const PAYMENT_METHOD_TYPES: Param = Param::optional("payment_method_types", Kind::StringList);
 
@@ -256,16 +256,13 @@ pub fn list_setup_intents(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<V
         EXPAND,
     ];
     let params = check(SPEC, raw)?;
-    let customer = text(&params, "customer");
-    let pm = text(&params, "payment_method");
-    let items: Vec<Value> = tx
-        .state()
-        .newest_first("setup_intent")
-        .filter(|s| customer.is_none_or(|c| s["customer"] == c))
-        .filter(|s| pm.is_none_or(|p| s["payment_method"] == p))
-        .cloned()
-        .collect();
-    list_page(items.iter(), &params, "/v1/setup_intents")
+    list_where(
+        tx,
+        "setup_intent",
+        &params,
+        &["customer", "payment_method"],
+        "/v1/setup_intents",
+    )
 }
 
 /// Changes a saved card's details: its billing details and metadata (and

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{LIMIT, check, text};
+use super::{LIMIT, at_path, check, text};
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
 use crate::state::Tx;
@@ -290,10 +290,6 @@ fn quoted(chars: &mut Chars<'_>) -> Result<String, StripeError> {
         }
     }
     Err(invalid("Invalid query: a quoted value is not closed."))
-}
-
-fn at_path<'a>(object: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(object, |value, key| &value[key])
 }
 
 fn matches(clause: &Clause, object: &Value) -> bool {

@@ -4,11 +4,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, text};
+use super::{
+    CREATED, ENDING_BEFORE, LIMIT, METADATA, STARTING_AFTER, apply_fields, check, list_where, text,
+};
 use crate::error::StripeError;
 use crate::form::{EXPAND, Kind, Param};
 use crate::objects;
-use crate::state::{Tx, list_page, random_id};
+use crate::state::{Tx, random_id};
 
 const TAX_TYPES: &[&str] = &[
     "amusement_tax",
@@ -123,14 +125,11 @@ pub fn list_tax_rates(tx: &mut Tx<'_>, raw: &Map<String, Value>) -> Result<Value
         EXPAND,
     ];
     let params = check(SPEC, raw)?;
-    let active = params.get("active").and_then(Value::as_bool);
-    let inclusive = params.get("inclusive").and_then(Value::as_bool);
-    let rates: Vec<Value> = tx
-        .state()
-        .newest_first("tax_rate")
-        .filter(|r| active.is_none_or(|a| r["active"] == a))
-        .filter(|r| inclusive.is_none_or(|i| r["inclusive"] == i))
-        .cloned()
-        .collect();
-    list_page(rates.iter(), &params, "/v1/tax_rates")
+    list_where(
+        tx,
+        "tax_rate",
+        &params,
+        &["active", "inclusive"],
+        "/v1/tax_rates",
+    )
 }
